@@ -1,0 +1,195 @@
+//! 2×2 block averaging (profile §4): the mean of the valid parents (not the
+//! fill value, not NaN), rounded half away from zero for integer types; a
+//! block with no valid parent becomes the fill value. Odd edges average the
+//! one or two pixels present.
+//!
+//! For integer bands the mean is taken on the stored counts, in exact integer
+//! arithmetic: with CF packing (`value = count·scale + offset`) the mean of the
+//! decoded values re-encoded is the mean of the counts, so this is the
+//! profile's "decode, average, re-encode, round" without float ties.
+
+use zarrs::array::{Element, ElementOwned};
+
+/// A pixel type we can average.
+pub trait Pixel: Element + ElementOwned + Copy + Send + Sync + PartialEq + Default + 'static {
+    /// NaN check (always false for integers).
+    fn is_nan(self) -> bool {
+        false
+    }
+    /// Mean of 1..=4 valid values.
+    fn mean(vals: &[Self]) -> Self;
+    /// The value used where no fill value is defined and nothing is valid.
+    fn no_data() -> Self {
+        Self::default()
+    }
+    /// Convert from f64 (coordinates, synthetic data).
+    fn from_f64(v: f64) -> Self;
+}
+
+macro_rules! int_pixel {
+    ($($t:ty),*) => {$(
+        impl Pixel for $t {
+            fn mean(vals: &[Self]) -> Self {
+                let n = vals.len() as i128;
+                let s: i128 = vals.iter().map(|v| *v as i128).sum();
+                let q = if s >= 0 { (2 * s + n) / (2 * n) } else { -((-2 * s + n) / (2 * n)) };
+                q as $t
+            }
+            fn from_f64(v: f64) -> Self {
+                v.round() as $t
+            }
+        }
+    )*};
+}
+int_pixel!(u8, u16, u32, u64, i8, i16, i32, i64);
+
+macro_rules! float_pixel {
+    ($($t:ty),*) => {$(
+        impl Pixel for $t {
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+            fn mean(vals: &[Self]) -> Self {
+                (vals.iter().map(|v| *v as f64).sum::<f64>() / vals.len() as f64) as $t
+            }
+            fn no_data() -> Self {
+                <$t>::NAN
+            }
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+        }
+    )*};
+}
+float_pixel!(f32, f64);
+
+/// Is `v` a valid (averageable) pixel?
+#[inline]
+pub fn is_valid<T: Pixel>(v: T, fill: Option<T>) -> bool {
+    !v.is_nan() && fill != Some(v)
+}
+
+/// Average 2×2 blocks of a row-major `h × w` region whose origin is on an
+/// even row and column; returns `ceil(h/2) × ceil(w/2)` pixels.
+pub fn downsample<T: Pixel>(src: &[T], h: usize, w: usize, fill: Option<T>) -> Vec<T> {
+    assert_eq!(src.len(), h * w, "region size mismatch");
+    let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
+    let empty = fill.unwrap_or_else(T::no_data);
+    let mut out = Vec::with_capacity(oh * ow);
+    let mut vals = [T::default(); 4];
+    for oj in 0..oh {
+        let r0 = 2 * oj * w;
+        let r1 = if 2 * oj + 1 < h { Some(r0 + w) } else { None };
+        for oi in 0..ow {
+            let c0 = 2 * oi;
+            let c1 = (c0 + 1 < w).then_some(c0 + 1);
+            let mut n = 0;
+            let mut push = |v: T| {
+                if is_valid(v, fill) {
+                    vals[n] = v;
+                    n += 1;
+                }
+            };
+            push(src[r0 + c0]);
+            if let Some(c1) = c1 {
+                push(src[r0 + c1]);
+            }
+            if let Some(r1) = r1 {
+                push(src[r1 + c0]);
+                if let Some(c1) = c1 {
+                    push(src[r1 + c1]);
+                }
+            }
+            out.push(if n == 0 { empty } else { T::mean(&vals[..n]) });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Straightforward reference: decode with scale/offset, average valid
+    /// values in f64, re-encode and round half away from zero.
+    fn reference_u16(src: &[u16], h: usize, w: usize, fill: u16) -> Vec<u16> {
+        let (scale, offset) = (0.0001f64, -0.1f64);
+        let mut out = vec![];
+        for oj in 0..h.div_ceil(2) {
+            for oi in 0..w.div_ceil(2) {
+                let mut acc = vec![];
+                for j in 2 * oj..(2 * oj + 2).min(h) {
+                    for i in 2 * oi..(2 * oi + 2).min(w) {
+                        let v = src[j * w + i];
+                        if v != fill {
+                            acc.push(v as f64 * scale + offset);
+                        }
+                    }
+                }
+                if acc.is_empty() {
+                    out.push(fill);
+                } else {
+                    let m = acc.iter().sum::<f64>() / acc.len() as f64;
+                    // re-encode; the tiny epsilon keeps exact .5 ties from float noise
+                    let c = (m - offset) / scale;
+                    out.push((c + 1e-6 * c.signum()).round() as u16);
+                }
+            }
+        }
+        out
+    }
+
+    fn noise(seed: u64, n: usize) -> Vec<u16> {
+        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let v = ((x >> 33) % 10000) as u16;
+                if v < 1500 { 0 } else { v }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_reference_on_odd_shapes_with_nodata() {
+        for (h, w) in [(1, 1), (1, 7), (7, 1), (5, 5), (6, 9), (13, 4), (33, 31)] {
+            let src = noise((h * 100 + w) as u64, h * w);
+            assert_eq!(downsample(&src, h, w, Some(0)), reference_u16(&src, h, w, 0), "{h}x{w}");
+        }
+    }
+
+    #[test]
+    fn integer_rounding_half_away_from_zero() {
+        assert_eq!(u16::mean(&[1000, 1001]), 1001);
+        assert_eq!(u16::mean(&[1, 2, 2, 2]), 2); // 1.75
+        assert_eq!(u16::mean(&[1, 1, 1, 2]), 1); // 1.25
+        assert_eq!(i16::mean(&[-1, -2]), -2); // -1.5 → -2
+        assert_eq!(i32::mean(&[-1, 2]), 1); // 0.5 → 1
+        assert_eq!(u8::mean(&[255, 255, 255, 255]), 255);
+        assert_eq!(u64::mean(&[u64::MAX, u64::MAX]), u64::MAX);
+    }
+
+    #[test]
+    fn nodata_and_nan() {
+        // one nodata pixel does not blank the block
+        assert_eq!(downsample(&[0u16, 10, 20, 30], 2, 2, Some(0)), vec![20]);
+        assert_eq!(downsample(&[0u16, 0, 0, 0], 2, 2, Some(0)), vec![0]);
+        let f = downsample(&[f32::NAN, 1.0, 2.0, 3.0], 2, 2, None);
+        assert_eq!(f, vec![2.0]);
+        let all_nan = downsample(&[f64::NAN; 4], 2, 2, None);
+        assert!(all_nan[0].is_nan());
+        // float with explicit NaN fill
+        assert!(downsample(&[f64::NAN; 4], 2, 2, Some(f64::NAN))[0].is_nan());
+        // integers without a fill value: everything is valid
+        assert_eq!(downsample(&[0u8, 0, 0, 4], 2, 2, None), vec![1]);
+        assert_eq!(downsample(&[-3i64, -3, -4, -4], 2, 2, None), vec![-4]); // -3.5 → -4
+    }
+
+    #[test]
+    fn all_dtypes_average() {
+        assert_eq!(downsample(&[1u32, 2, 3, 4], 2, 2, None), vec![3]);
+        assert_eq!(downsample(&[1i8, 2, 3, 4], 2, 2, None), vec![3]);
+        assert_eq!(downsample(&[1.0f64, 2.0, 3.0, 4.0], 2, 2, None), vec![2.5]);
+        assert_eq!(downsample(&[1u16, 2, 3], 1, 3, Some(0)), vec![2, 3]);
+    }
+}

@@ -1,0 +1,48 @@
+//! One error type for the whole conversion: every variant names the path it
+//! concerns, so the CLI can print a single clear line.
+
+use std::fmt;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input product is missing, unreadable or not what we can convert.
+    #[error("{path}: {msg}")]
+    Input { path: String, msg: String },
+    /// The output location cannot be used (exists and is foreign, not writable…).
+    #[error("{path}: {msg}")]
+    Output { path: String, msg: String },
+    /// A storage operation failed.
+    #[error("{path}: {msg}")]
+    Storage { path: String, msg: String },
+    /// Command-line or option misuse.
+    #[error("{0}")]
+    Usage(String),
+    /// A task failed after its retries.
+    #[error("{0}")]
+    Task(String),
+}
+
+impl Error {
+    /// Input error at `path`.
+    pub fn input(path: impl fmt::Display, msg: impl fmt::Display) -> Self {
+        Error::Input { path: path.to_string(), msg: msg.to_string() }
+    }
+    /// Output error at `path`.
+    pub fn output(path: impl fmt::Display, msg: impl fmt::Display) -> Self {
+        Error::Output { path: path.to_string(), msg: msg.to_string() }
+    }
+    /// Storage error at `path`; recognises a full disk and says so plainly.
+    pub fn storage(path: impl fmt::Display, err: impl fmt::Display) -> Self {
+        let text = err.to_string();
+        let msg = if text.contains("No space left on device") || text.contains("os error 28") {
+            format!("disk full ({text})")
+        } else {
+            text
+        };
+        Error::Storage { path: path.to_string(), msg }
+    }
+}

@@ -1,0 +1,27 @@
+//! geozarr-core: EOPF Zarr v2 products → GeoZarr 0.4 (Zarr v3) stores.
+//!
+//! The conversion is split into a pure planning step ([`plan`]) that turns a
+//! product and options into a DAG of small, serialisable tasks, and a task
+//! runner ([`task`]) that executes one task against the input and output
+//! stores. The in-process [`executor`] and the distributed workers run the
+//! very same task code, so both write byte-identical stores.
+
+pub mod attrs;
+pub mod carry;
+pub mod chunking;
+pub mod consolidate;
+pub mod convert;
+pub mod crs;
+pub mod downsample;
+pub mod error;
+pub mod executor;
+pub mod grid;
+pub mod jsonfmt;
+pub mod plan;
+pub mod source;
+pub mod store;
+pub mod synth;
+pub mod task;
+pub mod tms;
+
+pub use error::{Error, Result};
