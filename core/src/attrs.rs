@@ -1,1 +1,250 @@
-//! (in progress)
+//! Zarr v3 metadata documents and the GeoZarr attributes of bands,
+//! coordinates and grid-mapping variables (profile §3), in the key order
+//! zarr-python writes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::crs::Crs;
+use crate::grid::Grid;
+
+/// Numeric data types we can convert (average).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DType {
+    U8,
+    U16,
+    U32,
+    U64,
+    I8,
+    I16,
+    I32,
+    I64,
+    F32,
+    F64,
+}
+
+impl DType {
+    /// From a numpy dtype string (`<u2`, `|u1`, `>f4`…).
+    pub fn from_numpy(s: &str) -> Option<DType> {
+        let body = s.trim_start_matches(['<', '>', '|', '=']);
+        Some(match body {
+            "u1" => DType::U8,
+            "u2" => DType::U16,
+            "u4" => DType::U32,
+            "u8" => DType::U64,
+            "i1" => DType::I8,
+            "i2" => DType::I16,
+            "i4" => DType::I32,
+            "i8" => DType::I64,
+            "f4" => DType::F32,
+            "f8" => DType::F64,
+            _ => return None,
+        })
+    }
+    /// Zarr v3 data type name.
+    pub fn v3_name(self) -> &'static str {
+        match self {
+            DType::U8 => "uint8",
+            DType::U16 => "uint16",
+            DType::U32 => "uint32",
+            DType::U64 => "uint64",
+            DType::I8 => "int8",
+            DType::I16 => "int16",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+        }
+    }
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::U8 | DType::I8 => 1,
+            DType::U16 | DType::I16 => 2,
+            DType::U32 | DType::I32 | DType::F32 => 4,
+            DType::U64 | DType::I64 | DType::F64 => 8,
+        }
+    }
+    /// Float type?
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F64)
+    }
+    /// v3 `fill_value` for a v2 fill (null → 0 for integers, NaN for floats).
+    pub fn v3_fill(self, v2_fill: &Value) -> Value {
+        match v2_fill {
+            Value::Null if self.is_float() => json!("NaN"),
+            Value::Null => json!(0),
+            Value::String(s) => json!(s),
+            Value::Number(n) if self.is_float() => json!(n.as_f64().unwrap_or(0.0)),
+            other => other.clone(),
+        }
+    }
+}
+
+/// `bytes` codec (no endianness for 1-byte types).
+pub fn bytes_codec(item_size: usize) -> Value {
+    if item_size == 1 {
+        json!({"name": "bytes"})
+    } else {
+        json!({"name": "bytes", "configuration": {"endian": "little"}})
+    }
+}
+
+/// The band compressor of the profile: blosc zstd level 3, byte shuffle.
+pub fn blosc_codec(typesize: usize, shuffle: &str) -> Value {
+    json!({"name": "blosc", "configuration": {"typesize": typesize, "cname": "zstd", "clevel": 3, "shuffle": shuffle, "blocksize": 0}})
+}
+
+/// A Zarr v3 array `zarr.json`.
+pub fn array_meta(
+    shape: &[u64],
+    data_type: Value,
+    chunk_shape: &[u64],
+    fill_value: Value,
+    codecs: Vec<Value>,
+    attributes: Map<String, Value>,
+    dims: Option<Vec<String>>,
+) -> Value {
+    let mut m = Map::new();
+    m.insert("shape".into(), json!(shape));
+    m.insert("data_type".into(), data_type);
+    m.insert("chunk_grid".into(), json!({"name": "regular", "configuration": {"chunk_shape": chunk_shape}}));
+    m.insert("chunk_key_encoding".into(), json!({"name": "default", "configuration": {"separator": "/"}}));
+    m.insert("fill_value".into(), fill_value);
+    m.insert("codecs".into(), Value::Array(codecs));
+    m.insert("attributes".into(), Value::Object(attributes));
+    if let Some(d) = dims {
+        m.insert("dimension_names".into(), json!(d));
+    }
+    m.insert("zarr_format".into(), json!(3));
+    m.insert("node_type".into(), json!("array"));
+    m.insert("storage_transformers".into(), json!([]));
+    Value::Object(m)
+}
+
+/// A Zarr v3 group `zarr.json`.
+pub fn group_meta(attributes: Map<String, Value>) -> Value {
+    json!({"attributes": attributes, "zarr_format": 3, "node_type": "group"})
+}
+
+/// CF `standard_name` of a reflectance band: TOA for L1C, surface (BOA) otherwise.
+pub fn reflectance_standard_name(product_type: Option<&str>, band_attrs: &Map<String, Value>) -> &'static str {
+    let long = band_attrs.get("long_name").and_then(Value::as_str).unwrap_or("");
+    let l1c = product_type.is_some_and(|t| t.contains("1C")) || long.starts_with("TOA");
+    if l1c { "toa_bidirectional_reflectance" } else { "surface_bidirectional_reflectance" }
+}
+
+/// Base64 of little-endian bytes (how xarray stores a float `_FillValue` in Zarr v3).
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= c.len() {
+                out.push(A[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `_FillValue` attribute for a band: the integer itself, or xarray's base64
+/// form for floats.
+pub fn fill_value_attr(dtype: DType, v3_fill: &Value) -> Value {
+    if !dtype.is_float() {
+        return v3_fill.clone();
+    }
+    let f = match v3_fill {
+        Value::String(s) if s == "NaN" => f64::NAN,
+        Value::String(s) if s == "Infinity" => f64::INFINITY,
+        Value::String(s) if s == "-Infinity" => f64::NEG_INFINITY,
+        v => v.as_f64().unwrap_or(f64::NAN),
+    };
+    match dtype {
+        DType::F32 => json!(base64(&(f as f32).to_le_bytes())),
+        _ => json!(base64(&f.to_le_bytes())),
+    }
+}
+
+/// Attributes of a band at one level: the input attributes, with the
+/// GeoZarr keys set and `proj:*` describing this level's grid.
+pub fn band_attrs(
+    input: &Map<String, Value>,
+    standard_name: &str,
+    fill_attr: Option<Value>,
+    grid: &Grid,
+) -> Map<String, Value> {
+    let mut a = input.clone();
+    a.insert("_ARRAY_DIMENSIONS".into(), json!(["y", "x"]));
+    a.insert("standard_name".into(), json!(standard_name));
+    a.insert("grid_mapping".into(), json!("spatial_ref"));
+    if let Some(f) = fill_attr {
+        a.insert("_FillValue".into(), f);
+    }
+    if a.keys().any(|k| k.starts_with("proj:")) {
+        a.insert("proj:shape".into(), json!([grid.height, grid.width]));
+        a.insert("proj:transform".into(), json!(grid.proj_transform()));
+        a.insert("proj:bbox".into(), json!(grid.bbox()));
+    }
+    a
+}
+
+/// Attributes of the `x` or `y` coordinate (`axis` = "x" | "y").
+pub fn coord_attrs(input: &Map<String, Value>, axis: &str) -> Map<String, Value> {
+    let mut a = input.clone();
+    a.insert("_ARRAY_DIMENSIONS".into(), json!([axis]));
+    a.insert("standard_name".into(), json!(format!("projection_{axis}_coordinate")));
+    a.insert("units".into(), json!("m"));
+    a.insert("long_name".into(), json!(format!("{axis} coordinate of projection")));
+    a
+}
+
+/// Attributes of the `spatial_ref` grid-mapping variable for a grid.
+pub fn spatial_ref_attrs(crs: &Crs, grid: &Grid) -> Map<String, Value> {
+    let mut a = crs.cf_attrs();
+    a.insert("_ARRAY_DIMENSIONS".into(), json!([]));
+    a.insert("GeoTransform".into(), json!(grid.geo_transform()));
+    a
+}
+
+/// `zarr.json` of a `spatial_ref` scalar (int64, value 0).
+pub fn spatial_ref_meta(crs: &Crs, grid: &Grid) -> Value {
+    array_meta(&[], json!("int64"), &[], json!(0), vec![bytes_codec(8)], spatial_ref_attrs(crs, grid), Some(vec![]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_of_nan_matches_xarray() {
+        assert_eq!(fill_value_attr(DType::F64, &json!("NaN")), json!("AAAAAAAA+H8="));
+        assert_eq!(fill_value_attr(DType::F32, &json!("NaN")), json!("AADAfw=="));
+        assert_eq!(fill_value_attr(DType::U16, &json!(0)), json!(0));
+    }
+
+    #[test]
+    fn dtypes_and_fills() {
+        assert_eq!(DType::from_numpy("<u2"), Some(DType::U16));
+        assert_eq!(DType::from_numpy("|u1"), Some(DType::U8));
+        assert_eq!(DType::from_numpy(">f4"), Some(DType::F32));
+        assert_eq!(DType::from_numpy("<U7"), None);
+        assert_eq!(DType::U16.v3_fill(&json!(0)), json!(0));
+        assert_eq!(DType::U8.v3_fill(&Value::Null), json!(0));
+        assert_eq!(DType::F64.v3_fill(&json!("NaN")), json!("NaN"));
+        assert_eq!(DType::F32.v3_fill(&Value::Null), json!("NaN"));
+    }
+
+    #[test]
+    fn standard_names() {
+        let mut a = Map::new();
+        assert_eq!(reflectance_standard_name(Some("S2MSI2A"), &a), "surface_bidirectional_reflectance");
+        assert_eq!(reflectance_standard_name(Some("S2MSI1C"), &a), "toa_bidirectional_reflectance");
+        a.insert("long_name".into(), json!("TOA reflectance from MSI"));
+        assert_eq!(reflectance_standard_name(None, &a), "toa_bidirectional_reflectance");
+    }
+}

@@ -1,1 +1,285 @@
-//! (in progress)
+//! The whole conversion on one machine: open, plan, write metadata, run the
+//! band and carry-over tasks, verify and retry bands, consolidate last.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zarrs::storage::storage_adapter::performance_metrics::PerformanceMetricsStorageAdapter;
+
+use crate::executor::run_dag;
+use crate::plan::{self, Granularity, Plan, Task, TaskSpec};
+use crate::source::Product;
+use crate::store::{self, Location};
+use crate::task::{self, band_chunk_keys, RunOptions, Stores, TaskStats};
+use crate::{Error, Result};
+
+/// Options of `convert`.
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    /// Layout options.
+    pub plan: plan::Options,
+    /// Attempts per band (and per other task) before giving up.
+    pub max_retries: u32,
+    /// Delete an existing output first.
+    pub overwrite: bool,
+    /// Worker threads (0 = all cores).
+    pub threads: usize,
+    /// Task granularity (bands streamed, or single chunks).
+    pub granularity: Granularity,
+    /// Pause between attempts.
+    pub retry_delay: Duration,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            plan: plan::Options::default(),
+            max_retries: 3,
+            overwrite: false,
+            threads: 0,
+            granularity: Granularity::Band,
+            retry_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What a conversion did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Converted groups.
+    pub groups: usize,
+    /// Bands converted (all levels).
+    pub bands: usize,
+    /// Bands found complete in an existing output and skipped.
+    pub bands_skipped: usize,
+    /// Arrays carried over.
+    pub carried: usize,
+    /// Arrays not carried over (no Zarr v3 data type).
+    pub not_carried: Vec<String>,
+    /// Chunk counts.
+    pub stats: TaskStats,
+    /// Band chunks in the output (all levels).
+    pub band_chunks: u64,
+    /// Bytes read from the input.
+    pub bytes_read: u64,
+    /// Bytes written to the output.
+    pub bytes_written: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// The output existed and was resumed.
+    pub resumed: bool,
+    /// Band attempts that failed and were retried.
+    pub retries: u32,
+}
+
+/// Progress callbacks (a terminal bar in the CLI).
+pub trait Progress: Send + Sync {
+    /// Total band chunks to produce.
+    fn start(&self, total: u64);
+    /// `n` more band chunks done.
+    fn advance(&self, n: u64);
+    /// A status line.
+    fn message(&self, msg: &str);
+}
+
+/// No progress output.
+pub struct NoProgress;
+impl Progress for NoProgress {
+    fn start(&self, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn message(&self, _: &str) {}
+}
+
+fn threads(n: usize) -> usize {
+    if n > 0 { n } else { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) }
+}
+
+/// Check the output location: refuse foreign non-empty directories, clear it
+/// on `--overwrite`. Returns whether an earlier output of ours is resumed.
+fn prepare_output(input: &Location, output: &Location, overwrite: bool) -> Result<bool> {
+    let (Some(inp), Some(out)) = (input.local_path(), output.local_path()) else { return Ok(false) };
+    if let (Ok(a), Ok(b)) = (inp.canonicalize(), out.canonicalize()) {
+        if a == b || b.starts_with(&a) {
+            return Err(Error::output(out.display(), "output is the input or inside it"));
+        }
+    }
+    if !out.exists() {
+        return Ok(false);
+    }
+    if !out.is_dir() {
+        return Err(Error::output(out.display(), "exists and is a file, not a directory"));
+    }
+    let empty = std::fs::read_dir(out).map_err(|e| Error::storage(out.display(), e))?.next().is_none();
+    if empty {
+        return Ok(false);
+    }
+    if overwrite {
+        std::fs::remove_dir_all(out).map_err(|e| Error::storage(out.display(), e))?;
+        return Ok(false);
+    }
+    let root = out.join("zarr.json");
+    let ours = std::fs::read(&root)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["zarr_format"] == 3 && v["node_type"] == "group");
+    if !ours {
+        return Err(Error::output(out.display(), "exists and is not a GeoZarr store; choose another path or pass --overwrite"));
+    }
+    Ok(true)
+}
+
+/// Is band `b` of group `g` complete in the output (every chunk at every level)?
+fn band_complete(plan: &Plan, g: usize, b: usize, out: &store::Store) -> Result<bool> {
+    let gp = &plan.groups[g];
+    for l in 0..gp.levels.len() {
+        for k in band_chunk_keys(gp, b, l) {
+            if !store::size(out, &k)?.is_some_and(|s| s > 0) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Delete a band's chunks at every level and put its metadata back.
+fn reset_band(plan: &Plan, g: usize, b: usize, out: &store::Store) -> Result<()> {
+    let gp = &plan.groups[g];
+    for l in 0..gp.levels.len() {
+        let p = gp.band_path(b, l);
+        store::erase_prefix(out, &p)?;
+        if let Some(meta) = plan.node(&p) {
+            store::put_json(out, &store::join(&p, "zarr.json"), meta)?;
+        }
+    }
+    Ok(())
+}
+
+/// Convert `input` into `output`.
+pub fn convert(input: &str, output: &str, opts: &ConvertOptions, progress: Arc<dyn Progress>) -> Result<Summary> {
+    let t0 = Instant::now();
+    let in_loc = Location::parse(input)?;
+    let out_loc = Location::parse(output)?;
+    let in_store = store::open_input(&in_loc)?;
+    let product = Product::open(&in_store, input)?;
+    let plan = plan::build(&product, &in_store, &opts.plan)?;
+    let resumed = prepare_output(&in_loc, &out_loc, opts.overwrite)?;
+    let out_store = store::open_output(&out_loc)?;
+
+    let in_metrics = Arc::new(PerformanceMetricsStorageAdapter::new(in_store));
+    let out_metrics = Arc::new(PerformanceMetricsStorageAdapter::new(out_store));
+    let p2 = progress.clone();
+    let stores = Stores {
+        input: in_metrics.clone(),
+        output: out_metrics.clone(),
+        input_name: input.to_string(),
+        output_name: output.to_string(),
+        progress: Some(Arc::new(move |n| p2.advance(n))),
+    };
+    let nthreads = threads(opts.threads);
+    let ro = RunOptions { skip_existing: resumed, codec_threads: 1 };
+    let tasks = plan.tasks(opts.granularity);
+    let mut summary = Summary {
+        groups: plan.groups.len(),
+        bands: plan.groups.iter().map(|g| g.bands.len()).sum(),
+        carried: plan.carried.len(),
+        not_carried: plan.skipped.clone(),
+        resumed,
+        ..Default::default()
+    };
+    summary.band_chunks = plan
+        .groups
+        .iter()
+        .map(|g| (0..g.levels.len()).map(|l| { let (r, c) = g.chunk_grid(l); r * c }).sum::<u64>() * g.bands.len() as u64)
+        .sum();
+
+    // 1. metadata (resets arrays whose metadata changed)
+    task::run(&plan, &Task::Metadata, &stores, ro)?;
+
+    // 2. which bands are already complete
+    let band_of = |t: &TaskSpec| match t.task {
+        Task::Band { group, band } | Task::Chunk { group, band, .. } => Some((group, band)),
+        _ => None,
+    };
+    let mut complete = std::collections::HashSet::new();
+    if resumed {
+        for (g, gp) in plan.groups.iter().enumerate() {
+            for b in 0..gp.bands.len() {
+                if band_complete(&plan, g, b, &stores.output)? {
+                    complete.insert((g, b));
+                }
+            }
+        }
+        summary.bands_skipped = complete.len();
+        if !complete.is_empty() {
+            progress.message(&format!("resuming: {} of {} bands already complete, skipped", complete.len(), summary.bands));
+        }
+    }
+    let skipped_chunks: u64 = complete
+        .iter()
+        .map(|&(g, _)| (0..plan.groups[g].levels.len()).map(|l| { let (r, c) = plan.groups[g].chunk_grid(l); r * c }).sum::<u64>())
+        .sum();
+    progress.start(summary.band_chunks);
+    progress.advance(skipped_chunks);
+    summary.stats.chunks_skipped += skipped_chunks;
+
+    // 3. everything between metadata and consolidation, with retries
+    let last = tasks.len() - 1;
+    let mut selected: Vec<bool> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| i != 0 && i != last && band_of(t).is_none_or(|gb| !complete.contains(&gb)))
+        .collect();
+    let mut attempt = 1;
+    loop {
+        let results = run_dag(&plan, &tasks, &selected, &stores, ro, nthreads);
+        let mut failed: Vec<(usize, Error)> = vec![];
+        let mut ran = vec![false; tasks.len()];
+        for r in results {
+            ran[r.index] = true;
+            match r.result {
+                Ok(s) => summary.stats += s,
+                Err(e) => failed.push((r.index, e)),
+            }
+        }
+        // verify every band that ran: all chunks present
+        for (i, t) in tasks.iter().enumerate() {
+            if !selected[i] || !ran[i] || failed.iter().any(|(f, _)| *f == i) {
+                continue;
+            }
+            if let Task::Band { group, band } = t.task {
+                if !band_complete(&plan, group, band, &stores.output)? {
+                    failed.push((i, Error::Task(format!("{}: chunks missing after writing", plan.groups[group].bands[band].input))));
+                }
+            }
+        }
+        // tasks that never ran (stopped after a failure) are simply pending
+        let pending: Vec<usize> = (0..tasks.len()).filter(|&i| selected[i] && !ran[i]).collect();
+        if failed.is_empty() && pending.is_empty() {
+            break;
+        }
+        if attempt >= opts.max_retries.max(1) && !failed.is_empty() {
+            let msgs: Vec<String> = failed.iter().map(|(_, e)| e.to_string()).collect();
+            return Err(Error::Task(format!("failed after {attempt} attempt(s): {}", msgs.join("; "))));
+        }
+        for (i, e) in &failed {
+            progress.message(&format!("attempt {attempt} failed: {e}; retrying in {:?}", opts.retry_delay));
+            if let Some((g, b)) = band_of(&tasks[*i]) {
+                reset_band(&plan, g, b, &stores.output)?;
+            }
+        }
+        if !failed.is_empty() {
+            attempt += 1;
+            summary.retries += failed.len() as u32;
+            std::thread::sleep(opts.retry_delay);
+        }
+        let redo: Vec<usize> = failed.iter().map(|(i, _)| *i).chain(pending).collect();
+        selected = (0..tasks.len()).map(|i| redo.contains(&i)).collect();
+    }
+
+    // 4. consolidated metadata last: the store is complete from here on
+    task::run(&plan, &Task::Consolidate, &stores, ro)?;
+    summary.bytes_read = in_metrics.bytes_read() as u64;
+    summary.bytes_written = out_metrics.bytes_written() as u64;
+    summary.seconds = t0.elapsed().as_secs_f64();
+    Ok(summary)
+}

@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 /// A product's native CRS.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Crs {
     /// EPSG code, when known.
     pub epsg: Option<u32>,

@@ -1,1 +1,119 @@
-//! (in progress)
+//! The in-process executor: runs a task DAG on a pool of threads. Each
+//! thread owns one task at a time, so memory is bounded by the number of
+//! threads times one band's streaming window.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex};
+
+use crate::plan::{Plan, TaskSpec};
+use crate::task::{self, RunOptions, Stores, TaskStats};
+use crate::{Error, Result};
+
+/// Outcome of one task.
+#[derive(Debug)]
+pub struct TaskResult {
+    /// Index in the DAG.
+    pub index: usize,
+    /// What happened.
+    pub result: Result<TaskStats>,
+}
+
+struct State {
+    ready: VecDeque<usize>,
+    waiting_on: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+    running: usize,
+    remaining: usize,
+    failed: bool,
+    results: Vec<TaskResult>,
+}
+
+/// Run `selected` tasks of `tasks` (others count as already done), on
+/// `threads` threads. A failing task stops new work from starting; results
+/// of every task that ran are returned, in completion order.
+pub fn run_dag(
+    plan: &Plan,
+    tasks: &[TaskSpec],
+    selected: &[bool],
+    stores: &Stores,
+    ro: RunOptions,
+    threads: usize,
+) -> Vec<TaskResult> {
+    let n = tasks.len();
+    let mut waiting_on = vec![0; n];
+    let mut dependents = vec![vec![]; n];
+    for (i, t) in tasks.iter().enumerate() {
+        if !selected[i] {
+            continue;
+        }
+        for &d in &t.deps {
+            if selected[d] {
+                waiting_on[i] += 1;
+                dependents[d].push(i);
+            }
+        }
+    }
+    let ready: VecDeque<usize> = (0..n).filter(|&i| selected[i] && waiting_on[i] == 0).collect();
+    let remaining = selected.iter().filter(|s| **s).count();
+    let state = Mutex::new(State { ready, waiting_on, dependents, running: 0, remaining, failed: false, results: vec![] });
+    let cv = Condvar::new();
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                let idx = {
+                    let mut st = state.lock().unwrap();
+                    loop {
+                        if st.remaining == 0 || (st.failed && st.running == 0) || (st.failed && st.ready.is_empty()) {
+                            cv.notify_all();
+                            return;
+                        }
+                        if !st.failed {
+                            if let Some(i) = st.ready.pop_front() {
+                                st.running += 1;
+                                break i;
+                            }
+                        }
+                        if st.running == 0 && st.ready.is_empty() {
+                            // nothing can make progress (should not happen with a valid DAG)
+                            return;
+                        }
+                        st = cv.wait(st).unwrap();
+                    }
+                };
+                let result = task::run(plan, &tasks[idx].task, stores, ro);
+                let mut st = state.lock().unwrap();
+                st.running -= 1;
+                st.remaining -= 1;
+                if result.is_err() {
+                    st.failed = true;
+                } else {
+                    let deps = std::mem::take(&mut st.dependents[idx]);
+                    for d in deps {
+                        st.waiting_on[d] -= 1;
+                        if st.waiting_on[d] == 0 {
+                            st.ready.push_back(d);
+                        }
+                    }
+                }
+                st.results.push(TaskResult { index: idx, result });
+                cv.notify_all();
+            });
+        }
+    });
+    state.into_inner().unwrap().results
+}
+
+/// Run every task of a DAG; the first error is returned.
+pub fn run_all(plan: &Plan, tasks: &[TaskSpec], stores: &Stores, ro: RunOptions, threads: usize) -> Result<TaskStats> {
+    let selected = vec![true; tasks.len()];
+    let mut total = TaskStats::default();
+    let results = run_dag(plan, tasks, &selected, stores, ro, threads);
+    let done = results.iter().filter(|r| r.result.is_ok()).count();
+    for r in results {
+        total += r.result?;
+    }
+    if done != tasks.len() {
+        return Err(Error::Task(format!("only {done} of {} tasks ran", tasks.len())));
+    }
+    Ok(total)
+}

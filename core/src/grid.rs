@@ -3,7 +3,7 @@
 use crate::jsonfmt::py_float;
 
 /// A north-up grid: upper-left corner, pixel size and shape.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Grid {
     /// Left edge (x of the upper-left corner).
     pub left: f64,

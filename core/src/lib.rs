@@ -9,7 +9,7 @@
 pub mod attrs;
 pub mod carry;
 pub mod chunking;
-pub mod consolidate;
+pub mod sink;
 pub mod convert;
 pub mod crs;
 pub mod downsample;

@@ -1,1 +1,462 @@
-//! (in progress)
+//! Running one task. The in-process executor and distributed workers call
+//! [`run`] with the same plan, so both write byte-identical chunks.
+
+use rayon::prelude::*;
+use serde_json::Value;
+use zarrs::array::{Array, ArrayBytes, ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3, ArraySubset, CodecOptions};
+use zarrs::storage::ReadableWritableListableStorageTraits;
+
+use crate::attrs::DType;
+use crate::downsample::{downsample, Pixel};
+use crate::plan::{CarryMode, GroupPlan, Plan, Task};
+use crate::store::{self, Store};
+use crate::{Error, Result};
+
+type Arr = Array<dyn ReadableWritableListableStorageTraits>;
+
+/// The stores a task reads and writes.
+#[derive(Clone)]
+pub struct Stores {
+    /// Input product.
+    pub input: Store,
+    /// Output GeoZarr store.
+    pub output: Store,
+    /// Input name for messages.
+    pub input_name: String,
+    /// Output name for messages.
+    pub output_name: String,
+    /// Called with the number of band chunks finished (written or skipped).
+    pub progress: Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>,
+}
+
+impl Stores {
+    fn tick(&self, n: u64) {
+        if let Some(p) = &self.progress {
+            p(n);
+        }
+    }
+}
+
+/// How tasks run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Skip encoding chunks that already exist (resume). Chunks are written
+    /// atomically, so an existing chunk is a whole one.
+    pub skip_existing: bool,
+    /// Codec threads per chunk (see zarrs `CodecOptions::concurrent_target`).
+    pub codec_threads: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { skip_existing: false, codec_threads: 1 }
+    }
+}
+
+/// What a task did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskStats {
+    /// Chunks encoded and written.
+    pub chunks_written: u64,
+    /// Chunks found complete and left alone.
+    pub chunks_skipped: u64,
+}
+
+impl std::ops::AddAssign for TaskStats {
+    fn add_assign(&mut self, o: Self) {
+        self.chunks_written += o.chunks_written;
+        self.chunks_skipped += o.chunks_skipped;
+    }
+}
+
+/// Run one task (everything but `Metadata`/`Consolidate`, which the executor owns
+/// because they touch the whole store).
+pub fn run(plan: &Plan, task: &Task, stores: &Stores, ro: RunOptions) -> Result<TaskStats> {
+    match task {
+        Task::Metadata => crate::sink::write_metadata(plan, stores).map(|_| TaskStats::default()),
+        Task::Consolidate => crate::sink::consolidate(plan, &stores.output).map(|_| TaskStats::default()),
+        Task::Coords { group } => coords(plan, &plan.groups[*group], stores, ro),
+        Task::Band { group, band } => dispatch(plan, *group, *band, stores, ro, None),
+        Task::Chunk { group, band, level, row, col } => dispatch(plan, *group, *band, stores, ro, Some((*level, *row, *col))),
+        Task::Carry { index } => carry(plan, *index, stores, ro),
+    }
+}
+
+fn codec_options(ro: RunOptions) -> CodecOptions {
+    CodecOptions::default().with_store_empty_chunks(true).with_concurrent_target(ro.codec_threads.max(1))
+}
+
+/// Open an output array from its planned metadata.
+pub fn output_array(plan: &Plan, stores: &Stores, path: &str) -> Result<Arr> {
+    let meta = plan.node(path).ok_or_else(|| Error::Task(format!("{path}: not in the plan")))?;
+    let v3: ArrayMetadataV3 = serde_json::from_value(meta.clone()).map_err(|e| Error::output(path, e))?;
+    Array::new_with_metadata(stores.output.clone(), &format!("/{path}"), ArrayMetadata::V3(v3))
+        .map_err(|e| Error::output(format!("{}/{path}", stores.output_name), e))
+}
+
+/// Open an input array from its (patched) v2 metadata.
+pub fn input_array(meta: &Value, stores: &Stores, path: &str) -> Result<Arr> {
+    let v2: ArrayMetadataV2 = serde_json::from_value(meta.clone()).map_err(|e| Error::input(path, e))?;
+    Array::new_with_metadata(stores.input.clone(), &format!("/{path}"), ArrayMetadata::V2(v2))
+        .map_err(|e| Error::input(format!("{}/{path}", stores.input_name), e))
+}
+
+fn parse_fill<T: Pixel>(v: &Value) -> Option<T> {
+    match v {
+        Value::Number(n) => n.as_f64().map(T::from_f64),
+        Value::String(s) if s == "NaN" => Some(T::from_f64(f64::NAN)),
+        Value::String(s) if s == "Infinity" => Some(T::from_f64(f64::INFINITY)),
+        Value::String(s) if s == "-Infinity" => Some(T::from_f64(f64::NEG_INFINITY)),
+        _ => None,
+    }
+}
+
+fn dispatch(plan: &Plan, g: usize, b: usize, stores: &Stores, ro: RunOptions, chunk: Option<(usize, u64, u64)>) -> Result<TaskStats> {
+    macro_rules! go {
+        ($t:ty) => {
+            match chunk {
+                None => BandJob::<$t>::new(plan, g, b, stores, ro)?.run_streaming(),
+                Some((l, r, c)) => BandJob::<$t>::new(plan, g, b, stores, ro)?.run_chunk(l, r, c),
+            }
+        };
+    }
+    match plan.groups[g].bands[b].dtype {
+        DType::U8 => go!(u8),
+        DType::U16 => go!(u16),
+        DType::U32 => go!(u32),
+        DType::U64 => go!(u64),
+        DType::I8 => go!(i8),
+        DType::I16 => go!(i16),
+        DType::I32 => go!(i32),
+        DType::I64 => go!(i64),
+        DType::F32 => go!(f32),
+        DType::F64 => go!(f64),
+    }
+}
+
+/// Per-level streaming state: rows waiting to fill a chunk row, and an odd
+/// row waiting for its partner before averaging into the next level.
+struct LevelState<T> {
+    buf: Vec<T>,
+    buf_rows: u64,
+    next_row: u64,
+    seen: u64,
+    carry: Vec<T>,
+}
+
+struct BandJob<'a, T> {
+    gp: &'a GroupPlan,
+    b: usize,
+    stores: &'a Stores,
+    ro: RunOptions,
+    outs: Vec<Arr>,
+    fill_avg: Option<T>,
+    pad: T,
+    copts: CodecOptions,
+}
+
+impl<'a, T: Pixel> BandJob<'a, T> {
+    fn new(plan: &'a Plan, g: usize, b: usize, stores: &'a Stores, ro: RunOptions) -> Result<Self> {
+        let gp = &plan.groups[g];
+        let band = &gp.bands[b];
+        let outs = (0..gp.levels.len()).map(|l| output_array(plan, stores, &gp.band_path(b, l))).collect::<Result<Vec<_>>>()?;
+        Ok(BandJob {
+            gp,
+            b,
+            stores,
+            ro,
+            outs,
+            fill_avg: parse_fill::<T>(&band.input_meta["fill_value"]),
+            pad: parse_fill::<T>(&band.fill).unwrap_or_default(),
+            copts: codec_options(ro),
+        })
+    }
+
+    fn out_err(&self, l: usize, e: impl std::fmt::Display) -> Error {
+        Error::storage(format!("{}/{}", self.stores.output_name, self.gp.band_path(self.b, l)), e)
+    }
+
+    /// Write chunk (row, col) of level `l` from a row-major region of `rows × w`
+    /// pixels whose first column is the chunk's first column… of the full level
+    /// width (`stride`), starting at column `col * chunk`.
+    fn store(&self, l: usize, row: u64, col: u64, region: &[T], rows: usize, stride: usize, x0: usize) -> Result<TaskStats> {
+        let lv = &self.gp.levels[l];
+        let c = lv.chunk as usize;
+        let arr = &self.outs[l];
+        if self.ro.skip_existing {
+            let key = arr.chunk_key(&[row, col]);
+            if self.stores.output.size_key(&key).map_err(|e| self.out_err(l, e))?.is_some_and(|s| s > 0) {
+                self.stores.tick(1);
+                return Ok(TaskStats { chunks_written: 0, chunks_skipped: 1 });
+            }
+        }
+        let cols = (lv.grid.width as usize - col as usize * c).min(c);
+        let mut chunk = vec![self.pad; c * c];
+        for y in 0..rows {
+            let src = &region[y * stride + x0..y * stride + x0 + cols];
+            chunk[y * c..y * c + cols].copy_from_slice(src);
+        }
+        arr.store_chunk_opt(&[row, col], chunk, &self.copts).map_err(|e| self.out_err(l, e))?;
+        self.stores.tick(1);
+        Ok(TaskStats { chunks_written: 1, chunks_skipped: 0 })
+    }
+
+    /// Write one full chunk row of level `l` from `rows × width` pixels.
+    fn store_row(&self, l: usize, row: u64, data: &[T], rows: usize) -> Result<TaskStats> {
+        let lv = &self.gp.levels[l];
+        let ncols = lv.grid.width.div_ceil(lv.chunk);
+        let w = lv.grid.width as usize;
+        let stats = (0..ncols)
+            .into_par_iter()
+            .map(|col| self.store(l, row, col, data, rows, w, (col * lv.chunk) as usize))
+            .collect::<Result<Vec<_>>>()?;
+        let mut t = TaskStats::default();
+        for s in stats {
+            t += s;
+        }
+        Ok(t)
+    }
+
+    /// Feed `n` full-width rows into level `l`: emit finished chunk rows and
+    /// pass averaged rows on to level `l + 1`.
+    fn push(&self, states: &mut [LevelState<T>], l: usize, rows: Vec<T>, n: u64, stats: &mut TaskStats) -> Result<()> {
+        let lv = &self.gp.levels[l];
+        let (w, h, c) = (lv.grid.width as usize, lv.grid.height, lv.chunk);
+        let last = {
+            let st = &mut states[l];
+            st.seen += n;
+            st.seen == h
+        };
+        // downsample input for the next level (before `rows` moves into the buffer)
+        let next = if l + 1 < self.gp.levels.len() {
+            let st = &mut states[l];
+            let mut src = std::mem::take(&mut st.carry);
+            src.extend_from_slice(&rows);
+            let total = src.len() / w;
+            let take = if last { total } else { total - total % 2 };
+            if take < total {
+                st.carry = src[take * w..].to_vec();
+                src.truncate(take * w);
+            }
+            (take > 0).then(|| (downsample(&src, take, w, self.fill_avg), take.div_ceil(2) as u64))
+        } else {
+            None
+        };
+        {
+            let st = &mut states[l];
+            st.buf.extend_from_slice(&rows);
+            st.buf_rows += n;
+        }
+        drop(rows);
+        loop {
+            let (ready, chunk_row) = {
+                let st = &states[l];
+                let ready = st.buf_rows >= c || (last && st.buf_rows > 0);
+                (ready, st.next_row / c)
+            };
+            if !ready {
+                break;
+            }
+            let k = states[l].buf_rows.min(c) as usize;
+            let s = self.store_row(l, chunk_row, &states[l].buf[..k * w], k)?;
+            *stats += s;
+            let st = &mut states[l];
+            st.buf.drain(..k * w);
+            st.buf_rows -= k as u64;
+            st.next_row += k as u64;
+        }
+        if let Some((down, m)) = next {
+            self.push(states, l + 1, down, m, stats)?;
+        }
+        Ok(())
+    }
+
+    /// The whole pyramid of one band, streamed in input chunk rows.
+    fn run_streaming(&self) -> Result<TaskStats> {
+        let band = &self.gp.bands[self.b];
+        let input = input_array(&band.input_meta, self.stores, &band.input)?;
+        let shape = input.shape().to_vec();
+        let (h, w) = (shape[0], shape[1]);
+        let cs = input.chunk_shape(&[0, 0]).map_err(|e| Error::input(&band.input, e))?;
+        let (ch, cw) = (cs[0].get(), cs[1].get());
+        let mut states: Vec<LevelState<T>> = self
+            .gp
+            .levels
+            .iter()
+            .map(|_| LevelState { buf: vec![], buf_rows: 0, next_row: 0, seen: 0, carry: vec![] })
+            .collect();
+        let mut stats = TaskStats::default();
+        let in_err = |e: &dyn std::fmt::Display| Error::input(format!("{}/{}", self.stores.input_name, band.input), e);
+        for r in 0..h.div_ceil(ch) {
+            let ncols = w.div_ceil(cw);
+            let decoded = (0..ncols)
+                .into_par_iter()
+                .map(|c| input.retrieve_chunk_opt::<Vec<T>>(&[r, c], &self.copts))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| in_err(&e))?;
+            let rows = (h - r * ch).min(ch) as usize;
+            let (w_us, cw_us) = (w as usize, cw as usize);
+            let mut stripe = vec![T::default(); rows * w_us];
+            for (c, chunk) in decoded.iter().enumerate() {
+                let x0 = c * cw_us;
+                let cols = (w_us - x0).min(cw_us);
+                for y in 0..rows {
+                    stripe[y * w_us + x0..y * w_us + x0 + cols].copy_from_slice(&chunk[y * cw_us..y * cw_us + cols]);
+                }
+            }
+            drop(decoded);
+            self.push(&mut states, 0, stripe, rows as u64, &mut stats)?;
+        }
+        Ok(stats)
+    }
+
+    /// One output chunk: level 0 from the input, level L from level L-1.
+    fn run_chunk(&self, l: usize, row: u64, col: u64) -> Result<TaskStats> {
+        let lv = &self.gp.levels[l];
+        let c = lv.chunk;
+        let r0 = row * c;
+        let c0 = col * c;
+        let r1 = (r0 + c).min(lv.grid.height);
+        let c1 = (c0 + c).min(lv.grid.width);
+        let (rows, cols) = ((r1 - r0) as usize, (c1 - c0) as usize);
+        let region: Vec<T> = if l == 0 {
+            let band = &self.gp.bands[self.b];
+            let input = input_array(&band.input_meta, self.stores, &band.input)?;
+            input
+                .retrieve_array_subset_opt::<Vec<T>>(&ArraySubset::new_with_ranges(&[r0..r1, c0..c1]), &self.copts)
+                .map_err(|e| Error::input(format!("{}/{}", self.stores.input_name, band.input), e))?
+        } else {
+            let pg = &self.gp.levels[l - 1].grid;
+            let (pr0, pc0) = (2 * r0, 2 * c0);
+            let (pr1, pc1) = ((2 * r1).min(pg.height), (2 * c1).min(pg.width));
+            let parent = self.outs[l - 1]
+                .retrieve_array_subset_opt::<Vec<T>>(&ArraySubset::new_with_ranges(&[pr0..pr1, pc0..pc1]), &self.copts)
+                .map_err(|e| self.out_err(l - 1, e))?;
+            downsample(&parent, (pr1 - pr0) as usize, (pc1 - pc0) as usize, self.fill_avg)
+        };
+        self.store(l, row, col, &region, rows, cols, 0)
+    }
+}
+
+fn coords(plan: &Plan, gp: &GroupPlan, stores: &Stores, ro: RunOptions) -> Result<TaskStats> {
+    let copts = codec_options(ro);
+    let mut stats = TaskStats::default();
+    let put = |path: &str, f: &dyn Fn(&Arr) -> Result<(), zarrs::array::ArrayError>| -> Result<()> {
+        let a = output_array(plan, stores, path)?;
+        f(&a).map_err(|e| Error::storage(format!("{}/{path}", stores.output_name), e))
+    };
+    for (l, lv) in gp.levels.iter().enumerate() {
+        let lp = gp.level_path(l);
+        for (axis, input) in [("x", &gp.x_input), ("y", &gp.y_input)] {
+            let path = format!("{lp}/{axis}");
+            if l == 0 {
+                // copy the input values in their own type
+                let src = input_array(&input.1, stores, &input.0)?;
+                let all = ArraySubset::new_with_shape(src.shape().to_vec());
+                let bytes = src
+                    .retrieve_array_subset_opt::<ArrayBytes<'static>>(&all, &copts)
+                    .map_err(|e| Error::input(format!("{}/{}", stores.input_name, input.0), e))?;
+                put(&path, &|a| a.store_chunk_opt(&[0], bytes.clone(), &copts))?;
+            } else {
+                let vals = if axis == "x" { lv.grid.xs() } else { lv.grid.ys() };
+                put(&path, &|a| a.store_chunk_opt(&[0], vals.clone(), &copts))?;
+            }
+            stats.chunks_written += 1;
+        }
+        put(&format!("{lp}/spatial_ref"), &|a| a.store_chunk_opt(&[], vec![0i64], &copts))?;
+        stats.chunks_written += 1;
+    }
+    Ok(stats)
+}
+
+/// Chunk indices of a regular grid, row-major.
+fn chunk_indices(shape: &[u64], chunks: &[u64]) -> Vec<Vec<u64>> {
+    let grid: Vec<u64> = shape.iter().zip(chunks).map(|(s, c)| if *c == 0 { 0 } else { s.div_ceil(*c) }).collect();
+    let mut out = vec![vec![]];
+    for n in grid {
+        out = out.into_iter().flat_map(|p| (0..n).map(move |i| [p.clone(), vec![i]].concat())).collect();
+    }
+    out
+}
+
+fn carry(plan: &Plan, index: usize, stores: &Stores, ro: RunOptions) -> Result<TaskStats> {
+    let cp = &plan.carried[index];
+    let meta = &cp.input_meta;
+    let shape: Vec<u64> = meta["shape"].as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
+    let chunks: Vec<u64> = meta["chunks"].as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
+    let sep = meta["dimension_separator"].as_str().unwrap_or(".");
+    let mut stats = TaskStats::default();
+    let out_key = |idx: &[u64]| {
+        if idx.is_empty() {
+            format!("{}/c", cp.path)
+        } else {
+            format!("{}/c/{}", cp.path, idx.iter().map(u64::to_string).collect::<Vec<_>>().join("/"))
+        }
+    };
+    let indices = chunk_indices(&shape, &chunks);
+    match cp.mode {
+        CarryMode::Bytes => {
+            for idx in indices {
+                let ok = out_key(&idx);
+                if ro.skip_existing && store::size(&stores.output, &ok)?.is_some() {
+                    stats.chunks_skipped += 1;
+                    continue;
+                }
+                let ik = if idx.is_empty() {
+                    format!("{}/0", cp.path)
+                } else {
+                    format!("{}/{}", cp.path, idx.iter().map(u64::to_string).collect::<Vec<_>>().join(sep))
+                };
+                if let Some(bytes) = store::get(&stores.input, &ik)? {
+                    store::put(&stores.output, &ok, bytes)?;
+                    stats.chunks_written += 1;
+                }
+            }
+        }
+        CarryMode::Reencode => {
+            let copts = codec_options(ro);
+            let src = input_array(&crate::source::patched_v2_meta(meta), stores, &cp.path)?;
+            let dst = output_array(plan, stores, &cp.path)?;
+            let dtype = meta["dtype"].as_str().unwrap_or("");
+            let in_err = |e: &dyn std::fmt::Display| Error::input(format!("{}/{}", stores.input_name, cp.path), e);
+            let out_err = |e: &dyn std::fmt::Display| Error::storage(format!("{}/{}", stores.output_name, cp.path), e);
+            let chars: Option<usize> = dtype.trim_start_matches(['<', '>', '|']).strip_prefix('U').and_then(|n| n.parse().ok());
+            for idx in indices {
+                if ro.skip_existing && store::size(&stores.output, &out_key(&idx))?.is_some() {
+                    stats.chunks_skipped += 1;
+                    continue;
+                }
+                let bytes = src.retrieve_chunk_opt::<ArrayBytes<'static>>(&idx, &copts).map_err(|e| in_err(&e))?;
+                if let Some(n) = chars {
+                    let raw = bytes.into_fixed().map_err(|e| in_err(&e))?;
+                    let big = dtype.starts_with('>');
+                    let strings: Vec<String> = raw
+                        .chunks(4 * n.max(1))
+                        .map(|el| {
+                            el.chunks(4)
+                                .map(|c| {
+                                    let a = [c[0], c[1], c[2], c[3]];
+                                    if big { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+                                })
+                                .take_while(|cp| *cp != 0)
+                                .filter_map(char::from_u32)
+                                .collect()
+                        })
+                        .collect();
+                    dst.store_chunk_opt(&idx, strings, &copts).map_err(|e| out_err(&e))?;
+                } else {
+                    dst.store_chunk_opt(&idx, bytes, &copts).map_err(|e| out_err(&e))?;
+                }
+                stats.chunks_written += 1;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Every chunk key a band should have at level `l` (for verification and resume).
+pub fn band_chunk_keys(gp: &GroupPlan, b: usize, l: usize) -> Vec<String> {
+    let (rows, cols) = gp.chunk_grid(l);
+    let p = gp.band_path(b, l);
+    (0..rows).flat_map(|r| (0..cols).map(move |c| (r, c))).map(|(r, c)| format!("{p}/c/{r}/{c}")).collect()
+}

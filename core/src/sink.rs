@@ -1,0 +1,75 @@
+//! Writing metadata: every node's `zarr.json` first, consolidated metadata
+//! (zarr-python 3 inline form) last — a store without root consolidated
+//! metadata is unfinished.
+
+use serde_json::{json, Map, Value};
+
+use crate::plan::Plan;
+use crate::store::{self, Store};
+use crate::task::Stores;
+use crate::Result;
+
+fn strip_consolidated(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("consolidated_metadata");
+    }
+    v
+}
+
+/// Write every planned node. An array whose stored metadata differs from the
+/// plan loses its chunks first (they may not match); matching arrays keep them.
+/// Returns how many arrays were reset.
+pub fn write_metadata(plan: &Plan, stores: &Stores) -> Result<usize> {
+    let out = &stores.output;
+    let mut reset = 0;
+    for (path, meta) in &plan.nodes {
+        let key = store::join(path, "zarr.json");
+        let existing = store::get_json(out, &key).ok().flatten();
+        // the root is always rewritten: the store is unfinished until consolidated again
+        if path.is_empty() || existing.as_ref().map(strip_consolidated).as_ref() != Some(meta) {
+            if existing.is_some() && meta["node_type"] == "array" {
+                store::erase_prefix(out, path)?;
+                reset += 1;
+            }
+            store::put_json(out, &key, meta)?;
+        }
+    }
+    Ok(reset)
+}
+
+/// Consolidated metadata of `group`: every planned descendant, by relative path.
+pub fn consolidated_for(plan: &Plan, group: &str) -> Map<String, Value> {
+    let prefix = if group.is_empty() { String::new() } else { format!("{group}/") };
+    plan.nodes
+        .iter()
+        .filter(|(p, _)| !p.is_empty() && p.starts_with(&prefix) && p.len() > prefix.len())
+        .map(|(p, v)| (p[prefix.len()..].to_string(), v.clone()))
+        .collect()
+}
+
+/// A group's `zarr.json` with inline consolidated metadata.
+pub fn with_consolidated(meta: &Value, members: Map<String, Value>) -> Value {
+    json!({
+        "attributes": meta["attributes"],
+        "zarr_format": 3,
+        "consolidated_metadata": {"kind": "inline", "must_understand": false, "metadata": members},
+        "node_type": "group",
+    })
+}
+
+/// Consolidate level groups, then converted groups, then the root (last).
+pub fn consolidate(plan: &Plan, out: &Store) -> Result<()> {
+    let mut targets: Vec<String> = vec![];
+    for g in &plan.groups {
+        targets.extend((0..g.levels.len()).map(|l| g.level_path(l)));
+    }
+    targets.extend(plan.groups.iter().map(|g| g.path.clone()));
+    targets.push(String::new());
+    for t in targets {
+        let meta = plan.node(&t).cloned().unwrap_or_else(|| json!({"attributes": {}}));
+        let doc = with_consolidated(&meta, consolidated_for(plan, &t));
+        store::put_json(out, &store::join(&t, "zarr.json"), &doc)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! Command-line interface (clap): `convert`, `synth`, `demo`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use geozarr_core::convert::{convert, ConvertOptions, Progress, Summary};
+use geozarr_core::plan;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Convert Copernicus EOPF Zarr products (Sentinel-2 L1C/L2A) into
+/// cloud-optimised GeoZarr 0.4 stores (Zarr v3, native CRS, overview pyramids).
+#[derive(Parser)]
+#[command(name = "eopf-geozarr", version, propagate_version = true, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert an EOPF product into a GeoZarr store.
+    ///
+    /// Every resolution group under /measurements is converted into a
+    /// multiscale pyramid (level 0 = native, each next level a 2×2 average);
+    /// all other groups are carried over unchanged. Re-running into an
+    /// unfinished output resumes it; a finished store has consolidated
+    /// metadata at its root.
+    Convert(ConvertArgs),
+    /// Write a synthetic EOPF product (Zarr v2) from a product schema.
+    Synth(SynthArgs),
+    /// Build a realistic synthetic product and convert it (the quick tour).
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct ConvertArgs {
+    /// Input EOPF product (Zarr v2 directory).
+    input: String,
+    /// Output GeoZarr store (created; an unfinished one is resumed).
+    output: String,
+    /// Groups to convert, e.g. /measurements/reflectance/r10m [default: every
+    /// group under /measurements with (y, x) bands].
+    #[arg(long, num_args = 1..)]
+    groups: Vec<String>,
+    /// Target chunk edge for band arrays (aligned to the array size).
+    #[arg(long, default_value_t = 4096)]
+    spatial_chunk: u64,
+    /// Keep adding overview levels while the smaller side is at least this.
+    #[arg(long, default_value_t = 256)]
+    min_dimension: u64,
+    /// Tile width and height of the tile matrix set in `multiscales`.
+    #[arg(long, default_value_t = 256)]
+    tile_width: u64,
+    /// Attempts per band before the conversion fails.
+    #[arg(long, default_value_t = 3)]
+    max_retries: u32,
+    /// Carried-over groups that also get a spatial_ref grid mapping.
+    #[arg(long, num_args = 1..)]
+    crs_groups: Vec<String>,
+    /// Delete an existing output first instead of resuming it.
+    #[arg(long)]
+    overwrite: bool,
+    /// Worker threads [default: all cores].
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Accepted for compatibility with the Python tool: runs on all local cores.
+    #[arg(long)]
+    dask_cluster: bool,
+    /// Detailed logs (tracing) on stderr.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Output directory for the product (must not exist or be empty).
+    out: PathBuf,
+    /// Product schema (pydantic-zarr GroupSpec JSON) [default: embedded S2A L2A].
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    /// Divide shapes and chunks by this factor (1 = full size, 10980² at 10 m).
+    #[arg(long, default_value_t = 10)]
+    scale: u64,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Working directory [default: ./eopf-geozarr-demo].
+    dir: Option<PathBuf>,
+    /// Scale of the synthetic product (1 = full size).
+    #[arg(long, default_value_t = 2)]
+    scale: u64,
+}
+
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn start(&self, total: u64) {
+        self.0.set_length(total);
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn message(&self, msg: &str) {
+        self.0.println(msg);
+    }
+}
+
+fn progress_bar() -> Arc<Bar> {
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} chunks ({eta})")
+            .expect("valid template"),
+    );
+    pb.enable_steady_tick(Duration::from_millis(200));
+    Arc::new(Bar(pb))
+}
+
+fn init_logging(verbose: bool) {
+    let filter = if verbose { "info,geozarr_core=debug,eopf_geozarr=debug" } else { "warn" };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn print_summary(s: &Summary, output: &str) {
+    let mb = |b: u64| b as f64 / 1e6;
+    println!("converted {} groups, {} bands ({} chunks) into {output}", s.groups, s.bands, s.band_chunks);
+    if s.resumed {
+        println!("resumed: {} bands and {} chunks already complete were skipped", s.bands_skipped, s.stats.chunks_skipped);
+    }
+    println!("carried over {} arrays unchanged", s.carried);
+    if !s.not_carried.is_empty() {
+        println!("not carried over (no Zarr v3 data type): {}", s.not_carried.join(", "));
+    }
+    println!(
+        "read {:.1} MB, wrote {:.1} MB in {:.2} s ({:.1} MB/s of input)",
+        mb(s.bytes_read),
+        mb(s.bytes_written),
+        s.seconds,
+        mb(s.bytes_read) / s.seconds.max(1e-9)
+    );
+}
+
+fn run_convert(a: &ConvertArgs) -> Result<Summary> {
+    init_logging(a.verbose);
+    let opts = ConvertOptions {
+        plan: plan::Options {
+            groups: (!a.groups.is_empty()).then(|| a.groups.clone()),
+            spatial_chunk: a.spatial_chunk,
+            min_dimension: a.min_dimension,
+            tile_width: a.tile_width,
+            crs_groups: a.crs_groups.clone(),
+        },
+        max_retries: a.max_retries,
+        overwrite: a.overwrite,
+        threads: a.threads,
+        ..Default::default()
+    };
+    let bar = progress_bar();
+    let r = convert(&a.input, &a.output, &opts, bar.clone());
+    bar.0.finish_and_clear();
+    Ok(r?)
+}
+
+/// Parse the command line and run it.
+pub fn run() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Convert(a) => {
+            let s = run_convert(&a)?;
+            print_summary(&s, &a.output);
+        }
+        Command::Synth(a) => {
+            let schema = match &a.schema {
+                Some(p) => std::fs::read_to_string(p).with_context(|| format!("{}: cannot read schema", p.display()))?,
+                None => geozarr_core::synth::DEFAULT_SCHEMA.to_string(),
+            };
+            let t = std::time::Instant::now();
+            let s = geozarr_core::synth::synthesize(&schema, &a.out, &geozarr_core::synth::SynthOptions { scale: a.scale })?;
+            println!(
+                "wrote {} groups, {} arrays ({:.1} MB) to {} in {:.2} s",
+                s.groups,
+                s.arrays,
+                s.bytes_written as f64 / 1e6,
+                a.out.display(),
+                t.elapsed().as_secs_f64()
+            );
+        }
+        Command::Demo(a) => {
+            let dir = a.dir.unwrap_or_else(|| PathBuf::from("eopf-geozarr-demo"));
+            let input = dir.join(format!("S2A_MSIL2A_synthetic_scale{}.zarr", a.scale));
+            let output = dir.join(format!("S2A_MSIL2A_synthetic_scale{}_geozarr.zarr", a.scale));
+            std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+            if !input.join(".zmetadata").exists() {
+                if input.exists() {
+                    std::fs::remove_dir_all(&input).with_context(|| format!("{}: cannot remove", input.display()))?;
+                }
+                let t = std::time::Instant::now();
+                let s = geozarr_core::synth::synthesize(
+                    geozarr_core::synth::DEFAULT_SCHEMA,
+                    &input,
+                    &geozarr_core::synth::SynthOptions { scale: a.scale },
+                )?;
+                println!(
+                    "synthetic S2A L2A product (scale {}): {} arrays, {:.1} MB in {:.1} s → {}",
+                    a.scale,
+                    s.arrays,
+                    s.bytes_written as f64 / 1e6,
+                    t.elapsed().as_secs_f64(),
+                    input.display()
+                );
+            }
+            let args = ConvertArgs {
+                input: input.display().to_string(),
+                output: output.display().to_string(),
+                groups: vec![],
+                spatial_chunk: 4096,
+                min_dimension: 256,
+                tile_width: 256,
+                max_retries: 3,
+                crs_groups: vec![],
+                overwrite: true,
+                threads: 0,
+                dask_cluster: false,
+                verbose: false,
+            };
+            let s = run_convert(&args)?;
+            print_summary(&s, &args.output);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
