@@ -570,7 +570,7 @@ fn band_model(name: &str) -> Band {
             (base, 0.3 * base)
         }
     };
-    Band { base, gain, parcel: 0.12 * base.abs(), noise: 24.0 + 0.01 * base }
+    Band { base, gain, parcel: 0.07 * base.abs(), noise: 24.0 + 0.01 * base }
 }
 
 enum Encoder {
@@ -973,8 +973,8 @@ fn field_rows(v: f64) -> [f32; 4] {
 }
 
 /// Parcel sizes (metres) for the reflectance texture and for class patches.
-const PARCEL: (f64, f64) = (600.0, 450.0);
-const PATCH: (f64, f64) = (1700.0, 1300.0);
+const PARCEL: (f64, f64) = (800.0, 600.0);
+const PATCH: (f64, f64) = (2300.0, 1700.0);
 
 /// Per-chunk column tables.
 struct Cols {
@@ -984,9 +984,9 @@ struct Cols {
     patch: Vec<u64>,
 }
 
-/// Scene classes by patch (SCL: 2 dark, 3 shadow, 4 vegetation, 5 bare,
-/// 6 water, 7 unclassified, 11 snow).
-const CLASS_TABLE: [u8; 16] = [4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 6, 7, 2, 3, 5, 11];
+/// Classes of the odd patch (SCL: 1 saturated, 2 dark, 3 shadow, 4 vegetation,
+/// 5 bare, 6 water, 7 unclassified, 11 snow).
+const CLASS_TABLE: [u8; 16] = [1, 2, 2, 2, 3, 4, 5, 6, 7, 11, 11, 2, 4, 5, 7, 11];
 
 impl ArrayPlan {
     fn spatial_chunk(&self, idx: &[u64]) -> Vec<u8> {
@@ -1077,16 +1077,13 @@ impl ArrayPlan {
         match &self.kind {
             Kind::Reflectance(m) => {
                 let m = *m;
-                write_row(num, row, k1, k2, |i| {
-                    (m.base + m.gain * l(i) + m.parcel * parcel(i) + m.noise * noise(i)).clamp(1.0, 10000.0)
-                });
+                write_row(num, row, k1, k2, |i| refl(m, l(i), l2(i), parcel(i), noise(i)).clamp(1.0, 10000.0));
             }
             Kind::Quicklook => {
                 let band = lead.first().copied().unwrap_or(0);
                 let m = band_model(["b04", "b03", "b02"][(band % 3) as usize]);
                 write_row(num, row, k1, k2, |i| {
-                    let refl = m.base + m.gain * l(i) + m.parcel * parcel(i) + m.noise * noise(i);
-                    (refl * (255.0 / 2500.0)).clamp(1.0, 255.0)
+                    (refl(m, l(i), l2(i), parcel(i), noise(i)) * (255.0 / 2500.0)).clamp(1.0, 255.0)
                 });
             }
             Kind::Smooth { base, amp, second } => {
@@ -1094,18 +1091,32 @@ impl ArrayPlan {
                 write_row(num, row, k1, k2, |i| base + amp * if second { l2(i) } else { l(i) });
             }
             Kind::Classes => write_row(num, row, k1, k2, |i| {
+                // Clouds (with a ring of thin cirrus and shadow) from the second
+                // field; land cover from the landscape, blurred by patches.
                 let c = l2(i);
-                let class = if c > 0.62 {
+                let land = l(i);
+                let h = mix64(rc.patch_key ^ cols.patch[i].wrapping_mul(0xc2b2_ae3d_27d4_eb4f));
+                let class: u8 = if c > 0.62 {
                     9
                 } else if c > 0.5 {
                     8
-                } else if c > 0.44 {
+                } else if c > 0.46 {
                     10
-                } else if l(i) < -0.85 {
+                } else if c > 0.42 {
+                    3
+                } else if land < -0.85 {
                     6
                 } else {
-                    let h = mix64(rc.patch_key ^ cols.patch[i].wrapping_mul(0xc2b2_ae3d_27d4_eb4f));
-                    CLASS_TABLE[(h & 15) as usize]
+                    let t = land + 0.6 * (unit(h) - 0.5);
+                    if h >> 60 == 0 {
+                        CLASS_TABLE[((h >> 8) & 15) as usize]
+                    } else if t > 0.05 {
+                        4
+                    } else if t > -0.45 {
+                        5
+                    } else {
+                        7
+                    }
                 };
                 f32::from(class)
             }),
@@ -1160,6 +1171,15 @@ struct RowCtx {
     noise_key: u64,
     gx0: u64,
     v: f32,
+}
+
+/// Reflectance counts of band `m`: landscape `l`, clouds where `l2` is high
+/// (the same clouds as in the classification), parcel texture and noise.
+#[inline(always)]
+fn refl(m: Band, l: f32, l2: f32, parcel: f32, noise: f32) -> f32 {
+    let ground = m.base + m.gain * l + m.parcel * parcel;
+    let cloud = ((l2 - 0.42) * 4.0).clamp(0.0, 1.0);
+    ground + cloud * (4500.0 + 2500.0 * cloud - ground) + m.noise * noise
 }
 
 /// Write `f(i)` for columns `lo..hi` of one row, converting to `num`.
@@ -1530,4 +1550,259 @@ fn py_float_repr(v: f64) -> String {
         let es = if exp < 0 { "-" } else { "+" };
         format!("{sign}{m}e{es}{:02}", exp.abs())
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    const S2B_SCHEMA: &str = include_str!(
+        "../schemas/S2B_MSIL1C_20250113T103309_N0511_R108_T32TLQ_20250113T122458.json"
+    );
+    const SCALE: u64 = 20;
+
+    /// (path, node) of every array / group in a schema.
+    fn nodes(schema: &Value) -> (Vec<String>, Vec<(String, Map<String, Value>)>) {
+        let (mut groups, mut arrays) = (Vec::new(), Vec::new());
+        walk(schema, String::new(), &mut groups, &mut arrays).unwrap();
+        (
+            groups.into_iter().map(|g| g.path).collect(),
+            arrays.into_iter().map(|a| (a.path, a.node)).collect(),
+        )
+    }
+
+    /// Expected scaled shape, computed independently of the writer: the last two
+    /// dims of (…, y, x) arrays and 1-D x/y in `rNNm` groups are divided.
+    fn expected_shape(path: &str, node: &Map<String, Value>, scale: u64) -> Vec<u64> {
+        let mut shape = shape_of(node, "shape").unwrap();
+        let dims = dims_of(node);
+        let group = path.rsplit_once('/').unwrap().0;
+        let rgroup = res_from_name(group).is_some();
+        let n = shape.len();
+        if rgroup && n >= 2 && dims[n - 2] == "y" && dims[n - 1] == "x" {
+            shape[n - 2] = shape[n - 2].div_ceil(scale);
+            shape[n - 1] = shape[n - 1].div_ceil(scale);
+        } else if rgroup && n == 1 && (dims[0] == "x" || dims[0] == "y") {
+            shape[0] = shape[0].div_ceil(scale);
+        }
+        shape
+    }
+
+    fn read_json(p: &Path) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    }
+
+    fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
+                    out.insert(rel, std::fs::read(&p).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    fn open(out: &Path, path: &str) -> Array<FilesystemStore> {
+        let store = Arc::new(FilesystemStore::new(out).unwrap());
+        Array::open(store, path).unwrap()
+    }
+
+    fn check_product(schema_json: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("product.zarr");
+        let summary = synthesize(schema_json, &out, &SynthOptions { scale: SCALE }).unwrap();
+        let schema: Value = serde_json::from_str(schema_json).unwrap();
+        let (groups, arrays) = nodes(&schema);
+        assert_eq!(summary.arrays, arrays.len());
+        assert_eq!(summary.groups, groups.len());
+
+        let all = files(&out);
+        let total: u64 = all.values().map(|b| b.len() as u64).sum();
+        assert_eq!(summary.bytes_written, total);
+
+        // .zmetadata lists every node, with the same JSON as the files.
+        let zmeta = read_json(&out.join(".zmetadata"));
+        assert_eq!(zmeta["zarr_consolidated_format"], 1);
+        let meta = zmeta["metadata"].as_object().unwrap();
+        assert_eq!(meta.len(), 2 * (groups.len() + arrays.len()));
+        for g in &groups {
+            for f in [".zgroup", ".zattrs"] {
+                let key = meta_key(g, f);
+                assert_eq!(meta[&key], read_json(&out.join(&key)), "{key}");
+            }
+        }
+
+        let mut expected_files = 1 + 2 * (groups.len() + arrays.len());
+        for (path, node) in &arrays {
+            let zarray = read_json(&out.join(path).join(".zarray"));
+            assert_eq!(meta[&format!("{path}/.zarray")], zarray);
+            assert_eq!(meta[&format!("{path}/.zattrs")], read_json(&out.join(path).join(".zattrs")));
+            // Same metadata as the schema, except the scaled shape and chunks.
+            let shape = expected_shape(path, node, SCALE);
+            assert_eq!(shape_of(zarray.as_object().unwrap(), "shape").unwrap(), shape, "{path}");
+            let chunks = shape_of(zarray.as_object().unwrap(), "chunks").unwrap();
+            for key in ["dtype", "compressor", "fill_value", "order", "filters", "dimension_separator", "zarr_format"] {
+                assert_eq!(zarray[key], node[key], "{path} {key}");
+            }
+            for (c, s) in chunks.iter().zip(&shape) {
+                assert!(*c >= 1 && c <= s.max(&1), "{path}: chunk {c} > shape {s}");
+            }
+            // Every chunk exists.
+            let grid: Vec<u64> = shape.iter().zip(&chunks).map(|(s, c)| s.div_ceil(*c)).collect();
+            let n: u64 = grid.iter().product();
+            for k in 0..n {
+                let idx = unravel(k, &grid);
+                let key = if idx.is_empty() {
+                    "0".to_string()
+                } else {
+                    idx.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+                };
+                assert!(out.join(path).join(&key).is_file(), "{path}/{key} missing");
+            }
+            expected_files += n as usize;
+        }
+        assert_eq!(all.len(), expected_files, "unexpected extra files");
+
+        // A reflectance chunk at the bottom-left corner: real-looking values with nodata.
+        let refl = arrays
+            .iter()
+            .find(|(p, _)| p.ends_with("reflectance/r10m/b02"))
+            .map(|(p, _)| p.clone())
+            .unwrap();
+        let b02 = open(&out, &format!("/{refl}"));
+        let grid = b02.chunk_grid_shape();
+        let values: Vec<u16> = b02.retrieve_chunk(&[grid[0] - 1, 0]).unwrap();
+        assert!(values.iter().all(|&v| v <= 10_000));
+        assert!(values.iter().any(|&v| v == 0), "no nodata");
+        let valid: Vec<u16> = values.iter().copied().filter(|&v| v > 0).collect();
+        assert!(valid.iter().min() != valid.iter().max(), "constant");
+        let all_values: Vec<u16> = b02.retrieve_array_subset(&b02.subset_all()).unwrap();
+        let valid: Vec<u16> = all_values.iter().copied().filter(|&v| v > 0).collect();
+        let nodata = 1.0 - valid.len() as f64 / all_values.len() as f64;
+        assert!((0.01..0.1).contains(&nodata), "nodata fraction {nodata}");
+        let mean = valid.iter().map(|&v| f64::from(v)).sum::<f64>() / valid.len() as f64;
+        assert!((200.0..3000.0).contains(&mean), "mean {mean}");
+
+        // x/y are the pixel centres of the scaled transform.
+        let attrs = read_json(&out.join(&refl).join(".zattrs"));
+        let t: Vec<f64> = attrs["proj:transform"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(t[0], 10.0 * SCALE as f64);
+        assert_eq!(t[4], -10.0 * SCALE as f64);
+        let orig = arrays.iter().find(|(p, _)| p == &refl).unwrap();
+        let orig_t = transform_of(&orig.1).unwrap();
+        assert_eq!((t[2], t[5]), (orig_t.x0, orig_t.y0));
+        let n = b02.shape()[1];
+        assert_eq!(attrs["proj:shape"], serde_json::json!([n, n]));
+        let bbox: Vec<f64> = attrs["proj:bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(bbox, vec![t[2], t[5] + t[4] * n as f64, t[2] + t[0] * n as f64, t[5]]);
+        let group = refl.rsplit_once('/').unwrap().0;
+        let x: Vec<i64> = open(&out, &format!("/{group}/x")).retrieve_chunk(&[0]).unwrap();
+        let y: Vec<i64> = open(&out, &format!("/{group}/y")).retrieve_chunk(&[0]).unwrap();
+        assert_eq!(x.len() as u64, n);
+        for (i, (&xi, &yi)) in x.iter().zip(&y).enumerate() {
+            assert_eq!(xi as f64, t[2] + t[0] * (i as f64 + 0.5));
+            assert_eq!(yi as f64, t[5] + t[4] * (i as f64 + 0.5));
+        }
+
+        // Edge chunks are stored at full chunk shape and decode.
+        for (path, _) in arrays.iter().filter(|(p, _)| p.ends_with("/tci") || p.contains("detector_footprint/r20m/b05")) {
+            let a = open(&out, &format!("/{path}"));
+            let g = a.chunk_grid_shape();
+            let last: Vec<u64> = g.iter().map(|n| n - 1).collect();
+            let v: Vec<u8> = a.retrieve_chunk(&last).unwrap();
+            assert_eq!(v.len() as u64, a.chunk_shape(&last).unwrap().iter().map(|c| c.get()).product::<u64>());
+            let whole: Vec<u8> = a.retrieve_array_subset(&a.subset_all()).unwrap();
+            assert!(whole.iter().any(|&v| v > 0));
+            if path.contains("detector") {
+                assert!(whole.iter().all(|&v| v <= 6));
+                assert!(whole.iter().filter(|&&v| v > 0).collect::<std::collections::BTreeSet<_>>().len() >= 2);
+            }
+        }
+
+        // Strings are numpy fixed-width UTF-32.
+        let angle = std::fs::read(out.join("conditions/geometry/angle/0")).unwrap();
+        assert!(!angle.is_empty());
+        let band_chunk = std::fs::read(out.join("conditions/geometry/band/0")).unwrap();
+        let decoded = zarrs::array::codec::blosc_decompress_bytes(&band_chunk, 13 * 12, 1).unwrap();
+        let text: String = decoded
+            .chunks_exact(4)
+            .map(|c| char::from_u32(u32::from_le_bytes(c.try_into().unwrap())).unwrap())
+            .collect();
+        assert!(text.starts_with("b01b02b03"), "{text:?}");
+        assert!(text.contains("b08b8ab09"), "{text:?}");
+    }
+
+    #[test]
+    fn synth_s2a_l2a_scale20() {
+        check_product(DEFAULT_SCHEMA);
+    }
+
+    #[test]
+    fn synth_s2b_l1c_scale20() {
+        check_product(S2B_SCHEMA);
+    }
+
+    #[test]
+    fn synth_is_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        synthesize(DEFAULT_SCHEMA, &a, &SynthOptions { scale: SCALE }).unwrap();
+        synthesize(DEFAULT_SCHEMA, &b, &SynthOptions { scale: SCALE }).unwrap();
+        let (fa, fb) = (files(&a), files(&b));
+        assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+        for (k, v) in &fa {
+            assert!(v == &fb[k], "{k} differs between runs");
+        }
+    }
+
+    #[test]
+    fn synth_refuses_non_empty_output_and_zero_scale() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("x"), b"x").unwrap();
+        let err = synthesize(DEFAULT_SCHEMA, dir.path(), &SynthOptions { scale: 20 }).unwrap_err();
+        assert!(matches!(err, Error::Output { .. }), "{err}");
+        let err = synthesize(DEFAULT_SCHEMA, &dir.path().join("new"), &SynthOptions { scale: 0 }).unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err}");
+    }
+
+    #[test]
+    fn synth_python_json() {
+        assert_eq!(py_float_repr(699960.0), "699960.0");
+        assert_eq!(py_float_repr(0.0001), "0.0001");
+        assert_eq!(py_float_repr(0.00001), "1e-05");
+        assert_eq!(py_float_repr(-0.1), "-0.1");
+        assert_eq!(py_float_repr(1e16), "1e+16");
+        assert_eq!(py_float_repr(1.5e300), "1.5e+300");
+        assert_eq!(py_float_repr(0.49269999999999997), "0.49269999999999997");
+        assert_eq!(py_float_repr(123456789012345.6), "123456789012345.6");
+        let v: Value = serde_json::from_str(r#"{"b": [1, 2.5, {}], "a": "é\n", "c": []}"#).unwrap();
+        assert_eq!(
+            py_json(&v),
+            "{\n    \"a\": \"\\u00e9\\n\",\n    \"b\": [\n        1,\n        2.5,\n        {}\n    ],\n    \"c\": []\n}"
+        );
+    }
+
+    /// Timing at a given scale: `SYNTH_SCALE=1 cargo test --release -p geozarr-core synth_timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn synth_timing() {
+        let scale = std::env::var("SYNTH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+        let base = std::env::var("SYNTH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
+        let out = base.join(format!("synth_timing_{scale}_{}.zarr", std::process::id()));
+        let t = std::time::Instant::now();
+        let s = synthesize(DEFAULT_SCHEMA, &out, &SynthOptions { scale }).unwrap();
+        eprintln!("scale {scale}: {:?} in {:.2?} -> {}", s, t.elapsed(), out.display());
+        if std::env::var("SYNTH_KEEP").is_err() {
+            std::fs::remove_dir_all(&out).unwrap();
+        }
+    }
+
 }
