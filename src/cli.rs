@@ -14,7 +14,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Convert Copernicus EOPF Zarr products (Sentinel-2 L1C/L2A) into
 /// cloud-optimised GeoZarr 0.4 stores (Zarr v3, native CRS, overview pyramids).
 #[derive(Parser)]
-#[command(name = "eopf-geozarr", version, propagate_version = true, arg_required_else_help = true)]
+#[command(
+    name = "eopf-geozarr",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -91,8 +96,8 @@ struct SynthArgs {
 struct DemoArgs {
     /// Working directory [default: ./eopf-geozarr-demo].
     dir: Option<PathBuf>,
-    /// Scale of the synthetic product (1 = full size).
-    #[arg(long, default_value_t = 2)]
+    /// Scale of the synthetic product (1 = full size: ~1 GB, about 35 s on 2 cores).
+    #[arg(long, default_value_t = 1)]
     scale: u64,
 }
 
@@ -113,30 +118,47 @@ impl Progress for Bar {
 fn progress_bar() -> Arc<Bar> {
     let pb = ProgressBar::new(0);
     pb.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} chunks ({eta})")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} chunks ({eta})",
+        )
+        .expect("valid template"),
     );
     pb.enable_steady_tick(Duration::from_millis(200));
     Arc::new(Bar(pb))
 }
 
 fn init_logging(verbose: bool) {
-    let filter = if verbose { "info,geozarr_core=debug,eopf_geozarr=debug" } else { "warn" };
+    let filter = if verbose {
+        "info,geozarr_core=debug,eopf_geozarr=debug"
+    } else {
+        "warn"
+    };
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
+        )
         .with_writer(std::io::stderr)
         .try_init();
 }
 
 fn print_summary(s: &Summary, output: &str) {
     let mb = |b: u64| b as f64 / 1e6;
-    println!("converted {} groups, {} bands ({} chunks) into {output}", s.groups, s.bands, s.band_chunks);
+    println!(
+        "converted {} groups, {} bands ({} chunks) into {output}",
+        s.groups, s.bands, s.band_chunks
+    );
     if s.resumed {
-        println!("resumed: {} bands and {} chunks already complete were skipped", s.bands_skipped, s.stats.chunks_skipped);
+        println!(
+            "resumed: {} bands and {} chunks already complete were skipped",
+            s.bands_skipped, s.stats.chunks_skipped
+        );
     }
     println!("carried over {} arrays unchanged", s.carried);
     if !s.not_carried.is_empty() {
-        println!("not carried over (no Zarr v3 data type): {}", s.not_carried.join(", "));
+        println!(
+            "not carried over (no Zarr v3 data type): {}",
+            s.not_carried.join(", ")
+        );
     }
     println!(
         "read {:.1} MB, wrote {:.1} MB in {:.2} s ({:.1} MB/s of input)",
@@ -178,11 +200,16 @@ pub fn run() -> Result<ExitCode> {
         }
         Command::Synth(a) => {
             let schema = match &a.schema {
-                Some(p) => std::fs::read_to_string(p).with_context(|| format!("{}: cannot read schema", p.display()))?,
+                Some(p) => std::fs::read_to_string(p)
+                    .with_context(|| format!("{}: cannot read schema", p.display()))?,
                 None => geozarr_core::synth::DEFAULT_SCHEMA.to_string(),
             };
             let t = std::time::Instant::now();
-            let s = geozarr_core::synth::synthesize(&schema, &a.out, &geozarr_core::synth::SynthOptions { scale: a.scale })?;
+            let s = geozarr_core::synth::synthesize(
+                &schema,
+                &a.out,
+                &geozarr_core::synth::SynthOptions { scale: a.scale },
+            )?;
             println!(
                 "wrote {} groups, {} arrays ({:.1} MB) to {} in {:.2} s",
                 s.groups,
@@ -195,11 +222,16 @@ pub fn run() -> Result<ExitCode> {
         Command::Demo(a) => {
             let dir = a.dir.unwrap_or_else(|| PathBuf::from("eopf-geozarr-demo"));
             let input = dir.join(format!("S2A_MSIL2A_synthetic_scale{}.zarr", a.scale));
-            let output = dir.join(format!("S2A_MSIL2A_synthetic_scale{}_geozarr.zarr", a.scale));
-            std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+            let output = dir.join(format!(
+                "S2A_MSIL2A_synthetic_scale{}_geozarr.zarr",
+                a.scale
+            ));
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("{}: cannot create", dir.display()))?;
             if !input.join(".zmetadata").exists() {
                 if input.exists() {
-                    std::fs::remove_dir_all(&input).with_context(|| format!("{}: cannot remove", input.display()))?;
+                    std::fs::remove_dir_all(&input)
+                        .with_context(|| format!("{}: cannot remove", input.display()))?;
                 }
                 let t = std::time::Instant::now();
                 let s = geozarr_core::synth::synthesize(

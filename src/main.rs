@@ -2,6 +2,11 @@
 
 mod cli;
 
+/// mimalloc keeps freed pages for reuse: the large, short-lived chunk buffers
+/// would otherwise be unmapped and page-faulted back in over and over.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

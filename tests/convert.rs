@@ -25,23 +25,50 @@ fn small_golden_input_reads_back_in_xarray_rioxarray_zarr() {
     let (input, output) = (tmp.path().join("in.zarr"), tmp.path().join("out.zarr"));
     common::make_small_input(&input);
     common::cli_ok(&["convert", input.to_str().unwrap(), output.to_str().unwrap()]);
-    let out = common::py("interop.py", &[output.to_str().unwrap(), "--input", input.to_str().unwrap()]);
+    let out = common::py(
+        "interop.py",
+        &[output.to_str().unwrap(), "--input", input.to_str().unwrap()],
+    );
     assert!(out.contains("interop ok"), "{out}");
 }
 
 #[test]
 fn s2a_l2a_fixture_converts_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, output) = (tmp.path().join("l2a.zarr"), tmp.path().join("l2a_geozarr.zarr"));
+    let (input, output) = (
+        tmp.path().join("l2a.zarr"),
+        tmp.path().join("l2a_geozarr.zarr"),
+    );
     synth(None, 20, &input);
     let stdout = common::cli_ok(&["convert", input.to_str().unwrap(), output.to_str().unwrap()]);
     assert!(stdout.contains("25 bands"), "{stdout}");
     // default groups: the three reflectance groups
     for (g, band) in [("r10m", "b02"), ("r20m", "b05"), ("r60m", "b01")] {
-        let m = common::json(&output.join("measurements/reflectance").join(g).join("zarr.json"));
-        assert!(m["attributes"]["multiscales"]["tile_matrix_set"]["tileMatrices"].as_array().unwrap().len() >= 1);
-        let b = common::json(&output.join("measurements/reflectance").join(g).join("0").join(band).join("zarr.json"));
-        assert_eq!(b["attributes"]["standard_name"], "surface_bidirectional_reflectance");
+        let m = common::json(
+            &output
+                .join("measurements/reflectance")
+                .join(g)
+                .join("zarr.json"),
+        );
+        assert!(
+            m["attributes"]["multiscales"]["tile_matrix_set"]["tileMatrices"]
+                .as_array()
+                .unwrap()
+                .len()
+                >= 1
+        );
+        let b = common::json(
+            &output
+                .join("measurements/reflectance")
+                .join(g)
+                .join("0")
+                .join(band)
+                .join("zarr.json"),
+        );
+        assert_eq!(
+            b["attributes"]["standard_name"],
+            "surface_bidirectional_reflectance"
+        );
         assert_eq!(b["data_type"], "uint16");
     }
     // carried over: classification mask keeps uint8, strings become v3 strings
@@ -49,25 +76,52 @@ fn s2a_l2a_fixture_converts_end_to_end() {
     assert_eq!(scl["data_type"], "uint8");
     let angle = common::json(&output.join("conditions/geometry/angle/zarr.json"));
     assert_eq!(angle["data_type"], "string");
-    let out = common::py("interop.py", &[output.to_str().unwrap(), "--input", input.to_str().unwrap()]);
+    let out = common::py(
+        "interop.py",
+        &[output.to_str().unwrap(), "--input", input.to_str().unwrap()],
+    );
     assert!(out.contains("interop ok"), "{out}");
 }
 
 #[test]
 fn s2b_l1c_fixture_converts_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, output) = (tmp.path().join("l1c.zarr"), tmp.path().join("l1c_geozarr.zarr"));
+    let (input, output) = (
+        tmp.path().join("l1c.zarr"),
+        tmp.path().join("l1c_geozarr.zarr"),
+    );
     synth(Some(L1C), 20, &input);
     common::cli_ok(&["convert", input.to_str().unwrap(), output.to_str().unwrap()]);
     let root = common::json(&output.join("zarr.json"));
-    let members = root["consolidated_metadata"]["metadata"].as_object().unwrap();
-    let multiscale: Vec<&String> = members.iter().filter(|(_, v)| v["attributes"].get("multiscales").is_some()).map(|(k, _)| k).collect();
-    assert!(!multiscale.is_empty(), "no converted group in the L1C output");
+    let members = root["consolidated_metadata"]["metadata"]
+        .as_object()
+        .unwrap();
+    let multiscale: Vec<&String> = members
+        .iter()
+        .filter(|(_, v)| v["attributes"].get("multiscales").is_some())
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        !multiscale.is_empty(),
+        "no converted group in the L1C output"
+    );
     for k in &multiscale {
-        let b = members.iter().find(|(p, v)| p.starts_with(&format!("{k}/0/")) && v["attributes"].get("standard_name").is_some()).unwrap();
-        assert_eq!(b.1["attributes"]["standard_name"], "toa_bidirectional_reflectance", "{}", b.0);
+        let b = members
+            .iter()
+            .find(|(p, v)| {
+                p.starts_with(&format!("{k}/0/")) && v["attributes"].get("standard_name").is_some()
+            })
+            .unwrap();
+        assert_eq!(
+            b.1["attributes"]["standard_name"], "toa_bidirectional_reflectance",
+            "{}",
+            b.0
+        );
     }
-    let out = common::py("interop.py", &[output.to_str().unwrap(), "--input", input.to_str().unwrap()]);
+    let out = common::py(
+        "interop.py",
+        &[output.to_str().unwrap(), "--input", input.to_str().unwrap()],
+    );
     assert!(out.contains("interop ok"), "{out}");
 }
 
@@ -76,9 +130,16 @@ fn fails_with(args: &[&str], needles: &[&str]) {
     let o = common::cli(args);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{args:?} should fail");
-    assert_eq!(err.trim().lines().count(), 1, "expected one error line, got:\n{err}");
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "expected one error line, got:\n{err}"
+    );
     for n in needles {
-        assert!(err.contains(n), "error for {args:?} should mention {n:?}: {err}");
+        assert!(
+            err.contains(n),
+            "error for {args:?} should mention {n:?}: {err}"
+        );
     }
     assert!(!err.contains("panicked"), "{err}");
 }
@@ -90,24 +151,57 @@ fn bad_input_gives_one_clear_line() {
     let input = t("in.zarr");
     common::make_small_input(Path::new(&input));
 
-    fails_with(&["convert", &t("missing.zarr"), &t("o1")], &["missing.zarr", "does not exist"]);
+    fails_with(
+        &["convert", &t("missing.zarr"), &t("o1")],
+        &["missing.zarr", "does not exist"],
+    );
     std::fs::create_dir(t("empty")).unwrap();
-    fails_with(&["convert", &t("empty"), &t("o2")], &["empty", "not a Zarr store"]);
+    fails_with(
+        &["convert", &t("empty"), &t("o2")],
+        &["empty", "not a Zarr store"],
+    );
     std::fs::write(t("file.zarr"), b"hello").unwrap();
-    fails_with(&["convert", &t("file.zarr"), &t("o3")], &["file.zarr", "not a Zarr store"]);
-    fails_with(&["convert", &input, &t("o4"), "--groups", "/measurements/nope"], &["measurements/nope", "no such group"]);
-    fails_with(&["convert", &input, &t("o5"), "--groups", "/conditions/geometry"], &["conditions/geometry", "no 2-D (y, x) data variables"]);
+    fails_with(
+        &["convert", &t("file.zarr"), &t("o3")],
+        &["file.zarr", "not a Zarr store"],
+    );
+    fails_with(
+        &[
+            "convert",
+            &input,
+            &t("o4"),
+            "--groups",
+            "/measurements/nope",
+        ],
+        &["measurements/nope", "no such group"],
+    );
+    fails_with(
+        &[
+            "convert",
+            &input,
+            &t("o5"),
+            "--groups",
+            "/conditions/geometry",
+        ],
+        &["conditions/geometry", "no 2-D (y, x) data variables"],
+    );
     // output exists and is not ours
     std::fs::create_dir(t("foreign")).unwrap();
     std::fs::write(t("foreign/notes.txt"), b"keep me").unwrap();
-    fails_with(&["convert", &input, &t("foreign")], &["foreign", "not a GeoZarr store"]);
+    fails_with(
+        &["convert", &input, &t("foreign")],
+        &["foreign", "not a GeoZarr store"],
+    );
     assert_eq!(std::fs::read(t("foreign/notes.txt")).unwrap(), b"keep me");
 
     // truncated consolidated metadata
     let broken = t("broken.zarr");
     common::make_small_input(Path::new(&broken));
     std::fs::write(format!("{broken}/.zmetadata"), b"{\"metadata\": {").unwrap();
-    fails_with(&["convert", &broken, &t("o6")], &[".zmetadata", "invalid JSON"]);
+    fails_with(
+        &["convert", &broken, &t("o6")],
+        &[".zmetadata", "invalid JSON"],
+    );
 
     // no CRS on the bands
     let nocrs = t("nocrs.zarr");
@@ -132,12 +226,18 @@ fn bad_input_gives_one_clear_line() {
     let mut zm = common::json(Path::new(&zm_path));
     zm["metadata"]["measurements/reflectance/r60m/b01/.zarray"]["dtype"] = serde_json::json!("<U4");
     std::fs::write(&zm_path, serde_json::to_vec(&zm).unwrap()).unwrap();
-    fails_with(&["convert", &strband, &t("o8")], &["r60m/b01", "unsupported data type"]);
+    fails_with(
+        &["convert", &strband, &t("o8")],
+        &["r60m/b01", "unsupported data type"],
+    );
 
     // nothing half-written looks complete: no root consolidated metadata anywhere
     for o in ["o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8"] {
         let root = tmp.path().join(o).join("zarr.json");
-        assert!(!root.exists() || common::json(&root).get("consolidated_metadata").is_none(), "{o} looks complete");
+        assert!(
+            !root.exists() || common::json(&root).get("consolidated_metadata").is_none(),
+            "{o} looks complete"
+        );
     }
 }
 
@@ -145,13 +245,22 @@ fn bad_input_gives_one_clear_line() {
 fn killed_conversion_resumes_to_identical_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in.zarr");
-    let (whole, resumed) = (tmp.path().join("whole.zarr"), tmp.path().join("resumed.zarr"));
+    let (whole, resumed) = (
+        tmp.path().join("whole.zarr"),
+        tmp.path().join("resumed.zarr"),
+    );
     synth(None, 4, &input);
     common::cli_ok(&["convert", input.to_str().unwrap(), whole.to_str().unwrap()]);
 
     // start, wait until some band chunks exist, kill -9
     let mut child = common::bin()
-        .args(["convert", input.to_str().unwrap(), resumed.to_str().unwrap(), "--threads", "1"])
+        .args([
+            "convert",
+            input.to_str().unwrap(),
+            resumed.to_str().unwrap(),
+            "--threads",
+            "1",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -159,25 +268,45 @@ fn killed_conversion_resumes_to_identical_bytes() {
     let t0 = Instant::now();
     let r10m = resumed.join("measurements/reflectance/r10m/0");
     loop {
-        let n = common::files(&resumed.join("measurements")).keys().filter(|k| k.contains("/c/")).count();
+        let n = common::files(&resumed.join("measurements"))
+            .keys()
+            .filter(|k| k.contains("/c/"))
+            .count();
         if n >= 3 && r10m.exists() {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "conversion did not start writing");
-        assert!(child.try_wait().unwrap().is_none(), "conversion finished before it could be interrupted");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "conversion did not start writing"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "conversion finished before it could be interrupted"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap();
     child.wait().unwrap();
     let root = common::json(&resumed.join("zarr.json"));
-    assert!(root.get("consolidated_metadata").is_none(), "an interrupted store must not look complete");
+    assert!(
+        root.get("consolidated_metadata").is_none(),
+        "an interrupted store must not look complete"
+    );
 
-    let out = common::cli_ok(&["convert", input.to_str().unwrap(), resumed.to_str().unwrap()]);
+    let out = common::cli_ok(&[
+        "convert",
+        input.to_str().unwrap(),
+        resumed.to_str().unwrap(),
+    ]);
     assert!(out.contains("resumed:"), "{out}");
     common::assert_same_store(&whole, &resumed);
 
     // a finished store re-run: everything skipped, still identical
-    let out = common::cli_ok(&["convert", input.to_str().unwrap(), resumed.to_str().unwrap()]);
+    let out = common::cli_ok(&[
+        "convert",
+        input.to_str().unwrap(),
+        resumed.to_str().unwrap(),
+    ]);
     assert!(out.contains("resumed: 25 bands"), "{out}");
     common::assert_same_store(&whole, &resumed);
 }

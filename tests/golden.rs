@@ -23,7 +23,9 @@ fn level_of(path: &str) -> Option<u32> {
 }
 
 fn is_band(path: &str) -> bool {
-    path.starts_with("/measurements/reflectance/") && path.rsplit('/').next().is_some_and(|n| n.starts_with('b')) && level_of(path).is_some()
+    path.starts_with("/measurements/reflectance/")
+        && path.rsplit('/').next().is_some_and(|n| n.starts_with('b'))
+        && level_of(path).is_some()
 }
 
 fn is_carried(path: &str) -> bool {
@@ -39,33 +41,50 @@ fn reason(d: &Diff) -> Option<&'static str> {
     // D1/D2: bands keep their uint16 storage type and CF packing
     if is_band(p) {
         match f {
-            "data_type" if d.golden == "float64" && d.ours == "uint16" => return Some("D1 uint16 kept"),
+            "data_type" if d.golden == "float64" && d.ours == "uint16" => {
+                return Some("D1 uint16 kept")
+            }
             "fill_value" if d.golden == 0.0 && d.ours == 0 => return Some("D1 integer fill"),
             "codecs" => return Some("D1 blosc typesize 2 for uint16"),
             "attributes._FillValue" if d.ours == 0 => return Some("D1 _FillValue = input fill 0"),
-            "attributes.standard_name" if d.ours == "surface_bidirectional_reflectance" => return Some("D7 BOA bands are surface reflectance"),
-            "attributes.scale_factor" | "attributes.add_offset" if d.golden.is_null() => return Some("D1 CF packing kept"),
+            "attributes.standard_name" if d.ours == "surface_bidirectional_reflectance" => {
+                return Some("D7 BOA bands are surface reflectance")
+            }
+            "attributes.scale_factor" | "attributes.add_offset" if d.golden.is_null() => {
+                return Some("D1 CF packing kept")
+            }
             _ => {}
         }
         if level > 0 && d.golden.is_null() && f.starts_with("attributes.") {
             return Some("D4 overview bands keep grid_mapping and the input attributes");
         }
-        if level > 0 && (f == "attributes.proj:shape" || f == "attributes.proj:transform" || f == "attributes.proj:bbox") {
+        if level > 0
+            && (f == "attributes.proj:shape"
+                || f == "attributes.proj:transform"
+                || f == "attributes.proj:bbox")
+        {
             return Some("proj:* describe this level");
         }
     }
     // D5/D6: ceil halving — odd sizes keep their edge (549 → 275, not 274)
     if level >= 1 && (f == "shape" || f == "chunk_grid") {
         let dims = |v: &Value| -> Vec<i64> {
-            let a = if f == "shape" { v.clone() } else { v["configuration"]["chunk_shape"].clone() };
-            a.as_array().map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default()
+            let a = if f == "shape" {
+                v.clone()
+            } else {
+                v["configuration"]["chunk_shape"].clone()
+            };
+            a.as_array()
+                .map(|a| a.iter().filter_map(Value::as_i64).collect())
+                .unwrap_or_default()
         };
         let (g, o) = (dims(&d.golden), dims(&d.ours));
         if g.len() == o.len() && g.iter().zip(&o).all(|(g, o)| o - g == 0 || o - g == 1) {
             return Some("D6 ceil halving keeps the odd edge (549 → 275, not 274)");
         }
     }
-    if level > 0 && (leaf == "x" || leaf == "y") && f == "attributes._FillValue" && d.ours.is_null() {
+    if level > 0 && (leaf == "x" || leaf == "y") && f == "attributes._FillValue" && d.ours.is_null()
+    {
         return Some("coordinates have no fill value");
     }
     // D4: spatial_ref complete at every level
@@ -73,12 +92,17 @@ fn reason(d: &Diff) -> Option<&'static str> {
         if f == "dimension_names" && d.ours == serde_json::json!([]) {
             return Some("dimension_names on every array");
         }
-        if level > 0 && (f == "attributes.GeoTransform" || f == "attributes._ARRAY_DIMENSIONS") && d.golden.is_null() {
+        if level > 0
+            && (f == "attributes.GeoTransform" || f == "attributes._ARRAY_DIMENSIONS")
+            && d.golden.is_null()
+        {
             return Some("D4 GeoTransform and _ARRAY_DIMENSIONS at every level");
         }
     }
     // D8: root and group attributes copied from the input
-    if (p == "/" || matches!(f, "attributes.stac_discovery" | "attributes.other_metadata")) && d.golden.is_null() {
+    if (p == "/" || matches!(f, "attributes.stac_discovery" | "attributes.other_metadata"))
+        && d.golden.is_null()
+    {
         return Some("D8 root attributes kept");
     }
     // D9 / D6: tile matrices per OGC TMS 2.0, level 0 always listed
@@ -89,11 +113,19 @@ fn reason(d: &Diff) -> Option<&'static str> {
     if is_carried(p) {
         match f {
             "codecs" => return Some("§7 chunk bytes copied: input codec kept"),
-            "data_type" if d.golden["name"] == "fixed_length_utf32" && d.ours == "string" => return Some("§7 strings as Zarr v3 string"),
-            "data_type" if d.golden == "float32" && d.ours == "uint8" => return Some("D7 masks keep uint8"),
+            "data_type" if d.golden["name"] == "fixed_length_utf32" && d.ours == "string" => {
+                return Some("§7 strings as Zarr v3 string")
+            }
+            "data_type" if d.golden == "float32" && d.ours == "uint8" => {
+                return Some("D7 masks keep uint8")
+            }
             "fill_value" => return Some("§7/D3 fill value kept from the input"),
-            "attributes._ARRAY_DIMENSIONS" if d.golden.is_null() => return Some("_ARRAY_DIMENSIONS everywhere"),
-            "attributes._FillValue" if d.ours.is_null() => return Some("§7 no CF decoding of carried arrays"),
+            "attributes._ARRAY_DIMENSIONS" if d.golden.is_null() => {
+                return Some("_ARRAY_DIMENSIONS everywhere")
+            }
+            "attributes._FillValue" if d.ours.is_null() => {
+                return Some("§7 no CF decoding of carried arrays")
+            }
             _ => {}
         }
     }
@@ -101,16 +133,24 @@ fn reason(d: &Diff) -> Option<&'static str> {
 }
 
 fn diff_nodes(path: &str, g: &Value, o: &Value, out: &mut Vec<Diff>) {
-    let keys: std::collections::BTreeSet<&String> =
-        g.as_object().unwrap().keys().chain(o.as_object().unwrap().keys()).collect();
+    let keys: std::collections::BTreeSet<&String> = g
+        .as_object()
+        .unwrap()
+        .keys()
+        .chain(o.as_object().unwrap().keys())
+        .collect();
     for k in keys {
         if k == "consolidated_metadata" {
             continue;
         }
         if k == "attributes" {
             let (ga, oa) = (&g[k], &o[k]);
-            let akeys: std::collections::BTreeSet<&String> =
-                ga.as_object().unwrap().keys().chain(oa.as_object().unwrap().keys()).collect();
+            let akeys: std::collections::BTreeSet<&String> = ga
+                .as_object()
+                .unwrap()
+                .keys()
+                .chain(oa.as_object().unwrap().keys())
+                .collect();
             for ak in akeys {
                 if ga.get(ak) != oa.get(ak) {
                     out.push(Diff {
@@ -162,12 +202,25 @@ fn small_product_matches_golden_metadata() {
     let mut diffs = vec![];
     for (path, g) in nodes {
         let rel = path.trim_start_matches('/');
-        let file = if rel.is_empty() { output.join("zarr.json") } else { output.join(rel).join("zarr.json") };
+        let file = if rel.is_empty() {
+            output.join("zarr.json")
+        } else {
+            output.join(rel).join("zarr.json")
+        };
         diff_nodes(path, g, &common::json(&file), &mut diffs);
     }
     let unexplained: Vec<&Diff> = diffs.iter().filter(|d| reason(d).is_none()).collect();
-    assert!(unexplained.is_empty(), "{} unexplained differences from the golden metadata:\n{:#?}", unexplained.len(), unexplained);
-    assert!(diffs.len() > 20, "expected the deliberate differences to show up, got {}", diffs.len());
+    assert!(
+        unexplained.is_empty(),
+        "{} unexplained differences from the golden metadata:\n{:#?}",
+        unexplained.len(),
+        unexplained
+    );
+    assert!(
+        diffs.len() > 20,
+        "expected the deliberate differences to show up, got {}",
+        diffs.len()
+    );
 
     // multiscales in detail: same structure, OGC numbers, ceil halving
     for (g, levels, res) in [("r10m", 3, 10.0), ("r20m", 2, 20.0), ("r60m", 1, 60.0)] {
@@ -176,7 +229,10 @@ fn small_product_matches_golden_metadata() {
         let om = &ours["attributes"]["multiscales"];
         let gm = &nodes[&path]["attributes"]["multiscales"];
         for k in ["id", "title", "crs", "supportedCRS", "orderedAxes"] {
-            assert_eq!(om["tile_matrix_set"][k], gm["tile_matrix_set"][k], "{path} tile_matrix_set.{k}");
+            assert_eq!(
+                om["tile_matrix_set"][k], gm["tile_matrix_set"][k],
+                "{path} tile_matrix_set.{k}"
+            );
         }
         assert_eq!(om["resampling_method"], gm["resampling_method"]);
         let tms = om["tile_matrix_set"]["tileMatrices"].as_array().unwrap();
@@ -185,7 +241,10 @@ fn small_product_matches_golden_metadata() {
             let cell = res * f64::from(1u32 << l);
             assert_eq!(tm["cellSize"], cell);
             assert!((tm["scaleDenominator"].as_f64().unwrap() - cell / 0.00028).abs() < 1e-6);
-            assert_eq!(tm["pointOfOrigin"], serde_json::json!([699960.0, 4700040.0]));
+            assert_eq!(
+                tm["pointOfOrigin"],
+                serde_json::json!([699960.0, 4700040.0])
+            );
             if let Some(gt) = gm["tile_matrix_set"]["tileMatrices"].get(l) {
                 let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
                 assert_eq!(keys(tm), keys(gt), "tile matrix fields");

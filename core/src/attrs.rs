@@ -108,8 +108,14 @@ pub fn array_meta(
     let mut m = Map::new();
     m.insert("shape".into(), json!(shape));
     m.insert("data_type".into(), data_type);
-    m.insert("chunk_grid".into(), json!({"name": "regular", "configuration": {"chunk_shape": chunk_shape}}));
-    m.insert("chunk_key_encoding".into(), json!({"name": "default", "configuration": {"separator": "/"}}));
+    m.insert(
+        "chunk_grid".into(),
+        json!({"name": "regular", "configuration": {"chunk_shape": chunk_shape}}),
+    );
+    m.insert(
+        "chunk_key_encoding".into(),
+        json!({"name": "default", "configuration": {"separator": "/"}}),
+    );
     m.insert("fill_value".into(), fill_value);
     m.insert("codecs".into(), Value::Array(codecs));
     m.insert("attributes".into(), Value::Object(attributes));
@@ -128,10 +134,20 @@ pub fn group_meta(attributes: Map<String, Value>) -> Value {
 }
 
 /// CF `standard_name` of a reflectance band: TOA for L1C, surface (BOA) otherwise.
-pub fn reflectance_standard_name(product_type: Option<&str>, band_attrs: &Map<String, Value>) -> &'static str {
-    let long = band_attrs.get("long_name").and_then(Value::as_str).unwrap_or("");
+pub fn reflectance_standard_name(
+    product_type: Option<&str>,
+    band_attrs: &Map<String, Value>,
+) -> &'static str {
+    let long = band_attrs
+        .get("long_name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let l1c = product_type.is_some_and(|t| t.contains("1C")) || long.starts_with("TOA");
-    if l1c { "toa_bidirectional_reflectance" } else { "surface_bidirectional_reflectance" }
+    if l1c {
+        "toa_bidirectional_reflectance"
+    } else {
+        "surface_bidirectional_reflectance"
+    }
 }
 
 /// Base64 of little-endian bytes (how xarray stores a float `_FillValue` in Zarr v3).
@@ -197,9 +213,15 @@ pub fn band_attrs(
 pub fn coord_attrs(input: &Map<String, Value>, axis: &str) -> Map<String, Value> {
     let mut a = input.clone();
     a.insert("_ARRAY_DIMENSIONS".into(), json!([axis]));
-    a.insert("standard_name".into(), json!(format!("projection_{axis}_coordinate")));
+    a.insert(
+        "standard_name".into(),
+        json!(format!("projection_{axis}_coordinate")),
+    );
     a.insert("units".into(), json!("m"));
-    a.insert("long_name".into(), json!(format!("{axis} coordinate of projection")));
+    a.insert(
+        "long_name".into(),
+        json!(format!("{axis} coordinate of projection")),
+    );
     a
 }
 
@@ -213,7 +235,15 @@ pub fn spatial_ref_attrs(crs: &Crs, grid: &Grid) -> Map<String, Value> {
 
 /// `zarr.json` of a `spatial_ref` scalar (int64, value 0).
 pub fn spatial_ref_meta(crs: &Crs, grid: &Grid) -> Value {
-    array_meta(&[], json!("int64"), &[], json!(0), vec![bytes_codec(8)], spatial_ref_attrs(crs, grid), Some(vec![]))
+    array_meta(
+        &[],
+        json!("int64"),
+        &[],
+        json!(0),
+        vec![bytes_codec(8)],
+        spatial_ref_attrs(crs, grid),
+        Some(vec![]),
+    )
 }
 
 #[cfg(test)]
@@ -222,8 +252,14 @@ mod tests {
 
     #[test]
     fn base64_of_nan_matches_xarray() {
-        assert_eq!(fill_value_attr(DType::F64, &json!("NaN")), json!("AAAAAAAA+H8="));
-        assert_eq!(fill_value_attr(DType::F32, &json!("NaN")), json!("AADAfw=="));
+        assert_eq!(
+            fill_value_attr(DType::F64, &json!("NaN")),
+            json!("AAAAAAAA+H8=")
+        );
+        assert_eq!(
+            fill_value_attr(DType::F32, &json!("NaN")),
+            json!("AADAfw==")
+        );
         assert_eq!(fill_value_attr(DType::U16, &json!(0)), json!(0));
     }
 
@@ -242,9 +278,18 @@ mod tests {
     #[test]
     fn standard_names() {
         let mut a = Map::new();
-        assert_eq!(reflectance_standard_name(Some("S2MSI2A"), &a), "surface_bidirectional_reflectance");
-        assert_eq!(reflectance_standard_name(Some("S2MSI1C"), &a), "toa_bidirectional_reflectance");
+        assert_eq!(
+            reflectance_standard_name(Some("S2MSI2A"), &a),
+            "surface_bidirectional_reflectance"
+        );
+        assert_eq!(
+            reflectance_standard_name(Some("S2MSI1C"), &a),
+            "toa_bidirectional_reflectance"
+        );
         a.insert("long_name".into(), json!("TOA reflectance from MSI"));
-        assert_eq!(reflectance_standard_name(None, &a), "toa_bidirectional_reflectance");
+        assert_eq!(
+            reflectance_standard_name(None, &a),
+            "toa_bidirectional_reflectance"
+        );
     }
 }

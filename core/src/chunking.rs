@@ -16,7 +16,11 @@ pub fn aligned_chunk_size(n: u64, target: u64) -> u64 {
 pub fn band_chunk(w: u64, h: u64, spatial_chunk: u64) -> u64 {
     let side = |n: u64| {
         let a = aligned_chunk_size(n, spatial_chunk);
-        if a < spatial_chunk / 4 && a < n { spatial_chunk.min(n) } else { a }
+        if a < spatial_chunk / 4 && a < n {
+            spatial_chunk.min(n)
+        } else {
+            a
+        }
     };
     spatial_chunk.min(side(w)).min(side(h)).max(1)
 }
@@ -58,7 +62,17 @@ mod tests {
 
     #[test]
     fn band_chunks() {
-        for (n, c) in [(10980, 3660), (5490, 2745), (2745, 2745), (1830, 1830), (1098, 1098), (549, 549), (1373, 1373), (687, 687), (344, 344)] {
+        for (n, c) in [
+            (10980, 3660),
+            (5490, 2745),
+            (2745, 2745),
+            (1830, 1830),
+            (1098, 1098),
+            (549, 549),
+            (1373, 1373),
+            (687, 687),
+            (344, 344),
+        ] {
             assert_eq!(band_chunk(n, n, 4096), c, "size {n}");
         }
         // prime height: guard gives a full-size chunk with a partial edge
@@ -68,7 +82,12 @@ mod tests {
 
     #[test]
     fn level_schedule() {
-        let widths = |n| level_sizes(n, n, 256).into_iter().map(|(w, _)| w).collect::<Vec<_>>();
+        let widths = |n| {
+            level_sizes(n, n, 256)
+                .into_iter()
+                .map(|(w, _)| w)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(widths(10980), vec![10980, 5490, 2745, 1373, 687, 344]);
         assert_eq!(widths(5490).len(), 5);
         assert_eq!(widths(1830), vec![1830, 915, 458]);

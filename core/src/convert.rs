@@ -91,25 +91,42 @@ impl Progress for NoProgress {
 }
 
 fn threads(n: usize) -> usize {
-    if n > 0 { n } else { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) }
+    if n > 0 {
+        n
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    }
 }
 
 /// Check the output location: refuse foreign non-empty directories, clear it
 /// on `--overwrite`. Returns whether an earlier output of ours is resumed.
 fn prepare_output(input: &Location, output: &Location, overwrite: bool) -> Result<bool> {
-    let (Some(inp), Some(out)) = (input.local_path(), output.local_path()) else { return Ok(false) };
+    let (Some(inp), Some(out)) = (input.local_path(), output.local_path()) else {
+        return Ok(false);
+    };
     if let (Ok(a), Ok(b)) = (inp.canonicalize(), out.canonicalize()) {
         if a == b || b.starts_with(&a) {
-            return Err(Error::output(out.display(), "output is the input or inside it"));
+            return Err(Error::output(
+                out.display(),
+                "output is the input or inside it",
+            ));
         }
     }
     if !out.exists() {
         return Ok(false);
     }
     if !out.is_dir() {
-        return Err(Error::output(out.display(), "exists and is a file, not a directory"));
+        return Err(Error::output(
+            out.display(),
+            "exists and is a file, not a directory",
+        ));
     }
-    let empty = std::fs::read_dir(out).map_err(|e| Error::storage(out.display(), e))?.next().is_none();
+    let empty = std::fs::read_dir(out)
+        .map_err(|e| Error::storage(out.display(), e))?
+        .next()
+        .is_none();
     if empty {
         return Ok(false);
     }
@@ -123,7 +140,10 @@ fn prepare_output(input: &Location, output: &Location, overwrite: bool) -> Resul
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .is_some_and(|v| v["zarr_format"] == 3 && v["node_type"] == "group");
     if !ours {
-        return Err(Error::output(out.display(), "exists and is not a GeoZarr store; choose another path or pass --overwrite"));
+        return Err(Error::output(
+            out.display(),
+            "exists and is not a GeoZarr store; choose another path or pass --overwrite",
+        ));
     }
     Ok(true)
 }
@@ -155,7 +175,12 @@ fn reset_band(plan: &Plan, g: usize, b: usize, out: &store::Store) -> Result<()>
 }
 
 /// Convert `input` into `output`.
-pub fn convert(input: &str, output: &str, opts: &ConvertOptions, progress: Arc<dyn Progress>) -> Result<Summary> {
+pub fn convert(
+    input: &str,
+    output: &str,
+    opts: &ConvertOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<Summary> {
     let t0 = Instant::now();
     let in_loc = Location::parse(input)?;
     let out_loc = Location::parse(output)?;
@@ -176,7 +201,10 @@ pub fn convert(input: &str, output: &str, opts: &ConvertOptions, progress: Arc<d
         progress: Some(Arc::new(move |n| p2.advance(n))),
     };
     let nthreads = threads(opts.threads);
-    let ro = RunOptions { skip_existing: resumed, codec_threads: 1 };
+    let ro = RunOptions {
+        skip_existing: resumed,
+        codec_threads: 1,
+    };
     let tasks = plan.tasks(opts.granularity);
     let mut summary = Summary {
         groups: plan.groups.len(),
@@ -189,7 +217,15 @@ pub fn convert(input: &str, output: &str, opts: &ConvertOptions, progress: Arc<d
     summary.band_chunks = plan
         .groups
         .iter()
-        .map(|g| (0..g.levels.len()).map(|l| { let (r, c) = g.chunk_grid(l); r * c }).sum::<u64>() * g.bands.len() as u64)
+        .map(|g| {
+            (0..g.levels.len())
+                .map(|l| {
+                    let (r, c) = g.chunk_grid(l);
+                    r * c
+                })
+                .sum::<u64>()
+                * g.bands.len() as u64
+        })
         .sum();
 
     // 1. metadata (resets arrays whose metadata changed)
@@ -211,12 +247,23 @@ pub fn convert(input: &str, output: &str, opts: &ConvertOptions, progress: Arc<d
         }
         summary.bands_skipped = complete.len();
         if !complete.is_empty() {
-            progress.message(&format!("resuming: {} of {} bands already complete, skipped", complete.len(), summary.bands));
+            progress.message(&format!(
+                "resuming: {} of {} bands already complete, skipped",
+                complete.len(),
+                summary.bands
+            ));
         }
     }
     let skipped_chunks: u64 = complete
         .iter()
-        .map(|&(g, _)| (0..plan.groups[g].levels.len()).map(|l| { let (r, c) = plan.groups[g].chunk_grid(l); r * c }).sum::<u64>())
+        .map(|&(g, _)| {
+            (0..plan.groups[g].levels.len())
+                .map(|l| {
+                    let (r, c) = plan.groups[g].chunk_grid(l);
+                    r * c
+                })
+                .sum::<u64>()
+        })
         .sum();
     progress.start(summary.band_chunks);
     progress.advance(skipped_chunks);
@@ -248,21 +295,35 @@ pub fn convert(input: &str, output: &str, opts: &ConvertOptions, progress: Arc<d
             }
             if let Task::Band { group, band } = t.task {
                 if !band_complete(&plan, group, band, &stores.output)? {
-                    failed.push((i, Error::Task(format!("{}: chunks missing after writing", plan.groups[group].bands[band].input))));
+                    failed.push((
+                        i,
+                        Error::Task(format!(
+                            "{}: chunks missing after writing",
+                            plan.groups[group].bands[band].input
+                        )),
+                    ));
                 }
             }
         }
         // tasks that never ran (stopped after a failure) are simply pending
-        let pending: Vec<usize> = (0..tasks.len()).filter(|&i| selected[i] && !ran[i]).collect();
+        let pending: Vec<usize> = (0..tasks.len())
+            .filter(|&i| selected[i] && !ran[i])
+            .collect();
         if failed.is_empty() && pending.is_empty() {
             break;
         }
         if attempt >= opts.max_retries.max(1) && !failed.is_empty() {
             let msgs: Vec<String> = failed.iter().map(|(_, e)| e.to_string()).collect();
-            return Err(Error::Task(format!("failed after {attempt} attempt(s): {}", msgs.join("; "))));
+            return Err(Error::Task(format!(
+                "failed after {attempt} attempt(s): {}",
+                msgs.join("; ")
+            )));
         }
         for (i, e) in &failed {
-            progress.message(&format!("attempt {attempt} failed: {e}; retrying in {:?}", opts.retry_delay));
+            progress.message(&format!(
+                "attempt {attempt} failed: {e}; retrying in {:?}",
+                opts.retry_delay
+            ));
             if let Some((g, b)) = band_of(&tasks[*i]) {
                 reset_band(&plan, g, b, &stores.output)?;
             }

@@ -84,9 +84,15 @@ impl Crs {
                     ("projected_crs_name", json!(utm_name(zone, north))),
                     ("grid_mapping_name", json!("transverse_mercator")),
                     ("latitude_of_projection_origin", json!(0.0)),
-                    ("longitude_of_central_meridian", json!((zone as f64) * 6.0 - 183.0)),
+                    (
+                        "longitude_of_central_meridian",
+                        json!((zone as f64) * 6.0 - 183.0),
+                    ),
                     ("false_easting", json!(500000.0)),
-                    ("false_northing", json!(if north { 0.0 } else { 10000000.0 })),
+                    (
+                        "false_northing",
+                        json!(if north { 0.0 } else { 10000000.0 }),
+                    ),
                     ("scale_factor_at_central_meridian", json!(0.9996)),
                 ] {
                     m.insert(k.into(), v);
@@ -121,8 +127,12 @@ mod tests {
     fn utm_wkt_matches_product_text() {
         assert_eq!(utm_wkt(32632).unwrap(), S2_WKT);
         assert_eq!(epsg_from_wkt(S2_WKT), Some(32632));
-        assert!(utm_wkt(32733).unwrap().contains("PARAMETER[\"false_northing\",10000000]"));
-        assert!(utm_wkt(32733).unwrap().contains("PARAMETER[\"central_meridian\",15]"));
+        assert!(utm_wkt(32733)
+            .unwrap()
+            .contains("PARAMETER[\"false_northing\",10000000]"));
+        assert!(utm_wkt(32733)
+            .unwrap()
+            .contains("PARAMETER[\"central_meridian\",15]"));
         assert_eq!(utm_wkt(4326), None);
     }
 
@@ -138,6 +148,9 @@ mod tests {
         let s = Crs::new(Some(32733), None).unwrap().cf_attrs();
         assert_eq!(s["false_northing"], 10000000.0);
         assert_eq!(s["longitude_of_central_meridian"], 15.0);
-        assert_eq!(Crs::new(None, Some(S2_WKT.into())).unwrap().epsg, Some(32632));
+        assert_eq!(
+            Crs::new(None, Some(S2_WKT.into())).unwrap().epsg,
+            Some(32632)
+        );
     }
 }

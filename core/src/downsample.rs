@@ -11,7 +11,9 @@
 use zarrs::array::{Element, ElementOwned};
 
 /// A pixel type we can average.
-pub trait Pixel: Element + ElementOwned + Copy + Send + Sync + PartialEq + Default + 'static {
+pub trait Pixel:
+    Element + ElementOwned + Copy + Send + Sync + PartialEq + Default + 'static
+{
     /// NaN check (always false for integers).
     fn is_nan(self) -> bool {
         false
@@ -27,11 +29,11 @@ pub trait Pixel: Element + ElementOwned + Copy + Send + Sync + PartialEq + Defau
 }
 
 macro_rules! int_pixel {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $acc:ty),*) => {$(
         impl Pixel for $t {
             fn mean(vals: &[Self]) -> Self {
-                let n = vals.len() as i128;
-                let s: i128 = vals.iter().map(|v| *v as i128).sum();
+                let n = vals.len() as $acc;
+                let s: $acc = vals.iter().map(|v| *v as $acc).sum();
                 let q = if s >= 0 { (2 * s + n) / (2 * n) } else { -((-2 * s + n) / (2 * n)) };
                 q as $t
             }
@@ -41,7 +43,7 @@ macro_rules! int_pixel {
         }
     )*};
 }
-int_pixel!(u8, u16, u32, u64, i8, i16, i32, i64);
+int_pixel!(u8 => i64, u16 => i64, u32 => i64, i8 => i64, i16 => i64, i32 => i64, u64 => i128, i64 => i128);
 
 macro_rules! float_pixel {
     ($($t:ty),*) => {$(
@@ -140,12 +142,20 @@ mod tests {
     }
 
     fn noise(seed: u64, n: usize) -> Vec<u16> {
-        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (0..n)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let v = ((x >> 33) % 10000) as u16;
-                if v < 1500 { 0 } else { v }
+                if v < 1500 {
+                    0
+                } else {
+                    v
+                }
             })
             .collect()
     }
@@ -154,7 +164,11 @@ mod tests {
     fn matches_reference_on_odd_shapes_with_nodata() {
         for (h, w) in [(1, 1), (1, 7), (7, 1), (5, 5), (6, 9), (13, 4), (33, 31)] {
             let src = noise((h * 100 + w) as u64, h * w);
-            assert_eq!(downsample(&src, h, w, Some(0)), reference_u16(&src, h, w, 0), "{h}x{w}");
+            assert_eq!(
+                downsample(&src, h, w, Some(0)),
+                reference_u16(&src, h, w, 0),
+                "{h}x{w}"
+            );
         }
     }
 

@@ -29,11 +29,17 @@ pub enum Error {
 impl Error {
     /// Input error at `path`.
     pub fn input(path: impl fmt::Display, msg: impl fmt::Display) -> Self {
-        Error::Input { path: path.to_string(), msg: msg.to_string() }
+        Error::Input {
+            path: path.to_string(),
+            msg: msg.to_string(),
+        }
     }
     /// Output error at `path`.
     pub fn output(path: impl fmt::Display, msg: impl fmt::Display) -> Self {
-        Error::Output { path: path.to_string(), msg: msg.to_string() }
+        Error::Output {
+            path: path.to_string(),
+            msg: msg.to_string(),
+        }
     }
     /// Storage error at `path`; recognises a full disk and says so plainly.
     pub fn storage(path: impl fmt::Display, err: impl fmt::Display) -> Self {
@@ -43,6 +49,9 @@ impl Error {
         } else {
             text
         };
-        Error::Storage { path: path.to_string(), msg }
+        Error::Storage {
+            path: path.to_string(),
+            msg,
+        }
     }
 }

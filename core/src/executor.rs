@@ -53,9 +53,19 @@ pub fn run_dag(
             }
         }
     }
-    let ready: VecDeque<usize> = (0..n).filter(|&i| selected[i] && waiting_on[i] == 0).collect();
+    let ready: VecDeque<usize> = (0..n)
+        .filter(|&i| selected[i] && waiting_on[i] == 0)
+        .collect();
     let remaining = selected.iter().filter(|s| **s).count();
-    let state = Mutex::new(State { ready, waiting_on, dependents, running: 0, remaining, failed: false, results: vec![] });
+    let state = Mutex::new(State {
+        ready,
+        waiting_on,
+        dependents,
+        running: 0,
+        remaining,
+        failed: false,
+        results: vec![],
+    });
     let cv = Condvar::new();
     std::thread::scope(|s| {
         for _ in 0..threads.max(1) {
@@ -63,7 +73,10 @@ pub fn run_dag(
                 let idx = {
                     let mut st = state.lock().unwrap();
                     loop {
-                        if st.remaining == 0 || (st.failed && st.running == 0) || (st.failed && st.ready.is_empty()) {
+                        if st.remaining == 0
+                            || (st.failed && st.running == 0)
+                            || (st.failed && st.ready.is_empty())
+                        {
                             cv.notify_all();
                             return;
                         }
@@ -104,7 +117,13 @@ pub fn run_dag(
 }
 
 /// Run every task of a DAG; the first error is returned.
-pub fn run_all(plan: &Plan, tasks: &[TaskSpec], stores: &Stores, ro: RunOptions, threads: usize) -> Result<TaskStats> {
+pub fn run_all(
+    plan: &Plan,
+    tasks: &[TaskSpec],
+    stores: &Stores,
+    ro: RunOptions,
+    threads: usize,
+) -> Result<TaskStats> {
     let selected = vec![true; tasks.len()];
     let mut total = TaskStats::default();
     let results = run_dag(plan, tasks, &selected, stores, ro, threads);
@@ -113,7 +132,10 @@ pub fn run_all(plan: &Plan, tasks: &[TaskSpec], stores: &Stores, ro: RunOptions,
         total += r.result?;
     }
     if done != tasks.len() {
-        return Err(Error::Task(format!("only {done} of {} tasks ran", tasks.len())));
+        return Err(Error::Task(format!(
+            "only {done} of {} tasks ran",
+            tasks.len()
+        )));
     }
     Ok(total)
 }

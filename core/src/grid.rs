@@ -23,17 +23,27 @@ impl Grid {
     /// The grid of overview level `level` (cell doubled per level, same corner).
     pub fn level(&self, level: u32, width: u64, height: u64) -> Grid {
         let f = f64::from(1u32 << level);
-        Grid { res_x: self.res_x * f, res_y: self.res_y * f, width, height, ..*self }
+        Grid {
+            res_x: self.res_x * f,
+            res_y: self.res_y * f,
+            width,
+            height,
+            ..*self
+        }
     }
 
     /// Pixel-centre x coordinates.
     pub fn xs(&self) -> Vec<f64> {
-        (0..self.width).map(|i| self.left + (i as f64 + 0.5) * self.res_x).collect()
+        (0..self.width)
+            .map(|i| self.left + (i as f64 + 0.5) * self.res_x)
+            .collect()
     }
 
     /// Pixel-centre y coordinates (decreasing).
     pub fn ys(&self) -> Vec<f64> {
-        (0..self.height).map(|j| self.top - (j as f64 + 0.5) * self.res_y).collect()
+        (0..self.height)
+            .map(|j| self.top - (j as f64 + 0.5) * self.res_y)
+            .collect()
     }
 
     /// GDAL GeoTransform text, numbers as Python `str(float)`.
@@ -47,7 +57,17 @@ impl Grid {
 
     /// `proj:transform` (3×3 affine, row-major) for this grid.
     pub fn proj_transform(&self) -> Vec<f64> {
-        vec![self.res_x, 0.0, self.left, 0.0, -self.res_y, self.top, 0.0, 0.0, 1.0]
+        vec![
+            self.res_x,
+            0.0,
+            self.left,
+            0.0,
+            -self.res_y,
+            self.top,
+            0.0,
+            0.0,
+            1.0,
+        ]
     }
 
     /// `proj:bbox` = [left, bottom, right, top].
@@ -86,13 +106,26 @@ mod tests {
     use super::*;
 
     fn s2() -> Grid {
-        Grid { left: 699960.0, top: 4700040.0, res_x: 10.0, res_y: 10.0, width: 10980, height: 10980 }
+        Grid {
+            left: 699960.0,
+            top: 4700040.0,
+            res_x: 10.0,
+            res_y: 10.0,
+            width: 10980,
+            height: 10980,
+        }
     }
 
     #[test]
     fn geotransform_text() {
-        assert_eq!(s2().geo_transform(), "699960.0 10.0 0.0 4700040.0 0.0 -10.0");
-        assert_eq!(s2().level(3, 1373, 1373).geo_transform(), "699960.0 80.0 0.0 4700040.0 0.0 -80.0");
+        assert_eq!(
+            s2().geo_transform(),
+            "699960.0 10.0 0.0 4700040.0 0.0 -10.0"
+        );
+        assert_eq!(
+            s2().level(3, 1373, 1373).geo_transform(),
+            "699960.0 80.0 0.0 4700040.0 0.0 -80.0"
+        );
     }
 
     #[test]

@@ -9,7 +9,6 @@
 pub mod attrs;
 pub mod carry;
 pub mod chunking;
-pub mod sink;
 pub mod convert;
 pub mod crs;
 pub mod downsample;
@@ -18,6 +17,7 @@ pub mod executor;
 pub mod grid;
 pub mod jsonfmt;
 pub mod plan;
+pub mod sink;
 pub mod source;
 pub mod store;
 pub mod synth;

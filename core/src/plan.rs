@@ -30,7 +30,13 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { groups: None, spatial_chunk: 4096, min_dimension: 256, tile_width: 256, crs_groups: vec![] }
+        Options {
+            groups: None,
+            spatial_chunk: 4096,
+            min_dimension: 256,
+            tile_width: 256,
+            crs_groups: vec![],
+        }
     }
 }
 
@@ -87,7 +93,10 @@ impl GroupPlan {
     /// Chunk grid shape (rows, cols) of level `l`.
     pub fn chunk_grid(&self, l: usize) -> (u64, u64) {
         let lv = &self.levels[l];
-        (lv.grid.height.div_ceil(lv.chunk), lv.grid.width.div_ceil(lv.chunk))
+        (
+            lv.grid.height.div_ceil(lv.chunk),
+            lv.grid.width.div_ceil(lv.chunk),
+        )
     }
 }
 
@@ -135,7 +144,13 @@ pub enum Task {
     /// A whole band pyramid, streamed (each input chunk decoded once).
     Band { group: usize, band: usize },
     /// One output chunk of one band and level (level 0 reads the input, level L reads level L-1).
-    Chunk { group: usize, band: usize, level: usize, row: u64, col: u64 },
+    Chunk {
+        group: usize,
+        band: usize,
+        level: usize,
+        row: u64,
+        col: u64,
+    },
     /// Copy one carried-over array.
     Carry { index: usize },
     /// Write consolidated metadata (the last task: marks the store complete).
@@ -170,9 +185,9 @@ fn is_yx(dims: &[String]) -> bool {
 
 /// Is `path` a group holding 2-D (y, x) data variables?
 fn has_bands(product: &Product, path: &str) -> bool {
-    product.children(path).any(|(name, n)| {
-        matches!(n, Node::Array(a) if name != "x" && name != "y" && is_yx(&a.dims()))
-    })
+    product.children(path).any(
+        |(name, n)| matches!(n, Node::Array(a) if name != "x" && name != "y" && is_yx(&a.dims())),
+    )
 }
 
 /// Pick the converted groups.
@@ -184,11 +199,18 @@ pub fn select_groups(product: &Product, opts: &Options) -> Result<Vec<String>> {
             for g in gs {
                 let p = norm(g);
                 if product.group(&p).is_none() {
-                    let what = if product.array(&p).is_some() { "is an array, not a group" } else { "no such group in the product" };
+                    let what = if product.array(&p).is_some() {
+                        "is an array, not a group"
+                    } else {
+                        "no such group in the product"
+                    };
                     return Err(Error::input(format!("{loc}/{p}"), what));
                 }
                 if !has_bands(product, &p) {
-                    return Err(Error::input(format!("{loc}/{p}"), "group has no 2-D (y, x) data variables to convert"));
+                    return Err(Error::input(
+                        format!("{loc}/{p}"),
+                        "group has no 2-D (y, x) data variables to convert",
+                    ));
                 }
                 if !out.contains(&p) {
                     out.push(p);
@@ -200,7 +222,10 @@ pub fn select_groups(product: &Product, opts: &Options) -> Result<Vec<String>> {
             let out: Vec<String> = product
                 .nodes
                 .iter()
-                .filter(|(p, n)| matches!(n, Node::Group(_)) && (p.starts_with("measurements/") || *p == "measurements"))
+                .filter(|(p, n)| {
+                    matches!(n, Node::Group(_))
+                        && (p.starts_with("measurements/") || *p == "measurements")
+                })
                 .filter(|(p, _)| has_bands(product, p))
                 .map(|(p, _)| p.clone())
                 .collect();
@@ -218,10 +243,14 @@ pub fn read_1d(product: &Product, store: &Store, path: &str) -> Result<Vec<f64>>
     let where_ = format!("{}/{path}", product.location);
     let shape = a.shape().to_vec();
     let subset = zarrs::array::ArraySubset::new_with_shape(shape);
-    let dtype = product.array(path).map(|n| n.dtype().to_string()).unwrap_or_default();
+    let dtype = product
+        .array(path)
+        .map(|n| n.dtype().to_string())
+        .unwrap_or_default();
     macro_rules! get {
         ($t:ty) => {
-            a.retrieve_array_subset::<Vec<$t>>(&subset).map(|v| v.into_iter().map(|x| x as f64).collect())
+            a.retrieve_array_subset::<Vec<$t>>(&subset)
+                .map(|v| v.into_iter().map(|x| x as f64).collect())
         };
     }
     let r = match DType::from_numpy(&dtype) {
@@ -233,24 +262,48 @@ pub fn read_1d(product: &Product, store: &Store, path: &str) -> Result<Vec<f64>>
         Some(DType::F64) => get!(f64),
         Some(DType::I16) => get!(i16),
         Some(DType::U16) => get!(u16),
-        _ => return Err(Error::input(where_, format!("unsupported coordinate dtype {dtype}"))),
+        _ => {
+            return Err(Error::input(
+                where_,
+                format!("unsupported coordinate dtype {dtype}"),
+            ))
+        }
     };
     r.map_err(|e| Error::input(where_, e))
 }
 
 fn crs_of(product: &Product, group: &str, band_attrs: &Map<String, Value>) -> Option<Crs> {
-    let attr_sources = [Some(band_attrs.clone()), product.group(group).map(|g| g.attrs.clone())];
+    let attr_sources = [
+        Some(band_attrs.clone()),
+        product.group(group).map(|g| g.attrs.clone()),
+    ];
     for a in attr_sources.into_iter().flatten() {
-        let epsg = a.get("proj:epsg").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())).map(|v| v as u32).or_else(|| {
-            a.get("proj:code").and_then(Value::as_str)?.strip_prefix("EPSG:")?.parse().ok()
-        });
-        let wkt = a.get("proj:wkt2").or_else(|| a.get("crs_wkt")).and_then(Value::as_str).map(String::from);
+        let epsg = a
+            .get("proj:epsg")
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+            .map(|v| v as u32)
+            .or_else(|| {
+                a.get("proj:code")
+                    .and_then(Value::as_str)?
+                    .strip_prefix("EPSG:")?
+                    .parse()
+                    .ok()
+            });
+        let wkt = a
+            .get("proj:wkt2")
+            .or_else(|| a.get("crs_wkt"))
+            .and_then(Value::as_str)
+            .map(String::from);
         if epsg.is_some() || wkt.is_some() {
             return Crs::new(epsg, wkt);
         }
     }
     let root = product.root_attrs();
-    let epsg = root.get("stac_discovery")?.get("properties")?.get("proj:epsg")?.as_u64()?;
+    let epsg = root
+        .get("stac_discovery")?
+        .get("properties")?
+        .get("proj:epsg")?
+        .as_u64()?;
     Crs::new(Some(epsg as u32), None)
 }
 
@@ -265,13 +318,22 @@ fn plan_group(product: &Product, store: &Store, path: &str, opts: &Options) -> R
         }
         let bpath = format!("{path}/{name}");
         let dtype = DType::from_numpy(a.dtype()).ok_or_else(|| {
-            Error::input(format!("{loc}/{bpath}"), format!("unsupported data type {} for a converted band (numeric types only)", a.dtype()))
+            Error::input(
+                format!("{loc}/{bpath}"),
+                format!(
+                    "unsupported data type {} for a converted band (numeric types only)",
+                    a.dtype()
+                ),
+            )
         })?;
         let s = a.shape();
         match shape {
             None => shape = Some(s.clone()),
             Some(ref s0) if *s0 != s => {
-                return Err(Error::input(format!("{loc}/{bpath}"), format!("shape {s:?} differs from the group's other bands {s0:?}")))
+                return Err(Error::input(
+                    format!("{loc}/{bpath}"),
+                    format!("shape {s:?} differs from the group's other bands {s0:?}"),
+                ))
             }
             _ => {}
         }
@@ -283,32 +345,65 @@ fn plan_group(product: &Product, store: &Store, path: &str, opts: &Options) -> R
             fill: dtype.v3_fill(&a.meta["fill_value"]),
         });
     }
-    let first = bands.first().ok_or_else(|| Error::input(format!("{loc}/{path}"), "no bands to convert"))?;
+    let first = bands
+        .first()
+        .ok_or_else(|| Error::input(format!("{loc}/{path}"), "no bands to convert"))?;
     let (xp, yp) = (format!("{path}/x"), format!("{path}/y"));
     let (Some(xa), Some(ya)) = (product.array(&xp), product.array(&yp)) else {
-        return Err(Error::input(format!("{loc}/{path}"), "no spatial coordinates (x and y arrays) in the group"));
+        return Err(Error::input(
+            format!("{loc}/{path}"),
+            "no spatial coordinates (x and y arrays) in the group",
+        ));
     };
     let xs = read_1d(product, store, &xp)?;
     let ys = read_1d(product, store, &yp)?;
     let shape = shape.unwrap_or_default();
     if shape != [ys.len() as u64, xs.len() as u64] {
-        return Err(Error::input(format!("{loc}/{path}"), format!("band shape {shape:?} does not match y/x lengths ({}, {})", ys.len(), xs.len())));
+        return Err(Error::input(
+            format!("{loc}/{path}"),
+            format!(
+                "band shape {shape:?} does not match y/x lengths ({}, {})",
+                ys.len(),
+                xs.len()
+            ),
+        ));
     }
-    let band_attrs = product.array(&first.input).map(|a| a.attrs.clone()).unwrap_or_default();
+    let band_attrs = product
+        .array(&first.input)
+        .map(|a| a.attrs.clone())
+        .unwrap_or_default();
     let grid = Grid::from_centres(&xs, &ys).or_else(|| {
         // single-pixel axes: fall back to proj:transform
         let t = band_attrs.get("proj:transform")?.as_array()?;
         let f = |i: usize| t.get(i).and_then(Value::as_f64);
-        Some(Grid { left: f(2)?, top: f(5)?, res_x: f(0)?, res_y: -f(4)?, width: xs.len() as u64, height: ys.len() as u64 })
+        Some(Grid {
+            left: f(2)?,
+            top: f(5)?,
+            res_x: f(0)?,
+            res_y: -f(4)?,
+            width: xs.len() as u64,
+            height: ys.len() as u64,
+        })
     });
-    let grid = grid.ok_or_else(|| Error::input(format!("{loc}/{path}"), "cannot derive a regular grid from x/y coordinates"))?;
+    let grid = grid.ok_or_else(|| {
+        Error::input(
+            format!("{loc}/{path}"),
+            "cannot derive a regular grid from x/y coordinates",
+        )
+    })?;
     let crs = crs_of(product, path, &band_attrs).ok_or_else(|| {
-        Error::input(format!("{loc}/{path}"), "no CRS: bands carry neither proj:epsg nor proj:wkt2")
+        Error::input(
+            format!("{loc}/{path}"),
+            "no CRS: bands carry neither proj:epsg nor proj:wkt2",
+        )
     })?;
     let levels = level_sizes(grid.width, grid.height, opts.min_dimension)
         .into_iter()
         .enumerate()
-        .map(|(l, (w, h))| LevelPlan { grid: grid.level(l as u32, w, h), chunk: band_chunk(w, h, opts.spatial_chunk) })
+        .map(|(l, (w, h))| LevelPlan {
+            grid: grid.level(l as u32, w, h),
+            chunk: band_chunk(w, h, opts.spatial_chunk),
+        })
         .collect();
     Ok(GroupPlan {
         path: path.to_string(),
@@ -323,24 +418,48 @@ fn plan_group(product: &Product, store: &Store, path: &str, opts: &Options) -> R
 /// v3 metadata and copy mode of a carried-over array; `None` if unsupported.
 pub fn carry_meta(meta: &Value, attrs: &Map<String, Value>) -> Option<(Value, CarryMode)> {
     let dtype = meta["dtype"].as_str()?;
-    let shape: Vec<u64> = meta["shape"].as_array()?.iter().filter_map(Value::as_u64).collect();
-    let chunks: Vec<u64> = meta["chunks"].as_array()?.iter().filter_map(Value::as_u64).collect();
+    let shape: Vec<u64> = meta["shape"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    let chunks: Vec<u64> = meta["chunks"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
     let mut attributes = attrs.clone();
     let dims = attrs
         .get("_ARRAY_DIMENSIONS")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect::<Vec<_>>())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect::<Vec<_>>()
+        })
         .filter(|d| d.len() == shape.len());
     let body = dtype.trim_start_matches(['<', '>', '|', '=']);
     let big = dtype.starts_with('>');
     let mut mode = CarryMode::Bytes;
     let (data_type, fill, item) = if let Some(dt) = DType::from_numpy(dtype) {
-        (json!(dt.v3_name()), dt.v3_fill(&meta["fill_value"]), dt.size())
+        (
+            json!(dt.v3_name()),
+            dt.v3_fill(&meta["fill_value"]),
+            dt.size(),
+        )
     } else if body == "b1" {
-        (json!("bool"), json!(meta["fill_value"].as_bool().unwrap_or(false)), 1)
+        (
+            json!("bool"),
+            json!(meta["fill_value"].as_bool().unwrap_or(false)),
+            1,
+        )
     } else if body.starts_with('U') {
         mode = CarryMode::Reencode;
-        (json!("string"), json!(meta["fill_value"].as_str().unwrap_or("")), 0)
+        (
+            json!("string"),
+            json!(meta["fill_value"].as_str().unwrap_or("")),
+            0,
+        )
     } else if let Some(unit) = body.strip_prefix("M8[").and_then(|u| u.strip_suffix(']')) {
         let word = match unit {
             "ns" => "nanoseconds",
@@ -405,19 +524,35 @@ pub fn carry_meta(meta: &Value, attrs: &Map<String, Value>) -> Option<(Value, Ca
             codecs.push(attrs::blosc_codec(item.max(1), "shuffle"));
         }
     }
-    let chunks = if chunks.len() == shape.len() { chunks } else { shape.clone() };
-    Some((attrs::array_meta(&shape, data_type, &chunks, fill, codecs, attributes, dims), mode))
+    let chunks = if chunks.len() == shape.len() {
+        chunks
+    } else {
+        shape.clone()
+    };
+    Some((
+        attrs::array_meta(&shape, data_type, &chunks, fill, codecs, attributes, dims),
+        mode,
+    ))
 }
 
 /// Build the plan for converting `product`.
 pub fn build(product: &Product, store: &Store, opts: &Options) -> Result<Plan> {
     if opts.spatial_chunk == 0 || opts.tile_width == 0 {
-        return Err(Error::Usage("--spatial-chunk and --tile-width must be at least 1".into()));
+        return Err(Error::Usage(
+            "--spatial-chunk and --tile-width must be at least 1".into(),
+        ));
     }
     let selected = select_groups(product, opts)?;
-    let groups: Vec<GroupPlan> = selected.iter().map(|g| plan_group(product, store, g, opts)).collect::<Result<_>>()?;
+    let groups: Vec<GroupPlan> = selected
+        .iter()
+        .map(|g| plan_group(product, store, g, opts))
+        .collect::<Result<_>>()?;
     let product_type = product.product_type();
-    let inside = |p: &str| selected.iter().any(|g| p == g || p.starts_with(&format!("{g}/")));
+    let inside = |p: &str| {
+        selected
+            .iter()
+            .any(|g| p == g || p.starts_with(&format!("{g}/")))
+    };
 
     let mut nodes: Vec<(String, Value)> = vec![];
     let mut carried = vec![];
@@ -431,38 +566,65 @@ pub fn build(product: &Product, store: &Store, opts: &Options) -> Result<Plan> {
             Node::Array(a) => match carry_meta(&a.meta, &a.attrs) {
                 Some((meta, mode)) => {
                     nodes.push((path.clone(), meta));
-                    carried.push(CarryPlan { path: path.clone(), input_meta: a.meta.clone(), mode });
+                    carried.push(CarryPlan {
+                        path: path.clone(),
+                        input_meta: a.meta.clone(),
+                        mode,
+                    });
                 }
                 None => {
-                    tracing::warn!("{}/{path}: data type {} has no Zarr v3 equivalent; not carried over", product.location, a.dtype());
+                    tracing::warn!(
+                        "{}/{path}: data type {} has no Zarr v3 equivalent; not carried over",
+                        product.location,
+                        a.dtype()
+                    );
                     skipped.push(path.clone());
                 }
             },
         }
     }
     for g in &groups {
-        let mut gattrs = product.group(&g.path).map(|n| n.attrs.clone()).unwrap_or_default();
+        let mut gattrs = product
+            .group(&g.path)
+            .map(|n| n.attrs.clone())
+            .unwrap_or_default();
         let grids: Vec<Grid> = g.levels.iter().map(|l| l.grid).collect();
-        gattrs.insert("multiscales".into(), multiscales(&g.crs, &grids, opts.tile_width));
+        gattrs.insert(
+            "multiscales".into(),
+            multiscales(&g.crs, &grids, opts.tile_width),
+        );
         nodes.push((g.path.clone(), attrs::group_meta(gattrs)));
-        let x_attrs = product.array(&g.x_input.0).map(|a| a.attrs.clone()).unwrap_or_default();
-        let y_attrs = product.array(&g.y_input.0).map(|a| a.attrs.clone()).unwrap_or_default();
+        let x_attrs = product
+            .array(&g.x_input.0)
+            .map(|a| a.attrs.clone())
+            .unwrap_or_default();
+        let y_attrs = product
+            .array(&g.y_input.0)
+            .map(|a| a.attrs.clone())
+            .unwrap_or_default();
         for (l, lv) in g.levels.iter().enumerate() {
             let lp = g.level_path(l);
             let mut la = Map::new();
             la.insert("grid_mapping".into(), json!("spatial_ref"));
             nodes.push((lp.clone(), attrs::group_meta(la)));
             for (b, band) in g.bands.iter().enumerate() {
-                let in_attrs = product.array(&band.input).map(|a| a.attrs.clone()).unwrap_or_default();
+                let in_attrs = product
+                    .array(&band.input)
+                    .map(|a| a.attrs.clone())
+                    .unwrap_or_default();
                 let sn = attrs::reflectance_standard_name(product_type.as_deref(), &in_attrs);
-                let fill_attr = (!band.input_meta["fill_value"].is_null()).then(|| attrs::fill_value_attr(band.dtype, &band.fill));
+                let fill_attr = (!band.input_meta["fill_value"].is_null())
+                    .then(|| attrs::fill_value_attr(band.dtype, &band.fill));
                 let a = attrs::band_attrs(&in_attrs, sn, fill_attr, &lv.grid);
                 let meta = attrs::array_meta(
                     &[lv.grid.height, lv.grid.width],
                     json!(band.dtype.v3_name()),
                     &[lv.chunk, lv.chunk],
                     band.fill.clone(),
-                    vec![attrs::bytes_codec(band.dtype.size()), attrs::blosc_codec(band.dtype.size(), "shuffle")],
+                    vec![
+                        attrs::bytes_codec(band.dtype.size()),
+                        attrs::blosc_codec(band.dtype.size(), "shuffle"),
+                    ],
                     a,
                     Some(vec!["y".into(), "x".into()]),
                 );
@@ -473,21 +635,38 @@ pub fn build(product: &Product, store: &Store, opts: &Options) -> Result<Plan> {
                 ("y", lv.grid.height, &y_attrs, &g.y_input.1),
             ] {
                 let (dt, fill) = if l == 0 {
-                    let dt = DType::from_numpy(in_meta["dtype"].as_str().unwrap_or("")).unwrap_or(DType::F64);
+                    let dt = DType::from_numpy(in_meta["dtype"].as_str().unwrap_or(""))
+                        .unwrap_or(DType::F64);
                     (dt, dt.v3_fill(&Value::Null).clone())
                 } else {
                     (DType::F64, json!(0.0))
                 };
                 let fill = if dt.is_float() { json!(0.0) } else { fill };
-                let meta = attrs::array_meta(&[n], json!(dt.v3_name()), &[n], fill, vec![attrs::bytes_codec(dt.size())], attrs::coord_attrs(in_attrs, axis), Some(vec![axis.into()]));
+                let meta = attrs::array_meta(
+                    &[n],
+                    json!(dt.v3_name()),
+                    &[n],
+                    fill,
+                    vec![attrs::bytes_codec(dt.size())],
+                    attrs::coord_attrs(in_attrs, axis),
+                    Some(vec![axis.into()]),
+                );
                 nodes.push((format!("{lp}/{axis}"), meta));
             }
-            nodes.push((format!("{lp}/spatial_ref"), attrs::spatial_ref_meta(&g.crs, &lv.grid)));
+            nodes.push((
+                format!("{lp}/spatial_ref"),
+                attrs::spatial_ref_meta(&g.crs, &lv.grid),
+            ));
         }
     }
     // parents before children, deterministic
     nodes.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(Plan { groups, carried, nodes, skipped })
+    Ok(Plan {
+        groups,
+        carried,
+        nodes,
+        skipped,
+    })
 }
 
 impl Plan {
@@ -498,25 +677,48 @@ impl Plan {
 
     /// The task DAG. Task 0 writes metadata; the last task consolidates.
     pub fn tasks(&self, granularity: Granularity) -> Vec<TaskSpec> {
-        let mut t = vec![TaskSpec { task: Task::Metadata, deps: vec![] }];
+        let mut t = vec![TaskSpec {
+            task: Task::Metadata,
+            deps: vec![],
+        }];
         for g in 0..self.groups.len() {
-            t.push(TaskSpec { task: Task::Coords { group: g }, deps: vec![0] });
+            t.push(TaskSpec {
+                task: Task::Coords { group: g },
+                deps: vec![0],
+            });
         }
         // biggest bands first so small ones fill the tail
-        let mut bands: Vec<(usize, usize)> =
-            self.groups.iter().enumerate().flat_map(|(g, gp)| (0..gp.bands.len()).map(move |b| (g, b))).collect();
-        bands.sort_by_key(|&(g, _)| std::cmp::Reverse(self.groups[g].levels[0].grid.width * self.groups[g].levels[0].grid.height));
+        let mut bands: Vec<(usize, usize)> = self
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, gp)| (0..gp.bands.len()).map(move |b| (g, b)))
+            .collect();
+        bands.sort_by_key(|&(g, _)| {
+            std::cmp::Reverse(
+                self.groups[g].levels[0].grid.width * self.groups[g].levels[0].grid.height,
+            )
+        });
         for (g, b) in bands {
             match granularity {
-                Granularity::Band => t.push(TaskSpec { task: Task::Band { group: g, band: b }, deps: vec![0] }),
+                Granularity::Band => t.push(TaskSpec {
+                    task: Task::Band { group: g, band: b },
+                    deps: vec![0],
+                }),
                 Granularity::Chunk => self.chunk_tasks(g, b, &mut t),
             }
         }
         for i in 0..self.carried.len() {
-            t.push(TaskSpec { task: Task::Carry { index: i }, deps: vec![0] });
+            t.push(TaskSpec {
+                task: Task::Carry { index: i },
+                deps: vec![0],
+            });
         }
         let all: Vec<usize> = (0..t.len()).collect();
-        t.push(TaskSpec { task: Task::Consolidate, deps: all });
+        t.push(TaskSpec {
+            task: Task::Consolidate,
+            deps: all,
+        });
         t
     }
 
@@ -548,7 +750,16 @@ impl Plan {
                         d
                     };
                     ids[row as usize][col as usize] = t.len();
-                    t.push(TaskSpec { task: Task::Chunk { group: g, band: b, level: l, row, col }, deps });
+                    t.push(TaskSpec {
+                        task: Task::Chunk {
+                            group: g,
+                            band: b,
+                            level: l,
+                            row,
+                            col,
+                        },
+                        deps,
+                    });
                 }
             }
             prev = ids;

@@ -40,7 +40,11 @@ pub fn write_metadata(plan: &Plan, stores: &Stores) -> Result<usize> {
 
 /// Consolidated metadata of `group`: every planned descendant, by relative path.
 pub fn consolidated_for(plan: &Plan, group: &str) -> Map<String, Value> {
-    let prefix = if group.is_empty() { String::new() } else { format!("{group}/") };
+    let prefix = if group.is_empty() {
+        String::new()
+    } else {
+        format!("{group}/")
+    };
     plan.nodes
         .iter()
         .filter(|(p, _)| !p.is_empty() && p.starts_with(&prefix) && p.len() > prefix.len())
@@ -67,7 +71,10 @@ pub fn consolidate(plan: &Plan, out: &Store) -> Result<()> {
     targets.extend(plan.groups.iter().map(|g| g.path.clone()));
     targets.push(String::new());
     for t in targets {
-        let meta = plan.node(&t).cloned().unwrap_or_else(|| json!({"attributes": {}}));
+        let meta = plan
+            .node(&t)
+            .cloned()
+            .unwrap_or_else(|| json!({"attributes": {}}));
         let doc = with_consolidated(&meta, consolidated_for(plan, &t));
         store::put_json(out, &store::join(&t, "zarr.json"), &doc)?;
     }

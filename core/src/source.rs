@@ -52,11 +52,17 @@ fn as_map(v: Option<&Value>) -> Map<String, Value> {
 impl ArrayNode {
     /// Array shape.
     pub fn shape(&self) -> Vec<u64> {
-        self.meta["shape"].as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default()
+        self.meta["shape"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default()
     }
     /// Chunk shape.
     pub fn chunks(&self) -> Vec<u64> {
-        self.meta["chunks"].as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default()
+        self.meta["chunks"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default()
     }
     /// numpy dtype string (`<u2`, `|u1`, `<U7`…); "" for structured types.
     pub fn dtype(&self) -> &str {
@@ -67,7 +73,11 @@ impl ArrayNode {
         self.attrs
             .get("_ARRAY_DIMENSIONS")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     }
     /// v2 chunk key separator.
@@ -106,15 +116,24 @@ impl Product {
             return Self::walk(store, loc);
         }
         if store::get(store, "zarr.json")?.is_some() {
-            return Err(Error::input(loc, "is a Zarr v3 store; expected an EOPF product in Zarr v2 (.zgroup/.zmetadata)"));
+            return Err(Error::input(
+                loc,
+                "is a Zarr v3 store; expected an EOPF product in Zarr v2 (.zgroup/.zmetadata)",
+            ));
         }
-        Err(Error::input(loc, "not a Zarr store (no .zmetadata, .zgroup or zarr.json)"))
+        Err(Error::input(
+            loc,
+            "not a Zarr store (no .zmetadata, .zgroup or zarr.json)",
+        ))
     }
 
     fn from_consolidated(zm: &Value, location: String) -> Result<Product> {
-        let md = zm.get("metadata").and_then(Value::as_object).ok_or_else(|| {
-            Error::input(format!("{location}/.zmetadata"), "no \"metadata\" object")
-        })?;
+        let md = zm
+            .get("metadata")
+            .and_then(Value::as_object)
+            .ok_or_else(|| {
+                Error::input(format!("{location}/.zmetadata"), "no \"metadata\" object")
+            })?;
         let mut nodes = BTreeMap::new();
         for (k, v) in md {
             let (node, file) = match k.rsplit_once('/') {
@@ -128,7 +147,13 @@ impl Product {
                 }
                 ".zarray" => {
                     let attrs = as_map(md.get(&store::join(&node, ".zattrs")));
-                    nodes.insert(node, Node::Array(ArrayNode { meta: v.clone(), attrs }));
+                    nodes.insert(
+                        node,
+                        Node::Array(ArrayNode {
+                            meta: v.clone(),
+                            attrs,
+                        }),
+                    );
                 }
                 _ => {}
             }
@@ -144,7 +169,9 @@ impl Product {
                 None => (String::new(), k.clone()),
             };
             let attrs = || -> Result<Map<String, Value>> {
-                Ok(as_map(store::get_json(store, &store::join(&node, ".zattrs"))?.as_ref()))
+                Ok(as_map(
+                    store::get_json(store, &store::join(&node, ".zattrs"))?.as_ref(),
+                ))
             };
             match file.as_str() {
                 ".zgroup" => {
@@ -152,7 +179,13 @@ impl Product {
                 }
                 ".zarray" => {
                     let meta = store::get_json(store, &k)?.unwrap_or(Value::Null);
-                    nodes.insert(node.clone(), Node::Array(ArrayNode { meta, attrs: attrs()? }));
+                    nodes.insert(
+                        node.clone(),
+                        Node::Array(ArrayNode {
+                            meta,
+                            attrs: attrs()?,
+                        }),
+                    );
                 }
                 _ => {}
             }
@@ -166,11 +199,15 @@ impl Product {
         for p in paths {
             let mut cur = p.as_str();
             while let Some((parent, _)) = cur.rsplit_once('/') {
-                nodes.entry(parent.to_string()).or_insert_with(|| Node::Group(GroupNode::default()));
+                nodes
+                    .entry(parent.to_string())
+                    .or_insert_with(|| Node::Group(GroupNode::default()));
                 cur = parent;
             }
             if !cur.is_empty() {
-                nodes.entry(String::new()).or_insert_with(|| Node::Group(GroupNode::default()));
+                nodes
+                    .entry(String::new())
+                    .or_insert_with(|| Node::Group(GroupNode::default()));
             }
         }
         if !matches!(nodes.get(""), Some(Node::Group(_))) {
@@ -178,8 +215,14 @@ impl Product {
         }
         for (path, n) in &nodes {
             if let Node::Array(a) = n {
-                if !a.meta.is_object() || a.meta.get("shape").is_none() || a.meta.get("dtype").is_none() {
-                    return Err(Error::input(format!("{location}/{path}/.zarray"), "malformed array metadata (no shape or dtype)"));
+                if !a.meta.is_object()
+                    || a.meta.get("shape").is_none()
+                    || a.meta.get("dtype").is_none()
+                {
+                    return Err(Error::input(
+                        format!("{location}/{path}/.zarray"),
+                        "malformed array metadata (no shape or dtype)",
+                    ));
                 }
             }
         }
@@ -212,15 +255,20 @@ impl Product {
 
     /// Direct children of a group: (name, node), sorted by name.
     pub fn children<'a>(&'a self, path: &'a str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
-        let prefix = if path.is_empty() { String::new() } else { format!("{path}/") };
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}/")
+        };
         let n = prefix.len();
         let p2 = prefix.clone();
-        self.nodes.range(prefix..).take_while(move |(k, _)| k.starts_with(&p2)).filter_map(
-            move |(k, node)| {
+        self.nodes
+            .range(prefix..)
+            .take_while(move |(k, _)| k.starts_with(&p2))
+            .filter_map(move |(k, node)| {
                 let rest = &k[n..];
                 (!rest.is_empty() && !rest.contains('/')).then_some((rest, node))
-            },
-        )
+            })
     }
 
     /// Product type from STAC metadata (`S2MSI2A`, `S2MSI1C`…), if present.
@@ -235,8 +283,14 @@ impl Product {
     }
 
     /// Open an input array with zarrs.
-    pub fn zarr_array(&self, store: &Store, path: &str) -> Result<Array<dyn ReadableWritableListableStorageTraits>> {
-        let a = self.array(path).ok_or_else(|| Error::input(format!("{}/{path}", self.location), "no such array"))?;
+    pub fn zarr_array(
+        &self,
+        store: &Store,
+        path: &str,
+    ) -> Result<Array<dyn ReadableWritableListableStorageTraits>> {
+        let a = self
+            .array(path)
+            .ok_or_else(|| Error::input(format!("{}/{path}", self.location), "no such array"))?;
         let meta: ArrayMetadataV2 = serde_json::from_value(patched_v2_meta(&a.meta))
             .map_err(|e| Error::input(format!("{}/{path}/.zarray", self.location), e))?;
         Array::new_with_metadata(store.clone(), &format!("/{path}"), ArrayMetadata::V2(meta))

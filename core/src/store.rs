@@ -8,9 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::storage_adapter::atomic_write::AtomicWriteStorageAdapter;
-use zarrs::storage::{
-    Bytes, ReadableWritableListableStorage, StoreKey, StorePrefix,
-};
+use zarrs::storage::{Bytes, ReadableWritableListableStorage, StoreKey, StorePrefix};
 
 use crate::{Error, Result};
 
@@ -63,7 +61,10 @@ pub fn open_input(loc: &Location) -> Result<Store> {
                 return Err(Error::input(p.display(), "does not exist"));
             }
             if !p.is_dir() {
-                return Err(Error::input(p.display(), "is a file, not a Zarr store (expected a directory)"));
+                return Err(Error::input(
+                    p.display(),
+                    "is a file, not a Zarr store (expected a directory)",
+                ));
             }
             let fs = FilesystemStore::new(p).map_err(|e| Error::input(p.display(), e))?;
             Ok(Arc::new(fs))
@@ -88,7 +89,9 @@ pub fn open_output(loc: &Location) -> Result<Store> {
 /// Delete `*.tmp` files left by an interrupted run (the atomic writer refuses
 /// to overwrite them).
 fn remove_stale_tmp(dir: &Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
     for e in entries.flatten() {
         let p = e.path();
         let ft = match e.file_type() {
@@ -111,7 +114,11 @@ pub fn key(k: &str) -> Result<StoreKey> {
 
 /// Join a node path ("" = root) and a file name into a key string.
 pub fn join(node: &str, name: &str) -> String {
-    if node.is_empty() { name.to_string() } else { format!("{node}/{name}") }
+    if node.is_empty() {
+        name.to_string()
+    } else {
+        format!("{node}/{name}")
+    }
 }
 
 /// Read raw bytes, `None` when the key does not exist.
@@ -121,7 +128,9 @@ pub fn get(store: &Store, k: &str) -> Result<Option<Bytes>> {
 
 /// Write raw bytes (whole value).
 pub fn put(store: &Store, k: &str, v: impl Into<Bytes>) -> Result<()> {
-    store.set(&key(k)?, v.into()).map_err(|e| Error::storage(k, e))
+    store
+        .set(&key(k)?, v.into())
+        .map_err(|e| Error::storage(k, e))
 }
 
 /// Read and parse a JSON document, `None` when it does not exist.
@@ -147,7 +156,9 @@ pub fn size(store: &Store, k: &str) -> Result<Option<u64>> {
 
 /// Delete every key under a node path.
 pub fn erase_prefix(store: &Store, node: &str) -> Result<()> {
-    let p = if node.is_empty() { StorePrefix::root() } else {
+    let p = if node.is_empty() {
+        StorePrefix::root()
+    } else {
         StorePrefix::new(format!("{node}/")).map_err(|e| Error::Usage(e.to_string()))?
     };
     store.erase_prefix(&p).map_err(|e| Error::storage(node, e))
@@ -155,7 +166,9 @@ pub fn erase_prefix(store: &Store, node: &str) -> Result<()> {
 
 /// List all keys under a node path.
 pub fn list_prefix(store: &Store, node: &str) -> Result<Vec<String>> {
-    let p = if node.is_empty() { StorePrefix::root() } else {
+    let p = if node.is_empty() {
+        StorePrefix::root()
+    } else {
         StorePrefix::new(format!("{node}/")).map_err(|e| Error::Usage(e.to_string()))?
     };
     let keys = store.list_prefix(&p).map_err(|e| Error::storage(node, e))?;

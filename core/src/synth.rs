@@ -41,9 +41,8 @@ use zarrs::filesystem::FilesystemStore;
 use crate::{Error, Result};
 
 /// The S2A L2A schema, embedded as the default.
-pub const DEFAULT_SCHEMA: &str = include_str!(
-    "../schemas/S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613.json"
-);
+pub const DEFAULT_SCHEMA: &str =
+    include_str!("../schemas/S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613.json");
 
 /// How to build the product.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +73,9 @@ pub struct SynthSummary {
 /// `GroupSpec`, Zarr v2) into the new or empty directory `out`.
 pub fn synthesize(schema_json: &str, out: &Path, opts: &SynthOptions) -> Result<SynthSummary> {
     if opts.scale == 0 {
-        return Err(Error::Usage("synthetic product: scale must be at least 1".into()));
+        return Err(Error::Usage(
+            "synthetic product: scale must be at least 1".into(),
+        ));
     }
     let schema: Value = serde_json::from_str(schema_json)
         .map_err(|e| Error::input("<schema>", format!("invalid schema JSON: {e}")))?;
@@ -85,9 +86,7 @@ pub fn synthesize(schema_json: &str, out: &Path, opts: &SynthOptions) -> Result<
     walk(&schema, String::new(), &mut groups, &mut arrays)?;
 
     let ctx = Ctx::new(&arrays, opts.scale);
-    let store = Arc::new(
-        FilesystemStore::new(out).map_err(|e| Error::storage(out.display(), e))?,
-    );
+    let store = Arc::new(FilesystemStore::new(out).map_err(|e| Error::storage(out.display(), e))?);
     let plans = arrays
         .iter()
         .map(|a| ArrayPlan::new(a, &ctx, &store))
@@ -99,7 +98,10 @@ pub fn synthesize(schema_json: &str, out: &Path, opts: &SynthOptions) -> Result<
     for g in &groups {
         let dir = node_dir(out, &g.path);
         mkdir(&dir)?;
-        let zgroup = Value::Object(Map::from_iter([("zarr_format".to_string(), Value::from(2))]));
+        let zgroup = Value::Object(Map::from_iter([(
+            "zarr_format".to_string(),
+            Value::from(2),
+        )]));
         bytes += write_json(&dir.join(".zgroup"), &zgroup)?;
         bytes += write_json(&dir.join(".zattrs"), &g.attrs)?;
         consolidated.insert(meta_key(&g.path, ".zgroup"), zgroup);
@@ -135,7 +137,11 @@ pub fn synthesize(schema_json: &str, out: &Path, opts: &SynthOptions) -> Result<
         .try_reduce(|| 0u64, |x, y| Ok(x + y))?;
     bytes += chunk_bytes;
 
-    let summary = SynthSummary { arrays: plans.len(), groups: groups.len(), bytes_written: bytes };
+    let summary = SynthSummary {
+        arrays: plans.len(),
+        groups: groups.len(),
+        bytes_written: bytes,
+    };
     tracing::info!(
         out = %out.display(),
         scale = opts.scale,
@@ -182,23 +188,44 @@ fn walk(
         if name.is_empty() {
             return Err(Error::input("/", "the schema root must be a group"));
         }
-        arrays.push(ArrayNode { path, group, name, node: obj.clone() });
+        arrays.push(ArrayNode {
+            path,
+            group,
+            name,
+            node: obj.clone(),
+        });
         return Ok(());
     }
-    let attrs = obj.get("attributes").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+    let attrs = obj
+        .get("attributes")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
     if !attrs.is_object() {
-        return Err(Error::input(display_path(&path), "group attributes are not an object"));
+        return Err(Error::input(
+            display_path(&path),
+            "group attributes are not an object",
+        ));
     }
-    groups.push(GroupNode { path: path.clone(), attrs });
+    groups.push(GroupNode {
+        path: path.clone(),
+        attrs,
+    });
     if let Some(members) = obj.get("members") {
-        let members = members.as_object().ok_or_else(|| {
-            Error::input(display_path(&path), "group members are not an object")
-        })?;
+        let members = members
+            .as_object()
+            .ok_or_else(|| Error::input(display_path(&path), "group members are not an object"))?;
         for (name, child) in members {
             if name.is_empty() || name.contains('/') || name.starts_with(".z") {
-                return Err(Error::input(display_path(&path), format!("bad member name {name:?}")));
+                return Err(Error::input(
+                    display_path(&path),
+                    format!("bad member name {name:?}"),
+                ));
             }
-            let child_path = if path.is_empty() { name.clone() } else { format!("{path}/{name}") };
+            let child_path = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}/{name}")
+            };
             walk(child, child_path, groups, arrays)?;
         }
     }
@@ -210,11 +237,19 @@ fn display_path(path: &str) -> String {
 }
 
 fn node_dir(out: &Path, path: &str) -> PathBuf {
-    if path.is_empty() { out.to_path_buf() } else { out.join(path) }
+    if path.is_empty() {
+        out.to_path_buf()
+    } else {
+        out.join(path)
+    }
 }
 
 fn meta_key(path: &str, file: &str) -> String {
-    if path.is_empty() { file.to_string() } else { format!("{path}/{file}") }
+    if path.is_empty() {
+        file.to_string()
+    } else {
+        format!("{path}/{file}")
+    }
 }
 
 fn prepare_output(out: &Path) -> Result<()> {
@@ -230,7 +265,10 @@ fn prepare_output(out: &Path) -> Result<()> {
             }
             Ok(())
         }
-        Ok(_) => Err(Error::output(out.display(), "exists and is not a directory")),
+        Ok(_) => Err(Error::output(
+            out.display(),
+            "exists and is not a directory",
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => mkdir(out),
         Err(e) => Err(Error::storage(out.display(), e)),
     }
@@ -275,7 +313,11 @@ struct Geo {
 impl Geo {
     fn scaled(self, s: u64) -> Geo {
         let s = s as f64;
-        Geo { rx: self.rx * s, ry: self.ry * s, ..self }
+        Geo {
+            rx: self.rx * s,
+            ry: self.ry * s,
+            ..self
+        }
     }
 }
 
@@ -283,12 +325,20 @@ fn dims_of(node: &Map<String, Value>) -> Vec<String> {
     node.get("attributes")
         .and_then(|a| a.get("_ARRAY_DIMENSIONS"))
         .and_then(Value::as_array)
-        .map(|d| d.iter().map(|s| s.as_str().unwrap_or_default().to_string()).collect())
+        .map(|d| {
+            d.iter()
+                .map(|s| s.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn shape_of(node: &Map<String, Value>, key: &str) -> Option<Vec<u64>> {
-    node.get(key)?.as_array()?.iter().map(Value::as_u64).collect()
+    node.get(key)?
+        .as_array()?
+        .iter()
+        .map(Value::as_u64)
+        .collect()
 }
 
 fn transform_of(node: &Map<String, Value>) -> Option<Geo> {
@@ -297,7 +347,12 @@ fn transform_of(node: &Map<String, Value>) -> Option<Geo> {
     if t.len() < 6 || t[0] == 0.0 || t[4] == 0.0 {
         return None;
     }
-    Some(Geo { rx: t[0], ry: t[4], x0: t[2], y0: t[5] })
+    Some(Geo {
+        rx: t[0],
+        ry: t[4],
+        x0: t[2],
+        y0: t[5],
+    })
 }
 
 /// `r10m` → 10.
@@ -334,9 +389,9 @@ impl Ctx {
             Some((g, e)) => ((g.x0, g.y0), e),
             None => ((0.0, 0.0), 109_800.0),
         };
-        let epsg = arrays.iter().find_map(|a| {
-            a.node.get("attributes")?.get("proj:epsg")?.as_i64()
-        });
+        let epsg = arrays
+            .iter()
+            .find_map(|a| a.node.get("attributes")?.get("proj:epsg")?.as_i64());
         let mut geos = std::collections::HashMap::new();
         for a in arrays.iter().filter(|a| is_spatial_grid(a)) {
             if let Some(g) = transform_of(&a.node) {
@@ -352,9 +407,23 @@ impl Ctx {
                 extent / n as f64
             });
             tracing::debug!(group = %a.group, res, "no proj:transform; resolution from the group name");
-            geos.insert(a.group.clone(), Geo { rx: res, ry: -res, x0: corner.0, y0: corner.1 });
+            geos.insert(
+                a.group.clone(),
+                Geo {
+                    rx: res,
+                    ry: -res,
+                    x0: corner.0,
+                    y0: corner.1,
+                },
+            );
         }
-        Ctx { scale, extent: if extent > 0.0 { extent } else { 109_800.0 }, corner, geos, epsg }
+        Ctx {
+            scale,
+            extent: if extent > 0.0 { extent } else { 109_800.0 },
+            corner,
+            geos,
+            epsg,
+        }
     }
 }
 
@@ -570,7 +639,12 @@ fn band_model(name: &str) -> Band {
             (base, 0.3 * base)
         }
     };
-    Band { base, gain, parcel: 0.07 * base.abs(), noise: 24.0 + 0.01 * base }
+    Band {
+        base,
+        gain,
+        parcel: 0.07 * base.abs(),
+        noise: 24.0 + 0.01 * base,
+    }
 }
 
 enum Encoder {
@@ -579,7 +653,12 @@ enum Encoder {
     /// No compressor: the bytes as they are.
     Raw,
     /// c-blosc directly (data types zarrs refuses).
-    Blosc { clevel: BloscCompressionLevel, shuffle: BloscShuffleMode, cname: BloscCompressor, blocksize: usize },
+    Blosc {
+        clevel: BloscCompressionLevel,
+        shuffle: BloscShuffleMode,
+        cname: BloscCompressor,
+        blocksize: usize,
+    },
 }
 
 struct ArrayPlan {
@@ -615,14 +694,22 @@ impl ArrayPlan {
             return Err(Error::input(&where_, "`chunks` does not match `shape`"));
         }
         let dtype_str = a.node.get("dtype").and_then(Value::as_str).ok_or_else(|| {
-            Error::input(&where_, "`dtype` is not a string (structured types are not supported)")
+            Error::input(
+                &where_,
+                "`dtype` is not a string (structured types are not supported)",
+            )
         })?;
         let dtype = DType::parse(dtype_str)
             .ok_or_else(|| Error::input(&where_, format!("unsupported dtype {dtype_str:?}")))?;
         if a.node.get("order").and_then(Value::as_str).unwrap_or("C") != "C" {
             return Err(Error::input(&where_, "only C-order arrays are supported"));
         }
-        let attrs = a.node.get("attributes").and_then(Value::as_object).cloned().unwrap_or_default();
+        let attrs = a
+            .node
+            .get("attributes")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         let dims = dims_of(&a.node);
         let nd = shape.len();
 
@@ -667,7 +754,11 @@ impl ArrayPlan {
         let fill_value = a.node.get("fill_value").cloned().unwrap_or(Value::Null);
         let fill = fill_bytes(&dtype, &fill_value);
 
-        let kind = if spatial { spatial_kind(a, &dtype, &attrs) } else { Kind::Element };
+        let kind = if spatial {
+            spatial_kind(a, &dtype, &attrs)
+        } else {
+            Kind::Element
+        };
         let encoder = make_encoder(a, &zarray, &dtype, store)?;
         Ok(ArrayPlan {
             path: a.path.clone(),
@@ -690,7 +781,11 @@ impl ArrayPlan {
     }
 
     fn grid(&self) -> Vec<u64> {
-        self.shape.iter().zip(&self.chunks).map(|(s, c)| s.div_ceil(*c)).collect()
+        self.shape
+            .iter()
+            .zip(&self.chunks)
+            .map(|(s, c)| s.div_ceil(*c))
+            .collect()
     }
 
     fn n_chunks(&self) -> u64 {
@@ -705,7 +800,10 @@ impl ArrayPlan {
         if idx.is_empty() {
             return "0".into();
         }
-        idx.iter().map(u64::to_string).collect::<Vec<_>>().join(&self.separator)
+        idx.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(&self.separator)
     }
 
     /// Generate, encode and write chunk number `linear` (C order over the chunk grid).
@@ -741,10 +839,23 @@ impl ArrayPlan {
                 self.to_stored_order(&mut buf);
                 buf
             }
-            Encoder::Blosc { clevel, shuffle, cname, blocksize } => {
+            Encoder::Blosc {
+                clevel,
+                shuffle,
+                cname,
+                blocksize,
+            } => {
                 self.to_stored_order(&mut buf);
-                blosc_compress_bytes(&buf, *clevel, *shuffle, self.dtype.size(), *cname, *blocksize, 1)
-                    .map_err(|e| Error::storage(file.display(), e))?
+                blosc_compress_bytes(
+                    &buf,
+                    *clevel,
+                    *shuffle,
+                    self.dtype.size(),
+                    *cname,
+                    *blocksize,
+                    1,
+                )
+                .map_err(|e| Error::storage(file.display(), e))?
             }
         };
         if let Some(parent) = file.parent() {
@@ -810,8 +921,7 @@ fn update_proj(attrs: &mut Map<String, Value>, g: Geo, ny: u64, nx: u64) {
 }
 
 fn attr_has(attrs: &Map<String, Value>, key: &str) -> bool {
-    attrs.contains_key(key)
-        || attrs.get("_eopf_attrs").and_then(|e| e.get(key)).is_some()
+    attrs.contains_key(key) || attrs.get("_eopf_attrs").and_then(|e| e.get(key)).is_some()
 }
 
 fn spatial_kind(a: &ArrayNode, dtype: &DType, attrs: &Map<String, Value>) -> Kind {
@@ -825,28 +935,57 @@ fn spatial_kind(a: &ArrayNode, dtype: &DType, attrs: &Map<String, Value>) -> Kin
                 .get("flag_masks")
                 .or_else(|| attrs.get("_eopf_attrs").and_then(|e| e.get("flag_masks")))
                 .and_then(Value::as_array)
-                .map(|f| f.iter().filter_map(Value::as_u64).map(|v| v.min(255) as u8).collect())
+                .map(|f| {
+                    f.iter()
+                        .filter_map(Value::as_u64)
+                        .map(|v| v.min(255) as u8)
+                        .collect()
+                })
                 .unwrap_or_default();
             if dims.len() == 3 && (name == "tci" || path.contains("quicklook")) {
                 Kind::Quicklook
             } else if !flags.is_empty() {
                 Kind::Flags(flags)
             } else if path.contains("detector_footprint") {
-                Kind::Detector { offset: (fnv1a(name.as_bytes()) % 60) as f32 / 1000.0 }
+                Kind::Detector {
+                    offset: (fnv1a(name.as_bytes()) % 60) as f32 / 1000.0,
+                }
             } else if path.contains("probability") || name == "cld" || name == "snw" {
-                Kind::Probability { snow: name.starts_with("snw") || name.contains("snow") }
+                Kind::Probability {
+                    snow: name.starts_with("snw") || name.contains("snow"),
+                }
             } else if name == "aot" {
-                Kind::Smooth { base: 180.0, amp: 70.0, second: true }
+                Kind::Smooth {
+                    base: 180.0,
+                    amp: 70.0,
+                    second: true,
+                }
             } else if name == "wvp" {
-                Kind::Smooth { base: 2200.0, amp: 600.0, second: false }
+                Kind::Smooth {
+                    base: 2200.0,
+                    amp: 600.0,
+                    second: false,
+                }
             } else if matches!(dtype.dt, Dt::Num(Num::U2) | Dt::Num(Num::I2)) {
-                Kind::Smooth { base: 1000.0, amp: 400.0, second: false }
+                Kind::Smooth {
+                    base: 1000.0,
+                    amp: 400.0,
+                    second: false,
+                }
             } else {
                 Kind::Classes
             }
         }
-        Dt::Num(Num::F4) | Dt::Num(Num::F8) => Kind::Smooth { base: 0.5, amp: 0.25, second: false },
-        Dt::Num(_) => Kind::Smooth { base: 1000.0, amp: 400.0, second: false },
+        Dt::Num(Num::F4) | Dt::Num(Num::F8) => Kind::Smooth {
+            base: 0.5,
+            amp: 0.25,
+            second: false,
+        },
+        Dt::Num(_) => Kind::Smooth {
+            base: 1000.0,
+            amp: 400.0,
+            second: false,
+        },
         _ => Kind::Element,
     }
 }
@@ -867,7 +1006,11 @@ fn make_encoder(
     let mut meta = zarray.clone();
     meta.insert("zarr_format".into(), Value::from(2));
     let zarrs_err = match serde_json::from_value::<ArrayMetadataV2>(Value::Object(meta)) {
-        Ok(m) => match Array::new_with_metadata(store.clone(), &format!("/{}", a.path), ArrayMetadata::V2(m)) {
+        Ok(m) => match Array::new_with_metadata(
+            store.clone(),
+            &format!("/{}", a.path),
+            ArrayMetadata::V2(m),
+        ) {
             Ok(array) if array.data_type().fixed_size() == Some(dtype.size()) => {
                 return Ok(Encoder::Zarrs(Box::new(array)));
             }
@@ -878,7 +1021,9 @@ fn make_encoder(
     };
     // zarrs refuses some numpy types (`<U7` with a null fill value, `<M8[ns]`):
     // write those through c-blosc ourselves, exactly as numcodecs would.
-    let blosc = compressor.as_object().filter(|c| c.get("id").and_then(Value::as_str) == Some("blosc"));
+    let blosc = compressor
+        .as_object()
+        .filter(|c| c.get("id").and_then(Value::as_str) == Some("blosc"));
     match (blosc, no_filters) {
         (Some(c), true) => {
             let clevel = c.get("clevel").and_then(Value::as_u64).unwrap_or(5);
@@ -941,8 +1086,8 @@ fn unit(h: u64) -> f32 {
     (h >> 40) as f32 * (1.0 / 16_777_216.0)
 }
 
-const PARCEL_SEED: u64 = 0x5eed_0f_f1e1d5;
-const CLASS_SEED: u64 = 0xc1a5_5e5_0000;
+const PARCEL_SEED: u64 = 0x5eed_0ff1_e1d5;
+const CLASS_SEED: u64 = 0x0c1a_55e5_0000;
 
 // ---------------------------------------------------------------------------
 // Spatial chunks
@@ -957,7 +1102,9 @@ fn sin2pi(x: f64) -> f64 {
 }
 
 fn field_cols(u: f64) -> [f32; 4] {
-    let a = 0.35 * sin2pi(1.1 * u + 0.13) + 0.15 * sin2pi(4.3 * u + 0.71) + 0.06 * sin2pi(11.7 * u + 0.4);
+    let a = 0.35 * sin2pi(1.1 * u + 0.13)
+        + 0.15 * sin2pi(4.3 * u + 0.71)
+        + 0.06 * sin2pi(11.7 * u + 0.4);
     let c = sin2pi(2.3 * u + 0.29);
     let a2 = 0.30 * sin2pi(1.7 * u + 0.55) + 0.12 * sin2pi(5.9 * u + 0.21);
     let c2 = sin2pi(3.1 * u + 0.83);
@@ -965,7 +1112,9 @@ fn field_cols(u: f64) -> [f32; 4] {
 }
 
 fn field_rows(v: f64) -> [f32; 4] {
-    let b = 0.30 * sin2pi(0.9 * v + 0.37) + 0.12 * sin2pi(5.1 * v + 0.05) + 0.05 * sin2pi(12.3 * v + 0.9);
+    let b = 0.30 * sin2pi(0.9 * v + 0.37)
+        + 0.12 * sin2pi(5.1 * v + 0.05)
+        + 0.05 * sin2pi(12.3 * v + 0.9);
     let d = 0.25 * sin2pi(1.7 * v + 0.61);
     let b2 = 0.25 * sin2pi(1.3 * v + 0.12) + 0.10 * sin2pi(6.7 * v + 0.47);
     let d2 = 0.35 * sin2pi(2.2 * v + 0.33);
@@ -991,7 +1140,12 @@ const CLASS_TABLE: [u8; 16] = [1, 2, 2, 2, 3, 4, 5, 6, 7, 11, 11, 2, 4, 5, 7, 11
 impl ArrayPlan {
     fn spatial_chunk(&self, idx: &[u64]) -> Vec<u8> {
         let nd = self.shape.len();
-        let geo = self.geo.unwrap_or(Geo { rx: 1.0, ry: -1.0, x0: 0.0, y0: 0.0 });
+        let geo = self.geo.unwrap_or(Geo {
+            rx: 1.0,
+            ry: -1.0,
+            x0: 0.0,
+            y0: 0.0,
+        });
         let (ny, nx) = (self.shape[nd - 2], self.shape[nd - 1]);
         let (cy, cx) = (self.chunks[nd - 2] as usize, self.chunks[nd - 1] as usize);
         let origin: Vec<u64> = idx.iter().zip(&self.chunks).map(|(i, c)| i * c).collect();
@@ -1016,53 +1170,67 @@ impl ArrayPlan {
         let row_bytes = cx * item;
         let lead_chunk: Vec<u64> = self.chunks[..nd - 2].to_vec();
         let mut buf = self.new_buffer();
-        let Dt::Num(num) = self.dtype.dt else { return buf };
-        buf.par_chunks_mut(row_bytes).with_min_len(16).enumerate().for_each(|(q, row)| {
-            let r = (q % cy) as u64;
-            let lead_local = unravel((q / cy) as u64, &lead_chunk);
-            let mut lead = Vec::with_capacity(lead_local.len());
-            for (d, l) in lead_local.iter().enumerate() {
-                let g = origin[d] + l;
-                if g >= self.shape[d] {
-                    return; // padding: stays at the fill value
+        let Dt::Num(num) = self.dtype.dt else {
+            return buf;
+        };
+        buf.par_chunks_mut(row_bytes)
+            .with_min_len(16)
+            .enumerate()
+            .for_each(|(q, row)| {
+                let r = (q % cy) as u64;
+                let lead_local = unravel((q / cy) as u64, &lead_chunk);
+                let mut lead = Vec::with_capacity(lead_local.len());
+                for (d, l) in lead_local.iter().enumerate() {
+                    let g = origin[d] + l;
+                    if g >= self.shape[d] {
+                        return; // padding: stays at the fill value
+                    }
+                    lead.push(g);
                 }
-                lead.push(g);
-            }
-            let gy = oy + r;
-            if gy >= ny {
-                return;
-            }
-            let py = geo.ry.abs() * (gy as f64 + 0.5);
-            let v = py / extent;
-            // Nodata: a bottom-left corner triangle and a short stripe.
-            let k1 = cols.u.partition_point(|&u| u < 0.28 - (1.0 - v));
-            let k2 = if (0.62..0.635).contains(&v) {
-                cols.u.partition_point(|&u| u <= 0.7)
-            } else {
-                valid_cx
-            }
-            .max(k1);
-            if k1 >= k2 {
-                return;
-            }
-            let rowf = field_rows(v);
-            let prow = (py / PARCEL.1).floor() as u64;
-            let patch_row = (py / PATCH.1).floor() as u64;
-            let rowctx = RowCtx {
-                f: rowf,
-                parcel_key: mix64(PARCEL_SEED ^ prow.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-                patch_key: mix64(CLASS_SEED ^ patch_row.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-                noise_key: self.seed ^ (gy << 32) ^ lead.iter().fold(0, |h, &l| mix64(h ^ l)),
-                gx0: ox,
-                v: v as f32,
-            };
-            self.fill_row(num, row, k1, k2, &cols, &rowctx, &lead);
-        });
+                let gy = oy + r;
+                if gy >= ny {
+                    return;
+                }
+                let py = geo.ry.abs() * (gy as f64 + 0.5);
+                let v = py / extent;
+                // Nodata: a bottom-left corner triangle and a short stripe.
+                let k1 = cols.u.partition_point(|&u| u < 0.28 - (1.0 - v));
+                let k2 = if (0.62..0.635).contains(&v) {
+                    cols.u.partition_point(|&u| u <= 0.7)
+                } else {
+                    valid_cx
+                }
+                .max(k1);
+                if k1 >= k2 {
+                    return;
+                }
+                let rowf = field_rows(v);
+                let prow = (py / PARCEL.1).floor() as u64;
+                let patch_row = (py / PATCH.1).floor() as u64;
+                let rowctx = RowCtx {
+                    f: rowf,
+                    parcel_key: mix64(PARCEL_SEED ^ prow.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                    patch_key: mix64(CLASS_SEED ^ patch_row.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                    noise_key: self.seed ^ (gy << 32) ^ lead.iter().fold(0, |h, &l| mix64(h ^ l)),
+                    gx0: ox,
+                    v: v as f32,
+                };
+                self.fill_row(num, row, k1, k2, &cols, &rowctx, &lead);
+            });
         buf
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn fill_row(&self, num: Num, row: &mut [u8], k1: usize, k2: usize, cols: &Cols, rc: &RowCtx, lead: &[u64]) {
+    fn fill_row(
+        &self,
+        num: Num,
+        row: &mut [u8],
+        k1: usize,
+        k2: usize,
+        cols: &Cols,
+        rc: &RowCtx,
+        lead: &[u64],
+    ) {
         let [b, d, b2, d2] = rc.f;
         let l = |i: usize| {
             let f = &cols.f[i];
@@ -1072,12 +1240,19 @@ impl ArrayPlan {
             let f = &cols.f[i];
             f[2] + b2 + f[3] * d2
         };
-        let parcel = |i: usize| unit(mix64(rc.parcel_key ^ cols.parcel[i].wrapping_mul(0xc2b2_ae3d_27d4_eb4f))) * 2.0 - 1.0;
+        let parcel = |i: usize| {
+            unit(mix64(
+                rc.parcel_key ^ cols.parcel[i].wrapping_mul(0xc2b2_ae3d_27d4_eb4f),
+            )) * 2.0
+                - 1.0
+        };
         let noise = |i: usize| unit(mix64(rc.noise_key.wrapping_add(rc.gx0 + i as u64))) - 0.5;
         match &self.kind {
             Kind::Reflectance(m) => {
                 let m = *m;
-                write_row(num, row, k1, k2, |i| refl(m, l(i), l2(i), parcel(i), noise(i)).clamp(1.0, 10000.0));
+                write_row(num, row, k1, k2, |i| {
+                    refl(m, l(i), l2(i), parcel(i), noise(i)).clamp(1.0, 10000.0)
+                });
             }
             Kind::Quicklook => {
                 let band = lead.first().copied().unwrap_or(0);
@@ -1088,7 +1263,9 @@ impl ArrayPlan {
             }
             Kind::Smooth { base, amp, second } => {
                 let (base, amp, second) = (*base, *amp, *second);
-                write_row(num, row, k1, k2, |i| base + amp * if second { l2(i) } else { l(i) });
+                write_row(num, row, k1, k2, |i| {
+                    base + amp * if second { l2(i) } else { l(i) }
+                });
             }
             Kind::Classes => write_row(num, row, k1, k2, |i| {
                 // Clouds (with a ring of thin cirrus and shadow) from the second
@@ -1140,8 +1317,14 @@ impl ArrayPlan {
                 } else {
                     // A quality mask: mostly clear, rare flagged parcels.
                     write_row(num, row, k1, k2, |i| {
-                        let h = mix64(rc.parcel_key ^ cols.parcel[i].wrapping_mul(0x1656_67b1_9e37_79f9));
-                        if h % 97 == 0 { f32::from(flags[((h >> 8) % n as u64) as usize]) } else { 0.0 }
+                        let h = mix64(
+                            rc.parcel_key ^ cols.parcel[i].wrapping_mul(0x1656_67b1_9e37_79f9),
+                        );
+                        if h.is_multiple_of(97) {
+                            f32::from(flags[((h >> 8) % n as u64) as usize])
+                        } else {
+                            0.0
+                        }
                     });
                 }
             }
@@ -1155,7 +1338,11 @@ impl ArrayPlan {
             Kind::Probability { snow } => {
                 let snow = *snow;
                 write_row(num, row, k1, k2, |i| {
-                    let p = if snow { (-l(i) - 0.8) * 300.0 } else { (l2(i) - 0.3) * 300.0 };
+                    let p = if snow {
+                        (-l(i) - 0.8) * 300.0
+                    } else {
+                        (l2(i) - 0.3) * 300.0
+                    };
                     p.clamp(0.0, 100.0)
                 });
             }
@@ -1186,9 +1373,18 @@ fn refl(m: Band, l: f32, l2: f32, parcel: f32, noise: f32) -> f32 {
 #[inline(always)]
 fn write_row<F: Fn(usize) -> f32>(num: Num, row: &mut [u8], lo: usize, hi: usize, f: F) {
     match num {
-        Num::U1 => row[lo..hi].iter_mut().enumerate().for_each(|(k, d)| *d = f(lo + k) as u8),
-        Num::I1 => row[lo..hi].iter_mut().enumerate().for_each(|(k, d)| *d = f(lo + k) as i8 as u8),
-        Num::Bool => row[lo..hi].iter_mut().enumerate().for_each(|(k, d)| *d = u8::from(f(lo + k) != 0.0)),
+        Num::U1 => row[lo..hi]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(k, d)| *d = f(lo + k) as u8),
+        Num::I1 => row[lo..hi]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(k, d)| *d = f(lo + k) as i8 as u8),
+        Num::Bool => row[lo..hi]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(k, d)| *d = u8::from(f(lo + k) != 0.0)),
         Num::U2 => put_row::<2, _>(row, lo, hi, |i| (f(i) as u16).to_le_bytes()),
         Num::I2 => put_row::<2, _>(row, lo, hi, |i| (f(i) as i16).to_le_bytes()),
         Num::U4 => put_row::<4, _>(row, lo, hi, |i| (f(i) as u32).to_le_bytes()),
@@ -1218,8 +1414,9 @@ enum Elem {
 }
 
 /// Sentinel-2 band names in product order.
-const S2_BANDS: [&str; 13] =
-    ["b01", "b02", "b03", "b04", "b05", "b06", "b07", "b08", "b8a", "b09", "b10", "b11", "b12"];
+const S2_BANDS: [&str; 13] = [
+    "b01", "b02", "b03", "b04", "b05", "b06", "b07", "b08", "b8a", "b09", "b10", "b11", "b12",
+];
 
 /// 2025-10-08T10:00:41Z in nanoseconds.
 const EPOCH_NS: i64 = 1_759_917_641_000_000_000;
@@ -1273,7 +1470,11 @@ impl ArrayPlan {
     fn norm(&self, g: &[u64], name: &str) -> Option<f64> {
         let p = self.dim_pos(name)?;
         let n = self.shape[p];
-        Some(if n > 1 { g[p] as f64 / (n - 1) as f64 } else { 0.5 })
+        Some(if n > 1 {
+            g[p] as f64 / (n - 1) as f64
+        } else {
+            0.5
+        })
     }
 
     fn element_value(&self, ctx: &Ctx, g: &[u64]) -> Elem {
@@ -1288,7 +1489,9 @@ impl ArrayPlan {
         match self.dtype.dt {
             Dt::Str(_) | Dt::Bytes(_) => return Elem::S(self.string_value(flat)),
             Dt::DateTime(ns_per_unit) => {
-                return Elem::I(EPOCH_NS / ns_per_unit + flat as i64 * (1_000_000_000 / ns_per_unit).max(1))
+                return Elem::I(
+                    EPOCH_NS / ns_per_unit + flat as i64 * (1_000_000_000 / ns_per_unit).max(1),
+                )
             }
             Dt::Other(_) => return Elem::I(0),
             Dt::Num(_) => {}
@@ -1305,15 +1508,31 @@ impl ArrayPlan {
                     // A coarse grid over the tile (the 23×23 angle grid: 5 km).
                     let n = self.shape[0].max(2) as f64;
                     let raw = ctx.extent / (n - 1.0);
-                    let step = if raw >= 1000.0 { (raw / 1000.0).round() * 1000.0 } else { raw.round().max(1.0) };
-                    if name == "x" { ctx.corner.0 + step * i } else { ctx.corner.1 - step * i }
+                    let step = if raw >= 1000.0 {
+                        (raw / 1000.0).round() * 1000.0
+                    } else {
+                        raw.round().max(1.0)
+                    };
+                    if name == "x" {
+                        ctx.corner.0 + step * i
+                    } else {
+                        ctx.corner.1 - step * i
+                    }
                 }
             };
-            return if is_float { Elem::F(v) } else { Elem::I(v.round() as i64) };
+            return if is_float {
+                Elem::F(v)
+            } else {
+                Elem::I(v.round() as i64)
+            };
         }
 
         if !is_float {
-            let units = self.attrs.get("units").and_then(Value::as_str).unwrap_or("");
+            let units = self
+                .attrs
+                .get("units")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let v = match name {
                 "detector" | "band" => flat as i64 + 1,
                 _ if units.starts_with("nanoseconds") => EPOCH_NS + flat as i64 * 1_000_000_000,
@@ -1331,7 +1550,11 @@ impl ArrayPlan {
             let band = self.dim_pos("band").map_or(0.0, |p| g[p] as f64);
             let det = self.dim_pos("detector").map_or(3.0, |p| g[p] as f64 + 1.0);
             let val = if name.contains("sun") {
-                if angle == 0 { 47.3 + 1.4 * u + 1.9 * v } else { 161.5 + 4.2 * u - 1.6 * v }
+                if angle == 0 {
+                    47.3 + 1.4 * u + 1.9 * v
+                } else {
+                    161.5 + 4.2 * u - 1.6 * v
+                }
             } else if angle == 0 {
                 2.0 + 8.5 * u + 0.4 * v + 0.03 * band + 0.05 * det
             } else {
@@ -1384,12 +1607,20 @@ impl ArrayPlan {
         };
         let s = 0.6 * sin2pi(0.8 * a + 0.2) + 0.4 * sin2pi(0.6 * b + 0.7) * sin2pi(0.5 * a + 0.1);
         let v = base + amp * s;
-        Elem::F(if is_float && matches!(self.dtype.dt, Dt::Num(Num::F4)) { f64::from(v as f32) } else { v })
+        Elem::F(if is_float && matches!(self.dtype.dt, Dt::Num(Num::F4)) {
+            f64::from(v as f32)
+        } else {
+            v
+        })
     }
 
     fn norm_axis(&self, g: &[u64], axis: usize) -> f64 {
         let n = self.shape[axis];
-        if n > 1 { g[axis] as f64 / (n - 1) as f64 } else { 0.5 }
+        if n > 1 {
+            g[axis] as f64 / (n - 1) as f64
+        } else {
+            0.5
+        }
     }
 
     fn string_value(&self, flat: u64) -> String {
@@ -1522,10 +1753,18 @@ fn py_float_repr(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if v > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if v.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // Shortest round-trip digits and decimal exponent.
     let sci = format!("{:e}", v.abs());
@@ -1539,14 +1778,21 @@ fn py_float_repr(v: f64) -> String {
             let (int, frac) = if digits.len() > e + 1 {
                 (digits[..e + 1].to_string(), digits[e + 1..].to_string())
             } else {
-                (format!("{digits}{}", "0".repeat(e + 1 - digits.len())), "0".to_string())
+                (
+                    format!("{digits}{}", "0".repeat(e + 1 - digits.len())),
+                    "0".to_string(),
+                )
             };
             format!("{sign}{int}.{frac}")
         } else {
             format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize))
         }
     } else {
-        let m = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits };
+        let m = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits
+        };
         let es = if exp < 0 { "-" } else { "+" };
         format!("{sign}{m}e{es}{:02}", exp.abs())
     }
@@ -1562,8 +1808,10 @@ mod tests {
     );
     const SCALE: u64 = 20;
 
-    /// (path, node) of every array / group in a schema.
-    fn nodes(schema: &Value) -> (Vec<String>, Vec<(String, Map<String, Value>)>) {
+    type Nodes = (Vec<String>, Vec<(String, Map<String, Value>)>);
+
+    /// Group paths, and (path, node) of every array, in a schema.
+    fn nodes(schema: &Value) -> Nodes {
         let (mut groups, mut arrays) = (Vec::new(), Vec::new());
         walk(schema, String::new(), &mut groups, &mut arrays).unwrap();
         (
@@ -1644,19 +1892,38 @@ mod tests {
         for (path, node) in &arrays {
             let zarray = read_json(&out.join(path).join(".zarray"));
             assert_eq!(meta[&format!("{path}/.zarray")], zarray);
-            assert_eq!(meta[&format!("{path}/.zattrs")], read_json(&out.join(path).join(".zattrs")));
+            assert_eq!(
+                meta[&format!("{path}/.zattrs")],
+                read_json(&out.join(path).join(".zattrs"))
+            );
             // Same metadata as the schema, except the scaled shape and chunks.
             let shape = expected_shape(path, node, SCALE);
-            assert_eq!(shape_of(zarray.as_object().unwrap(), "shape").unwrap(), shape, "{path}");
+            assert_eq!(
+                shape_of(zarray.as_object().unwrap(), "shape").unwrap(),
+                shape,
+                "{path}"
+            );
             let chunks = shape_of(zarray.as_object().unwrap(), "chunks").unwrap();
-            for key in ["dtype", "compressor", "fill_value", "order", "filters", "dimension_separator", "zarr_format"] {
+            for key in [
+                "dtype",
+                "compressor",
+                "fill_value",
+                "order",
+                "filters",
+                "dimension_separator",
+                "zarr_format",
+            ] {
                 assert_eq!(zarray[key], node[key], "{path} {key}");
             }
             for (c, s) in chunks.iter().zip(&shape) {
                 assert!(*c >= 1 && c <= s.max(&1), "{path}: chunk {c} > shape {s}");
             }
             // Every chunk exists.
-            let grid: Vec<u64> = shape.iter().zip(&chunks).map(|(s, c)| s.div_ceil(*c)).collect();
+            let grid: Vec<u64> = shape
+                .iter()
+                .zip(&chunks)
+                .map(|(s, c)| s.div_ceil(*c))
+                .collect();
             let n: u64 = grid.iter().product();
             for k in 0..n {
                 let idx = unravel(k, &grid);
@@ -1681,7 +1948,7 @@ mod tests {
         let grid = b02.chunk_grid_shape();
         let values: Vec<u16> = b02.retrieve_chunk(&[grid[0] - 1, 0]).unwrap();
         assert!(values.iter().all(|&v| v <= 10_000));
-        assert!(values.iter().any(|&v| v == 0), "no nodata");
+        assert!(values.contains(&0), "no nodata");
         let valid: Vec<u16> = values.iter().copied().filter(|&v| v > 0).collect();
         assert!(valid.iter().min() != valid.iter().max(), "constant");
         let all_values: Vec<u16> = b02.retrieve_array_subset(&b02.subset_all()).unwrap();
@@ -1693,7 +1960,12 @@ mod tests {
 
         // x/y are the pixel centres of the scaled transform.
         let attrs = read_json(&out.join(&refl).join(".zattrs"));
-        let t: Vec<f64> = attrs["proj:transform"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let t: Vec<f64> = attrs["proj:transform"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         assert_eq!(t[0], 10.0 * SCALE as f64);
         assert_eq!(t[4], -10.0 * SCALE as f64);
         let orig = arrays.iter().find(|(p, _)| p == &refl).unwrap();
@@ -1701,11 +1973,23 @@ mod tests {
         assert_eq!((t[2], t[5]), (orig_t.x0, orig_t.y0));
         let n = b02.shape()[1];
         assert_eq!(attrs["proj:shape"], serde_json::json!([n, n]));
-        let bbox: Vec<f64> = attrs["proj:bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-        assert_eq!(bbox, vec![t[2], t[5] + t[4] * n as f64, t[2] + t[0] * n as f64, t[5]]);
+        let bbox: Vec<f64> = attrs["proj:bbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(
+            bbox,
+            vec![t[2], t[5] + t[4] * n as f64, t[2] + t[0] * n as f64, t[5]]
+        );
         let group = refl.rsplit_once('/').unwrap().0;
-        let x: Vec<i64> = open(&out, &format!("/{group}/x")).retrieve_chunk(&[0]).unwrap();
-        let y: Vec<i64> = open(&out, &format!("/{group}/y")).retrieve_chunk(&[0]).unwrap();
+        let x: Vec<i64> = open(&out, &format!("/{group}/x"))
+            .retrieve_chunk(&[0])
+            .unwrap();
+        let y: Vec<i64> = open(&out, &format!("/{group}/y"))
+            .retrieve_chunk(&[0])
+            .unwrap();
         assert_eq!(x.len() as u64, n);
         for (i, (&xi, &yi)) in x.iter().zip(&y).enumerate() {
             assert_eq!(xi as f64, t[2] + t[0] * (i as f64 + 0.5));
@@ -1713,17 +1997,34 @@ mod tests {
         }
 
         // Edge chunks are stored at full chunk shape and decode.
-        for (path, _) in arrays.iter().filter(|(p, _)| p.ends_with("/tci") || p.contains("detector_footprint/r20m/b05")) {
+        for (path, _) in arrays
+            .iter()
+            .filter(|(p, _)| p.ends_with("/tci") || p.contains("detector_footprint/r20m/b05"))
+        {
             let a = open(&out, &format!("/{path}"));
             let g = a.chunk_grid_shape();
             let last: Vec<u64> = g.iter().map(|n| n - 1).collect();
             let v: Vec<u8> = a.retrieve_chunk(&last).unwrap();
-            assert_eq!(v.len() as u64, a.chunk_shape(&last).unwrap().iter().map(|c| c.get()).product::<u64>());
+            assert_eq!(
+                v.len() as u64,
+                a.chunk_shape(&last)
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.get())
+                    .product::<u64>()
+            );
             let whole: Vec<u8> = a.retrieve_array_subset(&a.subset_all()).unwrap();
             assert!(whole.iter().any(|&v| v > 0));
             if path.contains("detector") {
                 assert!(whole.iter().all(|&v| v <= 6));
-                assert!(whole.iter().filter(|&&v| v > 0).collect::<std::collections::BTreeSet<_>>().len() >= 2);
+                assert!(
+                    whole
+                        .iter()
+                        .filter(|&&v| v > 0)
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .len()
+                        >= 2
+                );
             }
         }
 
@@ -1769,7 +2070,12 @@ mod tests {
         std::fs::write(dir.path().join("x"), b"x").unwrap();
         let err = synthesize(DEFAULT_SCHEMA, dir.path(), &SynthOptions { scale: 20 }).unwrap_err();
         assert!(matches!(err, Error::Output { .. }), "{err}");
-        let err = synthesize(DEFAULT_SCHEMA, &dir.path().join("new"), &SynthOptions { scale: 0 }).unwrap_err();
+        let err = synthesize(
+            DEFAULT_SCHEMA,
+            &dir.path().join("new"),
+            &SynthOptions { scale: 0 },
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::Usage(_)), "{err}");
     }
 
@@ -1790,19 +2096,100 @@ mod tests {
         );
     }
 
-    /// Timing at a given scale: `SYNTH_SCALE=1 cargo test --release -p geozarr-core synth_timing -- --ignored --nocapture`
+    /// Odd corners: a spatial group without `proj:transform`, "/" separator,
+    /// big-endian, datetime, bytes and 0-d arrays.
     #[test]
-    #[ignore]
-    fn synth_timing() {
-        let scale = std::env::var("SYNTH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
-        let base = std::env::var("SYNTH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
-        let out = base.join(format!("synth_timing_{scale}_{}.zarr", std::process::id()));
-        let t = std::time::Instant::now();
-        let s = synthesize(DEFAULT_SCHEMA, &out, &SynthOptions { scale }).unwrap();
-        eprintln!("scale {scale}: {:?} in {:.2?} -> {}", s, t.elapsed(), out.display());
-        if std::env::var("SYNTH_KEEP").is_err() {
-            std::fs::remove_dir_all(&out).unwrap();
-        }
-    }
+    fn synth_mini_schema_fallbacks() {
+        let blosc = serde_json::json!({"blocksize": 0, "clevel": 3, "cname": "zstd", "id": "blosc", "shuffle": 2});
+        let arr = |shape: Value,
+                   chunks: Value,
+                   dtype: &str,
+                   fill: Value,
+                   comp: &Value,
+                   sep: &str,
+                   attrs: Value| {
+            serde_json::json!({"attributes": attrs, "chunks": chunks, "compressor": comp, "dimension_separator": sep,
+                "dtype": dtype, "fill_value": fill, "filters": null, "order": "C", "shape": shape, "zarr_format": 2})
+        };
+        let group = |members: Value| serde_json::json!({"attributes": {}, "members": members, "zarr_format": 2});
+        let refl = serde_json::json!({"_ARRAY_DIMENSIONS": ["y", "x"], "scale_factor": 0.0001});
+        let mut b02_attrs = refl.clone();
+        b02_attrs["proj:transform"] =
+            serde_json::json!([10.0, 0.0, 600000.0, 0.0, -10.0, 5000040.0, 0.0, 0.0, 1.0]);
+        b02_attrs["proj:shape"] = serde_json::json!([100, 100]);
+        b02_attrs["proj:bbox"] = serde_json::json!([600000.0, 4999040.0, 601000.0, 5000040.0]);
+        let xattrs = |d: &str| serde_json::json!({"_ARRAY_DIMENSIONS": [d]});
+        let schema = group(serde_json::json!({
+            "measurements": group(serde_json::json!({
+                "r10m": group(serde_json::json!({
+                    "b02": arr(serde_json::json!([100, 100]), serde_json::json!([30, 30]), "<u2", Value::from(0), &blosc, "/", b02_attrs),
+                })),
+                "r20m": group(serde_json::json!({
+                    "b05": arr(serde_json::json!([50, 50]), serde_json::json!([20, 20]), "<u2", Value::from(0), &blosc, ".", refl),
+                    "x": arr(serde_json::json!([50]), serde_json::json!([50]), "<i8", Value::Null, &blosc, ".", xattrs("x")),
+                    "y": arr(serde_json::json!([50]), serde_json::json!([50]), "<i8", Value::Null, &blosc, ".", xattrs("y")),
+                })),
+            })),
+            "misc": group(serde_json::json!({
+                "t": arr(serde_json::json!([3]), serde_json::json!([2]), "<M8[ns]", Value::Null, &blosc, ".", xattrs("t")),
+                "s": arr(serde_json::json!([2]), serde_json::json!([2]), "|S5", Value::Null, &Value::Null, ".", xattrs("s")),
+                "be": arr(serde_json::json!([4]), serde_json::json!([4]), ">u2", Value::Null, &blosc, ".", xattrs("i")),
+                "scalar": arr(serde_json::json!([]), serde_json::json!([]), "<f4", Value::from("NaN"), &Value::Null, ".", serde_json::json!({"_ARRAY_DIMENSIONS": []})),
+            })),
+        }));
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("mini.zarr");
+        let s = synthesize(&schema.to_string(), &out, &SynthOptions { scale: 3 }).unwrap();
+        assert_eq!((s.arrays, s.groups), (8, 5));
 
+        // "/" separator and the scaled transform.
+        let b02 = open(&out, "/measurements/r10m/b02");
+        assert_eq!(b02.shape(), &[34, 34]);
+        assert!(out.join("measurements/r10m/b02/3/3").is_file());
+        let v: Vec<u16> = b02.retrieve_array_subset(&b02.subset_all()).unwrap();
+        assert!(v.iter().all(|&x| x <= 10_000) && v.iter().any(|&x| x > 0));
+        let attrs = read_json(&out.join("measurements/r10m/b02/.zattrs"));
+        assert_eq!(
+            attrs["proj:transform"],
+            serde_json::json!([30.0, 0.0, 600000.0, 0.0, -30.0, 5000040.0, 0.0, 0.0, 1.0])
+        );
+        assert_eq!(attrs["proj:shape"], serde_json::json!([34, 34]));
+        assert_eq!(
+            attrs["proj:bbox"],
+            serde_json::json!([600000.0, 4999020.0, 601020.0, 5000040.0])
+        );
+
+        // r20m: resolution from the group name, corner from r10m.
+        let b05 = open(&out, "/measurements/r20m/b05");
+        assert_eq!(b05.shape(), &[17, 17]);
+        assert_eq!(b05.chunk_grid_shape(), &[3, 3]);
+        let x: Vec<i64> = open(&out, "/measurements/r20m/x")
+            .retrieve_chunk(&[0])
+            .unwrap();
+        let y: Vec<i64> = open(&out, "/measurements/r20m/y")
+            .retrieve_chunk(&[0])
+            .unwrap();
+        assert_eq!(x.len(), 17);
+        assert_eq!((x[0], x[16], y[0]), (600_030, 600_990, 5_000_010));
+
+        // Big-endian through zarrs, 0-d raw, bytes raw, datetime through c-blosc.
+        let be: Vec<u16> = open(&out, "/misc/be").retrieve_chunk(&[0]).unwrap();
+        assert_eq!(be, vec![0, 1, 2, 3]);
+        assert_eq!(std::fs::read(out.join("misc/scalar/0")).unwrap().len(), 4);
+        assert_eq!(
+            std::fs::read(out.join("misc/s/0")).unwrap(),
+            b"s0\0\0\0s1\0\0\0"
+        );
+        let t1 = std::fs::read(out.join("misc/t/1")).unwrap();
+        let t1 = zarrs::array::codec::blosc_decompress_bytes(&t1, 16, 1).unwrap();
+        assert_eq!(
+            i64::from_le_bytes(t1[..8].try_into().unwrap()),
+            EPOCH_NS + 2_000_000_000
+        );
+        assert_eq!(
+            i64::from_le_bytes(t1[8..].try_into().unwrap()),
+            0,
+            "edge chunk padding"
+        );
+    }
 }

@@ -3,7 +3,9 @@
 
 use rayon::prelude::*;
 use serde_json::Value;
-use zarrs::array::{Array, ArrayBytes, ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3, ArraySubset, CodecOptions};
+use zarrs::array::{
+    Array, ArrayBytes, ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3, ArraySubset, CodecOptions,
+};
 use zarrs::storage::ReadableWritableListableStorageTraits;
 
 use crate::attrs::DType;
@@ -49,7 +51,10 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { skip_existing: false, codec_threads: 1 }
+        RunOptions {
+            skip_existing: false,
+            codec_threads: 1,
+        }
     }
 }
 
@@ -74,31 +79,53 @@ impl std::ops::AddAssign for TaskStats {
 pub fn run(plan: &Plan, task: &Task, stores: &Stores, ro: RunOptions) -> Result<TaskStats> {
     match task {
         Task::Metadata => crate::sink::write_metadata(plan, stores).map(|_| TaskStats::default()),
-        Task::Consolidate => crate::sink::consolidate(plan, &stores.output).map(|_| TaskStats::default()),
+        Task::Consolidate => {
+            crate::sink::consolidate(plan, &stores.output).map(|_| TaskStats::default())
+        }
         Task::Coords { group } => coords(plan, &plan.groups[*group], stores, ro),
         Task::Band { group, band } => dispatch(plan, *group, *band, stores, ro, None),
-        Task::Chunk { group, band, level, row, col } => dispatch(plan, *group, *band, stores, ro, Some((*level, *row, *col))),
+        Task::Chunk {
+            group,
+            band,
+            level,
+            row,
+            col,
+        } => dispatch(plan, *group, *band, stores, ro, Some((*level, *row, *col))),
         Task::Carry { index } => carry(plan, *index, stores, ro),
     }
 }
 
 fn codec_options(ro: RunOptions) -> CodecOptions {
-    CodecOptions::default().with_store_empty_chunks(true).with_concurrent_target(ro.codec_threads.max(1))
+    CodecOptions::default()
+        .with_store_empty_chunks(true)
+        .with_concurrent_target(ro.codec_threads.max(1))
 }
 
 /// Open an output array from its planned metadata.
 pub fn output_array(plan: &Plan, stores: &Stores, path: &str) -> Result<Arr> {
-    let meta = plan.node(path).ok_or_else(|| Error::Task(format!("{path}: not in the plan")))?;
-    let v3: ArrayMetadataV3 = serde_json::from_value(meta.clone()).map_err(|e| Error::output(path, e))?;
-    Array::new_with_metadata(stores.output.clone(), &format!("/{path}"), ArrayMetadata::V3(v3))
-        .map_err(|e| Error::output(format!("{}/{path}", stores.output_name), e))
+    let meta = plan
+        .node(path)
+        .ok_or_else(|| Error::Task(format!("{path}: not in the plan")))?;
+    let v3: ArrayMetadataV3 =
+        serde_json::from_value(meta.clone()).map_err(|e| Error::output(path, e))?;
+    Array::new_with_metadata(
+        stores.output.clone(),
+        &format!("/{path}"),
+        ArrayMetadata::V3(v3),
+    )
+    .map_err(|e| Error::output(format!("{}/{path}", stores.output_name), e))
 }
 
 /// Open an input array from its (patched) v2 metadata.
 pub fn input_array(meta: &Value, stores: &Stores, path: &str) -> Result<Arr> {
-    let v2: ArrayMetadataV2 = serde_json::from_value(meta.clone()).map_err(|e| Error::input(path, e))?;
-    Array::new_with_metadata(stores.input.clone(), &format!("/{path}"), ArrayMetadata::V2(v2))
-        .map_err(|e| Error::input(format!("{}/{path}", stores.input_name), e))
+    let v2: ArrayMetadataV2 =
+        serde_json::from_value(meta.clone()).map_err(|e| Error::input(path, e))?;
+    Array::new_with_metadata(
+        stores.input.clone(),
+        &format!("/{path}"),
+        ArrayMetadata::V2(v2),
+    )
+    .map_err(|e| Error::input(format!("{}/{path}", stores.input_name), e))
 }
 
 fn parse_fill<T: Pixel>(v: &Value) -> Option<T> {
@@ -111,7 +138,14 @@ fn parse_fill<T: Pixel>(v: &Value) -> Option<T> {
     }
 }
 
-fn dispatch(plan: &Plan, g: usize, b: usize, stores: &Stores, ro: RunOptions, chunk: Option<(usize, u64, u64)>) -> Result<TaskStats> {
+fn dispatch(
+    plan: &Plan,
+    g: usize,
+    b: usize,
+    stores: &Stores,
+    ro: RunOptions,
+    chunk: Option<(usize, u64, u64)>,
+) -> Result<TaskStats> {
     macro_rules! go {
         ($t:ty) => {
             match chunk {
@@ -132,6 +166,10 @@ fn dispatch(plan: &Plan, g: usize, b: usize, stores: &Stores, ro: RunOptions, ch
         DType::F32 => go!(f32),
         DType::F64 => go!(f64),
     }
+}
+
+fn lv_next_width(gp: &GroupPlan, l: usize) -> usize {
+    gp.levels[l + 1].grid.width as usize
 }
 
 /// Per-level streaming state: rows waiting to fill a chunk row, and an odd
@@ -159,7 +197,9 @@ impl<'a, T: Pixel> BandJob<'a, T> {
     fn new(plan: &'a Plan, g: usize, b: usize, stores: &'a Stores, ro: RunOptions) -> Result<Self> {
         let gp = &plan.groups[g];
         let band = &gp.bands[b];
-        let outs = (0..gp.levels.len()).map(|l| output_array(plan, stores, &gp.band_path(b, l))).collect::<Result<Vec<_>>>()?;
+        let outs = (0..gp.levels.len())
+            .map(|l| output_array(plan, stores, &gp.band_path(b, l)))
+            .collect::<Result<Vec<_>>>()?;
         Ok(BandJob {
             gp,
             b,
@@ -173,21 +213,46 @@ impl<'a, T: Pixel> BandJob<'a, T> {
     }
 
     fn out_err(&self, l: usize, e: impl std::fmt::Display) -> Error {
-        Error::storage(format!("{}/{}", self.stores.output_name, self.gp.band_path(self.b, l)), e)
+        Error::storage(
+            format!(
+                "{}/{}",
+                self.stores.output_name,
+                self.gp.band_path(self.b, l)
+            ),
+            e,
+        )
     }
 
     /// Write chunk (row, col) of level `l` from a row-major region of `rows × w`
     /// pixels whose first column is the chunk's first column… of the full level
     /// width (`stride`), starting at column `col * chunk`.
-    fn store(&self, l: usize, row: u64, col: u64, region: &[T], rows: usize, stride: usize, x0: usize) -> Result<TaskStats> {
+    fn store(
+        &self,
+        l: usize,
+        row: u64,
+        col: u64,
+        region: &[T],
+        rows: usize,
+        stride: usize,
+        x0: usize,
+    ) -> Result<TaskStats> {
         let lv = &self.gp.levels[l];
         let c = lv.chunk as usize;
         let arr = &self.outs[l];
         if self.ro.skip_existing {
             let key = arr.chunk_key(&[row, col]);
-            if self.stores.output.size_key(&key).map_err(|e| self.out_err(l, e))?.is_some_and(|s| s > 0) {
+            if self
+                .stores
+                .output
+                .size_key(&key)
+                .map_err(|e| self.out_err(l, e))?
+                .is_some_and(|s| s > 0)
+            {
                 self.stores.tick(1);
-                return Ok(TaskStats { chunks_written: 0, chunks_skipped: 1 });
+                return Ok(TaskStats {
+                    chunks_written: 0,
+                    chunks_skipped: 1,
+                });
             }
         }
         let cols = (lv.grid.width as usize - col as usize * c).min(c);
@@ -196,9 +261,13 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             let src = &region[y * stride + x0..y * stride + x0 + cols];
             chunk[y * c..y * c + cols].copy_from_slice(src);
         }
-        arr.store_chunk_opt(&[row, col], chunk, &self.copts).map_err(|e| self.out_err(l, e))?;
+        arr.store_chunk_opt(&[row, col], chunk, &self.copts)
+            .map_err(|e| self.out_err(l, e))?;
         self.stores.tick(1);
-        Ok(TaskStats { chunks_written: 1, chunks_skipped: 0 })
+        Ok(TaskStats {
+            chunks_written: 1,
+            chunks_skipped: 0,
+        })
     }
 
     /// Write one full chunk row of level `l` from `rows × width` pixels.
@@ -219,7 +288,14 @@ impl<'a, T: Pixel> BandJob<'a, T> {
 
     /// Feed `n` full-width rows into level `l`: emit finished chunk rows and
     /// pass averaged rows on to level `l + 1`.
-    fn push(&self, states: &mut [LevelState<T>], l: usize, rows: Vec<T>, n: u64, stats: &mut TaskStats) -> Result<()> {
+    fn push(
+        &self,
+        states: &mut [LevelState<T>],
+        l: usize,
+        rows: Vec<T>,
+        n: u64,
+        stats: &mut TaskStats,
+    ) -> Result<()> {
         let lv = &self.gp.levels[l];
         let (w, h, c) = (lv.grid.width as usize, lv.grid.height, lv.chunk);
         let last = {
@@ -227,27 +303,45 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             st.seen += n;
             st.seen == h
         };
-        // downsample input for the next level (before `rows` moves into the buffer)
-        let next = if l + 1 < self.gp.levels.len() {
+        // average into the next level, pairing a row left over from the
+        // previous push with the first new row (no copy of the whole stripe)
+        let next = if l + 1 < self.gp.levels.len() && n > 0 {
             let st = &mut states[l];
-            let mut src = std::mem::take(&mut st.carry);
-            src.extend_from_slice(&rows);
-            let total = src.len() / w;
-            let take = if last { total } else { total - total % 2 };
-            if take < total {
-                st.carry = src[take * w..].to_vec();
-                src.truncate(take * w);
+            let mut down = vec![];
+            let mut start = 0;
+            if !st.carry.is_empty() {
+                let mut two = std::mem::take(&mut st.carry);
+                two.extend_from_slice(&rows[..w]);
+                down = downsample(&two, 2, w, self.fill_avg);
+                start = 1;
             }
-            (take > 0).then(|| (downsample(&src, take, w, self.fill_avg), take.div_ceil(2) as u64))
+            let avail = n as usize - start;
+            let take = if last { avail } else { avail - avail % 2 };
+            if take > 0 {
+                down.extend(downsample(
+                    &rows[start * w..(start + take) * w],
+                    take,
+                    w,
+                    self.fill_avg,
+                ));
+            }
+            if take < avail {
+                st.carry = rows[(start + take) * w..].to_vec();
+            }
+            let m = (down.len() / lv_next_width(self.gp, l)) as u64;
+            (m > 0).then_some((down, m))
         } else {
             None
         };
         {
             let st = &mut states[l];
-            st.buf.extend_from_slice(&rows);
+            if st.buf.is_empty() {
+                st.buf = rows;
+            } else {
+                st.buf.extend_from_slice(&rows);
+            }
             st.buf_rows += n;
         }
-        drop(rows);
         loop {
             let (ready, chunk_row) = {
                 let st = &states[l];
@@ -277,34 +371,41 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         let input = input_array(&band.input_meta, self.stores, &band.input)?;
         let shape = input.shape().to_vec();
         let (h, w) = (shape[0], shape[1]);
-        let cs = input.chunk_shape(&[0, 0]).map_err(|e| Error::input(&band.input, e))?;
-        let (ch, cw) = (cs[0].get(), cs[1].get());
+        let cs = input
+            .chunk_shape(&[0, 0])
+            .map_err(|e| Error::input(&band.input, e))?;
+        let ch = cs[0].get();
         let mut states: Vec<LevelState<T>> = self
             .gp
             .levels
             .iter()
-            .map(|_| LevelState { buf: vec![], buf_rows: 0, next_row: 0, seen: 0, carry: vec![] })
+            .map(|_| LevelState {
+                buf: vec![],
+                buf_rows: 0,
+                next_row: 0,
+                seen: 0,
+                carry: vec![],
+            })
             .collect();
         let mut stats = TaskStats::default();
-        let in_err = |e: &dyn std::fmt::Display| Error::input(format!("{}/{}", self.stores.input_name, band.input), e);
+        let in_err = |e: &dyn std::fmt::Display| {
+            Error::input(format!("{}/{}", self.stores.input_name, band.input), e)
+        };
+        // decode each input chunk row straight into one stripe (chunks in parallel)
+        let stripe_opts = self
+            .copts
+            .clone()
+            .with_concurrent_target(rayon::current_num_threads());
         for r in 0..h.div_ceil(ch) {
-            let ncols = w.div_ceil(cw);
-            let decoded = (0..ncols)
-                .into_par_iter()
-                .map(|c| input.retrieve_chunk_opt::<Vec<T>>(&[r, c], &self.copts))
-                .collect::<Result<Vec<_>, _>>()
+            let r0 = r * ch;
+            let r1 = (r0 + ch).min(h);
+            let rows = (r1 - r0) as usize;
+            let stripe = input
+                .retrieve_array_subset_opt::<Vec<T>>(
+                    &ArraySubset::new_with_ranges(&[r0..r1, 0..w]),
+                    &stripe_opts,
+                )
                 .map_err(|e| in_err(&e))?;
-            let rows = (h - r * ch).min(ch) as usize;
-            let (w_us, cw_us) = (w as usize, cw as usize);
-            let mut stripe = vec![T::default(); rows * w_us];
-            for (c, chunk) in decoded.iter().enumerate() {
-                let x0 = c * cw_us;
-                let cols = (w_us - x0).min(cw_us);
-                for y in 0..rows {
-                    stripe[y * w_us + x0..y * w_us + x0 + cols].copy_from_slice(&chunk[y * cw_us..y * cw_us + cols]);
-                }
-            }
-            drop(decoded);
             self.push(&mut states, 0, stripe, rows as u64, &mut stats)?;
         }
         Ok(stats)
@@ -323,16 +424,29 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             let band = &self.gp.bands[self.b];
             let input = input_array(&band.input_meta, self.stores, &band.input)?;
             input
-                .retrieve_array_subset_opt::<Vec<T>>(&ArraySubset::new_with_ranges(&[r0..r1, c0..c1]), &self.copts)
-                .map_err(|e| Error::input(format!("{}/{}", self.stores.input_name, band.input), e))?
+                .retrieve_array_subset_opt::<Vec<T>>(
+                    &ArraySubset::new_with_ranges(&[r0..r1, c0..c1]),
+                    &self.copts,
+                )
+                .map_err(|e| {
+                    Error::input(format!("{}/{}", self.stores.input_name, band.input), e)
+                })?
         } else {
             let pg = &self.gp.levels[l - 1].grid;
             let (pr0, pc0) = (2 * r0, 2 * c0);
             let (pr1, pc1) = ((2 * r1).min(pg.height), (2 * c1).min(pg.width));
             let parent = self.outs[l - 1]
-                .retrieve_array_subset_opt::<Vec<T>>(&ArraySubset::new_with_ranges(&[pr0..pr1, pc0..pc1]), &self.copts)
+                .retrieve_array_subset_opt::<Vec<T>>(
+                    &ArraySubset::new_with_ranges(&[pr0..pr1, pc0..pc1]),
+                    &self.copts,
+                )
                 .map_err(|e| self.out_err(l - 1, e))?;
-            downsample(&parent, (pr1 - pr0) as usize, (pc1 - pc0) as usize, self.fill_avg)
+            downsample(
+                &parent,
+                (pr1 - pr0) as usize,
+                (pc1 - pc0) as usize,
+                self.fill_avg,
+            )
         };
         self.store(l, row, col, &region, rows, cols, 0)
     }
@@ -341,10 +455,11 @@ impl<'a, T: Pixel> BandJob<'a, T> {
 fn coords(plan: &Plan, gp: &GroupPlan, stores: &Stores, ro: RunOptions) -> Result<TaskStats> {
     let copts = codec_options(ro);
     let mut stats = TaskStats::default();
-    let put = |path: &str, f: &dyn Fn(&Arr) -> Result<(), zarrs::array::ArrayError>| -> Result<()> {
-        let a = output_array(plan, stores, path)?;
-        f(&a).map_err(|e| Error::storage(format!("{}/{path}", stores.output_name), e))
-    };
+    let put =
+        |path: &str, f: &dyn Fn(&Arr) -> Result<(), zarrs::array::ArrayError>| -> Result<()> {
+            let a = output_array(plan, stores, path)?;
+            f(&a).map_err(|e| Error::storage(format!("{}/{path}", stores.output_name), e))
+        };
     for (l, lv) in gp.levels.iter().enumerate() {
         let lp = gp.level_path(l);
         for (axis, input) in [("x", &gp.x_input), ("y", &gp.y_input)] {
@@ -358,12 +473,18 @@ fn coords(plan: &Plan, gp: &GroupPlan, stores: &Stores, ro: RunOptions) -> Resul
                     .map_err(|e| Error::input(format!("{}/{}", stores.input_name, input.0), e))?;
                 put(&path, &|a| a.store_chunk_opt(&[0], bytes.clone(), &copts))?;
             } else {
-                let vals = if axis == "x" { lv.grid.xs() } else { lv.grid.ys() };
+                let vals = if axis == "x" {
+                    lv.grid.xs()
+                } else {
+                    lv.grid.ys()
+                };
                 put(&path, &|a| a.store_chunk_opt(&[0], vals.clone(), &copts))?;
             }
             stats.chunks_written += 1;
         }
-        put(&format!("{lp}/spatial_ref"), &|a| a.store_chunk_opt(&[], vec![0i64], &copts))?;
+        put(&format!("{lp}/spatial_ref"), &|a| {
+            a.store_chunk_opt(&[], vec![0i64], &copts)
+        })?;
         stats.chunks_written += 1;
     }
     Ok(stats)
@@ -371,10 +492,17 @@ fn coords(plan: &Plan, gp: &GroupPlan, stores: &Stores, ro: RunOptions) -> Resul
 
 /// Chunk indices of a regular grid, row-major.
 fn chunk_indices(shape: &[u64], chunks: &[u64]) -> Vec<Vec<u64>> {
-    let grid: Vec<u64> = shape.iter().zip(chunks).map(|(s, c)| if *c == 0 { 0 } else { s.div_ceil(*c) }).collect();
+    let grid: Vec<u64> = shape
+        .iter()
+        .zip(chunks)
+        .map(|(s, c)| if *c == 0 { 0 } else { s.div_ceil(*c) })
+        .collect();
     let mut out = vec![vec![]];
     for n in grid {
-        out = out.into_iter().flat_map(|p| (0..n).map(move |i| [p.clone(), vec![i]].concat())).collect();
+        out = out
+            .into_iter()
+            .flat_map(|p| (0..n).map(move |i| [p.clone(), vec![i]].concat()))
+            .collect();
     }
     out
 }
@@ -382,15 +510,25 @@ fn chunk_indices(shape: &[u64], chunks: &[u64]) -> Vec<Vec<u64>> {
 fn carry(plan: &Plan, index: usize, stores: &Stores, ro: RunOptions) -> Result<TaskStats> {
     let cp = &plan.carried[index];
     let meta = &cp.input_meta;
-    let shape: Vec<u64> = meta["shape"].as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
-    let chunks: Vec<u64> = meta["chunks"].as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
+    let shape: Vec<u64> = meta["shape"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    let chunks: Vec<u64> = meta["chunks"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
     let sep = meta["dimension_separator"].as_str().unwrap_or(".");
     let mut stats = TaskStats::default();
     let out_key = |idx: &[u64]| {
         if idx.is_empty() {
             format!("{}/c", cp.path)
         } else {
-            format!("{}/c/{}", cp.path, idx.iter().map(u64::to_string).collect::<Vec<_>>().join("/"))
+            format!(
+                "{}/c/{}",
+                cp.path,
+                idx.iter().map(u64::to_string).collect::<Vec<_>>().join("/")
+            )
         }
     };
     let indices = chunk_indices(&shape, &chunks);
@@ -405,7 +543,11 @@ fn carry(plan: &Plan, index: usize, stores: &Stores, ro: RunOptions) -> Result<T
                 let ik = if idx.is_empty() {
                     format!("{}/0", cp.path)
                 } else {
-                    format!("{}/{}", cp.path, idx.iter().map(u64::to_string).collect::<Vec<_>>().join(sep))
+                    format!(
+                        "{}/{}",
+                        cp.path,
+                        idx.iter().map(u64::to_string).collect::<Vec<_>>().join(sep)
+                    )
                 };
                 if let Some(bytes) = store::get(&stores.input, &ik)? {
                     store::put(&stores.output, &ok, bytes)?;
@@ -418,15 +560,24 @@ fn carry(plan: &Plan, index: usize, stores: &Stores, ro: RunOptions) -> Result<T
             let src = input_array(&crate::source::patched_v2_meta(meta), stores, &cp.path)?;
             let dst = output_array(plan, stores, &cp.path)?;
             let dtype = meta["dtype"].as_str().unwrap_or("");
-            let in_err = |e: &dyn std::fmt::Display| Error::input(format!("{}/{}", stores.input_name, cp.path), e);
-            let out_err = |e: &dyn std::fmt::Display| Error::storage(format!("{}/{}", stores.output_name, cp.path), e);
-            let chars: Option<usize> = dtype.trim_start_matches(['<', '>', '|']).strip_prefix('U').and_then(|n| n.parse().ok());
+            let in_err = |e: &dyn std::fmt::Display| {
+                Error::input(format!("{}/{}", stores.input_name, cp.path), e)
+            };
+            let out_err = |e: &dyn std::fmt::Display| {
+                Error::storage(format!("{}/{}", stores.output_name, cp.path), e)
+            };
+            let chars: Option<usize> = dtype
+                .trim_start_matches(['<', '>', '|'])
+                .strip_prefix('U')
+                .and_then(|n| n.parse().ok());
             for idx in indices {
                 if ro.skip_existing && store::size(&stores.output, &out_key(&idx))?.is_some() {
                     stats.chunks_skipped += 1;
                     continue;
                 }
-                let bytes = src.retrieve_chunk_opt::<ArrayBytes<'static>>(&idx, &copts).map_err(|e| in_err(&e))?;
+                let bytes = src
+                    .retrieve_chunk_opt::<ArrayBytes<'static>>(&idx, &copts)
+                    .map_err(|e| in_err(&e))?;
                 if let Some(n) = chars {
                     let raw = bytes.into_fixed().map_err(|e| in_err(&e))?;
                     let big = dtype.starts_with('>');
@@ -436,16 +587,22 @@ fn carry(plan: &Plan, index: usize, stores: &Stores, ro: RunOptions) -> Result<T
                             el.chunks(4)
                                 .map(|c| {
                                     let a = [c[0], c[1], c[2], c[3]];
-                                    if big { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+                                    if big {
+                                        u32::from_be_bytes(a)
+                                    } else {
+                                        u32::from_le_bytes(a)
+                                    }
                                 })
                                 .take_while(|cp| *cp != 0)
                                 .filter_map(char::from_u32)
                                 .collect()
                         })
                         .collect();
-                    dst.store_chunk_opt(&idx, strings, &copts).map_err(|e| out_err(&e))?;
+                    dst.store_chunk_opt(&idx, strings, &copts)
+                        .map_err(|e| out_err(&e))?;
                 } else {
-                    dst.store_chunk_opt(&idx, bytes, &copts).map_err(|e| out_err(&e))?;
+                    dst.store_chunk_opt(&idx, bytes, &copts)
+                        .map_err(|e| out_err(&e))?;
                 }
                 stats.chunks_written += 1;
             }
@@ -458,5 +615,8 @@ fn carry(plan: &Plan, index: usize, stores: &Stores, ro: RunOptions) -> Result<T
 pub fn band_chunk_keys(gp: &GroupPlan, b: usize, l: usize) -> Vec<String> {
     let (rows, cols) = gp.chunk_grid(l);
     let p = gp.band_path(b, l);
-    (0..rows).flat_map(|r| (0..cols).map(move |c| (r, c))).map(|(r, c)| format!("{p}/c/{r}/{c}")).collect()
+    (0..rows)
+        .flat_map(|r| (0..cols).map(move |c| (r, c)))
+        .map(|(r, c)| format!("{p}/c/{r}/{c}"))
+        .collect()
 }

@@ -17,7 +17,11 @@ pub fn multiscales(crs: &Crs, levels: &[Grid], tile_width: u64) -> Value {
             format!("Native CRS Tile Matrix Set (EPSG:{code})"),
             format!("http://www.opengis.net/def/crs/EPSG/0/{code}"),
         ),
-        None => ("Native_CRS_Custom".to_string(), "Native CRS Tile Matrix Set (custom CRS)".to_string(), crs.wkt.clone()),
+        None => (
+            "Native_CRS_Custom".to_string(),
+            "Native CRS Tile Matrix Set (custom CRS)".to_string(),
+            crs.wkt.clone(),
+        ),
     };
     let tw = tile_width.max(1);
     let mut matrices = Vec::new();
@@ -61,9 +65,20 @@ mod tests {
 
     #[test]
     fn full_size_r10m_numbers() {
-        let g = Grid { left: 699960.0, top: 4700040.0, res_x: 10.0, res_y: 10.0, width: 10980, height: 10980 };
+        let g = Grid {
+            left: 699960.0,
+            top: 4700040.0,
+            res_x: 10.0,
+            res_y: 10.0,
+            width: 10980,
+            height: 10980,
+        };
         let sizes = crate::chunking::level_sizes(10980, 10980, 256);
-        let levels: Vec<Grid> = sizes.iter().enumerate().map(|(l, (w, h))| g.level(l as u32, *w, *h)).collect();
+        let levels: Vec<Grid> = sizes
+            .iter()
+            .enumerate()
+            .map(|(l, (w, h))| g.level(l as u32, *w, *h))
+            .collect();
         let m = multiscales(&Crs::new(Some(32632), None).unwrap(), &levels, 256);
         let tm = &m["tile_matrix_set"]["tileMatrices"];
         assert_eq!(m["tile_matrix_set"]["id"], "Native_CRS_32632");
@@ -76,7 +91,10 @@ mod tests {
         assert_eq!(m["tile_matrix_limits"]["5"]["maxTileRow"], 1);
         let m512 = multiscales(&Crs::new(Some(32632), None).unwrap(), &levels, 512);
         assert_eq!(m512["tile_matrix_set"]["tileMatrices"][0]["tileWidth"], 512);
-        assert_eq!(m512["tile_matrix_set"]["tileMatrices"][0]["matrixWidth"], 22);
+        assert_eq!(
+            m512["tile_matrix_set"]["tileMatrices"][0]["matrixWidth"],
+            22
+        );
         assert_eq!(m512["tile_matrix_limits"]["0"]["maxTileCol"], 21);
     }
 }

@@ -19,7 +19,12 @@ pub fn cli(args: &[&str]) -> Output {
 /// Run the CLI and require success.
 pub fn cli_ok(args: &[&str]) -> String {
     let o = cli(args);
-    assert!(o.status.success(), "eopf-geozarr {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "eopf-geozarr {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -30,42 +35,76 @@ pub fn root() -> PathBuf {
 
 /// `../shared` beside the repository.
 pub fn shared() -> PathBuf {
-    let p = std::env::var("GEOZARR_SHARED").map(PathBuf::from).unwrap_or_else(|_| root().join("../shared"));
-    assert!(p.join("docs").is_dir(), "shared material not found at {} (set GEOZARR_SHARED)", p.display());
+    let p = std::env::var("GEOZARR_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("../shared"));
+    assert!(
+        p.join("docs").is_dir(),
+        "shared material not found at {} (set GEOZARR_SHARED)",
+        p.display()
+    );
     p
 }
 
 /// The pinned venv's Python (created by scripts/test.sh). Missing = test failure.
 pub fn python() -> PathBuf {
-    let p = std::env::var("GEOZARR_PYTHON").map(PathBuf::from).unwrap_or_else(|_| root().join(".venv/bin/python"));
-    assert!(p.exists(), "pinned Python venv missing at {}: run scripts/test.sh (it creates it)", p.display());
+    let p = std::env::var("GEOZARR_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join(".venv/bin/python"));
+    assert!(
+        p.exists(),
+        "pinned Python venv missing at {}: run scripts/test.sh (it creates it)",
+        p.display()
+    );
     p
 }
 
 /// Run a Python script from tests/python with arguments; require success.
 pub fn py(script: &str, args: &[&str]) -> String {
-    let o = Command::new(python()).arg(root().join("tests/python").join(script)).args(args).output().expect("run python");
-    assert!(o.status.success(), "{script} {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(python())
+        .arg(root().join("tests/python").join(script))
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        o.status.success(),
+        "{script} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Build the small product of shared/docs/make_small_input.py.
 pub fn make_small_input(out: &Path) {
-    let o = Command::new(python()).arg(shared().join("docs/make_small_input.py")).arg(out).output().expect("run python");
-    assert!(o.status.success(), "make_small_input.py failed: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(python())
+        .arg(shared().join("docs/make_small_input.py"))
+        .arg(out)
+        .output()
+        .expect("run python");
+    assert!(
+        o.status.success(),
+        "make_small_input.py failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// Every file under `dir` (relative path → bytes).
 pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(base: &Path, d: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         // tolerant of a store being written meanwhile (files come and go)
-        let Ok(entries) = std::fs::read_dir(d) else { return };
+        let Ok(entries) = std::fs::read_dir(d) else {
+            return;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
                 walk(base, &p, out);
             } else if let Ok(bytes) = std::fs::read(&p) {
-                out.insert(p.strip_prefix(base).unwrap().to_string_lossy().into_owned(), bytes);
+                out.insert(
+                    p.strip_prefix(base).unwrap().to_string_lossy().into_owned(),
+                    bytes,
+                );
             }
         }
     }
@@ -79,13 +118,25 @@ pub fn assert_same_store(a: &Path, b: &Path) {
     let (fa, fb) = (files(a), files(b));
     let ka: Vec<_> = fa.keys().collect();
     let kb: Vec<_> = fb.keys().collect();
-    assert_eq!(ka, kb, "stores {} and {} hold different files", a.display(), b.display());
+    assert_eq!(
+        ka,
+        kb,
+        "stores {} and {} hold different files",
+        a.display(),
+        b.display()
+    );
     for (k, v) in &fa {
-        assert!(v == &fb[k], "{k} differs between {} and {}", a.display(), b.display());
+        assert!(
+            v == &fb[k],
+            "{k} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
     }
 }
 
 /// Read a JSON file.
 pub fn json(p: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .unwrap()
 }
