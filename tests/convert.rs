@@ -50,13 +50,12 @@ fn s2a_l2a_fixture_converts_end_to_end() {
                 .join(g)
                 .join("zarr.json"),
         );
-        assert!(
-            m["attributes"]["multiscales"]["tile_matrix_set"]["tileMatrices"]
-                .as_array()
-                .unwrap()
-                .len()
-                >= 1
-        );
+        let n = m["attributes"]["multiscales"]["tile_matrix_set"]["tileMatrices"]
+            .as_array()
+            .unwrap()
+            .len();
+        // scale 20: r10m 549 px → 549, 275; r20m 275 and r60m 92 → level 0 only
+        assert_eq!(n, if g == "r10m" { 2 } else { 1 }, "{g} levels");
         let b = common::json(
             &output
                 .join("measurements/reflectance")

@@ -6,7 +6,10 @@ pub fn aligned_chunk_size(n: u64, target: u64) -> u64 {
     if target >= n {
         return n;
     }
-    (1..=target.max(1)).rev().find(|d| n % d == 0).unwrap_or(1)
+    (1..=target.max(1))
+        .rev()
+        .find(|d| n.is_multiple_of(*d))
+        .unwrap_or(1)
 }
 
 /// Square band chunk edge for a `w × h` array: aligned to both sides, never

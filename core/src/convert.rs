@@ -153,7 +153,7 @@ fn band_complete(plan: &Plan, g: usize, b: usize, out: &store::Store) -> Result<
     let gp = &plan.groups[g];
     for l in 0..gp.levels.len() {
         for k in band_chunk_keys(gp, b, l) {
-            if !store::size(out, &k)?.is_some_and(|s| s > 0) {
+            if store::size(out, &k)?.is_none_or(|s| s == 0) {
                 return Ok(false);
             }
         }
@@ -214,19 +214,7 @@ pub fn convert(
         resumed,
         ..Default::default()
     };
-    summary.band_chunks = plan
-        .groups
-        .iter()
-        .map(|g| {
-            (0..g.levels.len())
-                .map(|l| {
-                    let (r, c) = g.chunk_grid(l);
-                    r * c
-                })
-                .sum::<u64>()
-                * g.bands.len() as u64
-        })
-        .sum();
+    summary.band_chunks = plan.band_chunks();
 
     // 1. metadata (resets arrays whose metadata changed)
     task::run(&plan, &Task::Metadata, &stores, ro)?;
@@ -256,14 +244,7 @@ pub fn convert(
     }
     let skipped_chunks: u64 = complete
         .iter()
-        .map(|&(g, _)| {
-            (0..plan.groups[g].levels.len())
-                .map(|l| {
-                    let (r, c) = plan.groups[g].chunk_grid(l);
-                    r * c
-                })
-                .sum::<u64>()
-        })
+        .map(|&(g, _)| plan.groups[g].chunks_per_band())
         .sum();
     progress.start(summary.band_chunks);
     progress.advance(skipped_chunks);

@@ -90,6 +90,16 @@ impl GroupPlan {
     pub fn band_path(&self, b: usize, l: usize) -> String {
         format!("{}/{l}/{}", self.path, self.bands[b].name)
     }
+    /// Output chunks of one band, all levels together.
+    pub fn chunks_per_band(&self) -> u64 {
+        (0..self.levels.len())
+            .map(|l| {
+                let (r, c) = self.chunk_grid(l);
+                r * c
+            })
+            .sum()
+    }
+
     /// Chunk grid shape (rows, cols) of level `l`.
     pub fn chunk_grid(&self, l: usize) -> (u64, u64) {
         let lv = &self.levels[l];
@@ -673,6 +683,14 @@ impl Plan {
     /// The `zarr.json` planned for `path`.
     pub fn node(&self, path: &str) -> Option<&Value> {
         self.nodes.iter().find(|(p, _)| p == path).map(|(_, v)| v)
+    }
+
+    /// Output chunks of every band at every level.
+    pub fn band_chunks(&self) -> u64 {
+        self.groups
+            .iter()
+            .map(|g| g.chunks_per_band() * g.bands.len() as u64)
+            .sum()
     }
 
     /// The task DAG. Task 0 writes metadata; the last task consolidates.

@@ -172,6 +172,16 @@ fn lv_next_width(gp: &GroupPlan, l: usize) -> usize {
     gp.levels[l + 1].grid.width as usize
 }
 
+/// Pixels for one output chunk: `rows` rows of a row-major buffer with
+/// `stride` pixels per row, the chunk's first column at `x0`.
+#[derive(Clone, Copy)]
+struct Region<'a, T> {
+    data: &'a [T],
+    rows: usize,
+    stride: usize,
+    x0: usize,
+}
+
 /// Per-level streaming state: rows waiting to fill a chunk row, and an odd
 /// row waiting for its partner before averaging into the next level.
 struct LevelState<T> {
@@ -223,19 +233,15 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         )
     }
 
-    /// Write chunk (row, col) of level `l` from a row-major region of `rows × w`
-    /// pixels whose first column is the chunk's first column… of the full level
-    /// width (`stride`), starting at column `col * chunk`.
-    fn store(
-        &self,
-        l: usize,
-        row: u64,
-        col: u64,
-        region: &[T],
-        rows: usize,
-        stride: usize,
-        x0: usize,
-    ) -> Result<TaskStats> {
+    /// Write chunk (row, col) of level `l` (padded with the fill value at the
+    /// edges); with `skip_existing`, a chunk already stored is left alone.
+    fn store(&self, l: usize, row: u64, col: u64, src: Region<'_, T>) -> Result<TaskStats> {
+        let Region {
+            data: region,
+            rows,
+            stride,
+            x0,
+        } = src;
         let lv = &self.gp.levels[l];
         let c = lv.chunk as usize;
         let arr = &self.outs[l];
@@ -277,7 +283,19 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         let w = lv.grid.width as usize;
         let stats = (0..ncols)
             .into_par_iter()
-            .map(|col| self.store(l, row, col, data, rows, w, (col * lv.chunk) as usize))
+            .map(|col| {
+                self.store(
+                    l,
+                    row,
+                    col,
+                    Region {
+                        data,
+                        rows,
+                        stride: w,
+                        x0: (col * lv.chunk) as usize,
+                    },
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         let mut t = TaskStats::default();
         for s in stats {
@@ -394,7 +412,6 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         // decode each input chunk row straight into one stripe (chunks in parallel)
         let stripe_opts = self
             .copts
-            .clone()
             .with_concurrent_target(rayon::current_num_threads());
         for r in 0..h.div_ceil(ch) {
             let r0 = r * ch;
@@ -448,7 +465,17 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                 self.fill_avg,
             )
         };
-        self.store(l, row, col, &region, rows, cols, 0)
+        self.store(
+            l,
+            row,
+            col,
+            Region {
+                data: &region,
+                rows,
+                stride: cols,
+                x0: 0,
+            },
+        )
     }
 }
 
