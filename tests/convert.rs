@@ -309,3 +309,48 @@ fn killed_conversion_resumes_to_identical_bytes() {
     assert!(out.contains("resumed: 25 bands"), "{out}");
     common::assert_same_store(&whole, &resumed);
 }
+
+#[test]
+fn crs_groups_get_a_grid_mapping_that_rioxarray_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in.zarr"), tmp.path().join("out.zarr"));
+    common::make_small_input(&input);
+    let g = "conditions/mask/l2a_classification/r60m";
+    common::cli_ok(&[
+        "convert",
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+        "--crs-groups",
+        &format!("/{g}"),
+    ]);
+    let sr = common::json(&output.join(g).join("spatial_ref/zarr.json"));
+    assert_eq!(
+        sr["attributes"]["GeoTransform"],
+        "699960.0 60.0 0.0 4700040.0 0.0 -60.0"
+    );
+    let scl = common::json(&output.join(g).join("scl/zarr.json"));
+    assert_eq!(scl["attributes"]["grid_mapping"], "spatial_ref");
+    assert_eq!(
+        scl["attributes"]["proj:epsg"], 32632,
+        "proj:epsg stays a number"
+    );
+    let code = format!(
+        "import xarray as xr, rioxarray\nds = xr.open_dataset({:?}, group={g:?}, engine='zarr', decode_coords='all')\nassert ds.scl.rio.crs.to_epsg() == 32632\nt = ds.rio.transform()\nassert (t.a, t.c, t.e, t.f) == (60.0, 699960.0, -60.0, 4700040.0), t\nprint('ok')",
+        output.to_str().unwrap()
+    );
+    let o = std::process::Command::new(common::python())
+        .args(["-c", &code])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // an unknown group is an error, not silently ignored
+    let o = common::cli(&[
+        "convert",
+        input.to_str().unwrap(),
+        tmp.path().join("o2").to_str().unwrap(),
+        "--crs-groups",
+        "/nope",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
+}

@@ -187,7 +187,14 @@ pub fn convert(
     let in_store = store::open_input(&in_loc)?;
     let product = Product::open(&in_store, input)?;
     let plan = plan::build(&product, &in_store, &opts.plan)?;
+    tracing::info!(
+        groups = ?plan.groups.iter().map(|g| g.path.as_str()).collect::<Vec<_>>(),
+        bands = plan.groups.iter().map(|g| g.bands.len()).sum::<usize>(),
+        carried = plan.carried.len(),
+        "planned {input}"
+    );
     let resumed = prepare_output(&in_loc, &out_loc, opts.overwrite)?;
+    tracing::info!(resumed, "output {output}");
     let out_store = store::open_output(&out_loc)?;
 
     let in_metrics = Arc::new(PerformanceMetricsStorageAdapter::new(in_store));
@@ -319,6 +326,7 @@ pub fn convert(
     }
 
     // 4. consolidated metadata last: the store is complete from here on
+    tracing::info!("all bands verified; writing consolidated metadata");
     task::run(&plan, &Task::Consolidate, &stores, ro)?;
     summary.bytes_read = in_metrics.bytes_read() as u64;
     summary.bytes_written = out_metrics.bytes_written() as u64;

@@ -93,7 +93,12 @@ pub fn run_dag(
                         st = cv.wait(st).unwrap();
                     }
                 };
+                let t0 = std::time::Instant::now();
                 let result = task::run(plan, &tasks[idx].task, stores, ro);
+                match &result {
+                    Ok(s) => tracing::debug!(task = ?tasks[idx].task, ms = t0.elapsed().as_millis() as u64, written = s.chunks_written, skipped = s.chunks_skipped, "task done"),
+                    Err(e) => tracing::warn!(task = ?tasks[idx].task, "task failed: {e}"),
+                }
                 let mut st = state.lock().unwrap();
                 st.running -= 1;
                 st.remaining -= 1;

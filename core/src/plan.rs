@@ -117,6 +117,8 @@ pub enum CarryMode {
     Bytes,
     /// Decoded and re-encoded (strings, unusual filters or compressors).
     Reencode,
+    /// Not in the input: a `spatial_ref` grid-mapping scalar (value 0) added by `--crs-groups`.
+    GridMapping,
 }
 
 /// An array carried over unchanged (profile §7).
@@ -593,6 +595,15 @@ pub fn build(product: &Product, store: &Store, opts: &Options) -> Result<Plan> {
             },
         }
     }
+    add_crs_groups(
+        product,
+        store,
+        opts,
+        &groups,
+        &selected,
+        &mut nodes,
+        &mut carried,
+    )?;
     for g in &groups {
         let mut gattrs = product
             .group(&g.path)
@@ -677,6 +688,93 @@ pub fn build(product: &Product, store: &Store, opts: &Options) -> Result<Plan> {
         nodes,
         skipped,
     })
+}
+
+/// `--crs-groups`: give carried-over groups a `spatial_ref` grid mapping
+/// (CRS of the converted groups, GeoTransform from the group's own x/y) and
+/// `grid_mapping` on their (y, x) variables.
+fn add_crs_groups(
+    product: &Product,
+    store: &Store,
+    opts: &Options,
+    groups: &[GroupPlan],
+    selected: &[String],
+    nodes: &mut Vec<(String, Value)>,
+    carried: &mut Vec<CarryPlan>,
+) -> Result<()> {
+    let loc = &product.location;
+    for g in &opts.crs_groups {
+        let p = norm(g);
+        if product.group(&p).is_none() {
+            return Err(Error::input(
+                format!("{loc}/{p}"),
+                "--crs-groups: no such group in the product",
+            ));
+        }
+        if selected.contains(&p) {
+            return Err(Error::Usage(format!(
+                "{p}: in both --groups and --crs-groups"
+            )));
+        }
+        let band_attrs = product
+            .children(&p)
+            .find_map(|(_, n)| match n {
+                Node::Array(a) if is_yx(&a.dims()) => Some(a.attrs.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let crs = crs_of(product, &p, &band_attrs)
+            .or_else(|| groups.first().map(|g| g.crs.clone()))
+            .ok_or_else(|| {
+                Error::input(
+                    format!("{loc}/{p}"),
+                    "--crs-groups: no CRS in the group and no converted group to take it from",
+                )
+            })?;
+        let (xp, yp) = (format!("{p}/x"), format!("{p}/y"));
+        if product.array(&xp).is_none() || product.array(&yp).is_none() {
+            return Err(Error::input(
+                format!("{loc}/{p}"),
+                "--crs-groups: the group has no x/y coordinates",
+            ));
+        }
+        let grid = Grid::from_centres(
+            &read_1d(product, store, &xp)?,
+            &read_1d(product, store, &yp)?,
+        )
+        .ok_or_else(|| {
+            Error::input(
+                format!("{loc}/{p}"),
+                "--crs-groups: x/y are not a regular grid",
+            )
+        })?;
+        for (path, meta) in nodes.iter_mut() {
+            let parent = path.rsplit_once('/').map(|(a, _)| a).unwrap_or("");
+            if *path == p {
+                meta["attributes"]["grid_mapping"] = json!("spatial_ref");
+            } else if parent == p && meta["node_type"] == "array" {
+                let dims = meta["dimension_names"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if dims.iter().any(|d| d == "x")
+                    && dims.iter().any(|d| d == "y")
+                    && !path.ends_with("/x")
+                    && !path.ends_with("/y")
+                {
+                    meta["attributes"]["grid_mapping"] = json!("spatial_ref");
+                }
+            }
+        }
+        let sr = format!("{p}/spatial_ref");
+        nodes.push((sr.clone(), attrs::spatial_ref_meta(&crs, &grid)));
+        carried.push(CarryPlan {
+            path: sr,
+            input_meta: Value::Null,
+            mode: CarryMode::GridMapping,
+        });
+    }
+    Ok(())
 }
 
 impl Plan {

@@ -560,6 +560,12 @@ fn carry(plan: &Plan, index: usize, stores: &Stores, ro: RunOptions) -> Result<T
     };
     let indices = chunk_indices(&shape, &chunks);
     match cp.mode {
+        CarryMode::GridMapping => {
+            let a = output_array(plan, stores, &cp.path)?;
+            a.store_chunk_opt(&[], vec![0i64], &codec_options(ro))
+                .map_err(|e| Error::storage(format!("{}/{}", stores.output_name, cp.path), e))?;
+            stats.chunks_written += 1;
+        }
         CarryMode::Bytes => {
             for idx in indices {
                 let ok = out_key(&idx);
