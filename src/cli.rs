@@ -52,16 +52,16 @@ struct ConvertArgs {
     #[arg(long, num_args = 1..)]
     groups: Vec<String>,
     /// Target chunk edge for band arrays (aligned to the array size).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = plan::Options::default().spatial_chunk)]
     spatial_chunk: u64,
     /// Keep adding overview levels while the smaller side is at least this.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = plan::Options::default().min_dimension)]
     min_dimension: u64,
     /// Tile width and height of the tile matrix set in `multiscales`.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = plan::Options::default().tile_width)]
     tile_width: u64,
     /// Attempts per band before the conversion fails.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = ConvertOptions::default().max_retries)]
     max_retries: u32,
     /// Carried-over groups that also get a spatial_ref grid mapping.
     #[arg(long, num_args = 1..)]
@@ -169,23 +169,29 @@ fn print_summary(s: &Summary, output: &str) {
     );
 }
 
-fn run_convert(a: &ConvertArgs) -> Result<Summary> {
-    init_logging(a.verbose);
-    let opts = ConvertOptions {
-        plan: plan::Options {
-            groups: (!a.groups.is_empty()).then(|| a.groups.clone()),
-            spatial_chunk: a.spatial_chunk,
-            min_dimension: a.min_dimension,
-            tile_width: a.tile_width,
-            crs_groups: a.crs_groups.clone(),
-        },
-        max_retries: a.max_retries,
-        overwrite: a.overwrite,
-        threads: a.threads,
-        ..Default::default()
-    };
+impl ConvertArgs {
+    fn options(&self) -> ConvertOptions {
+        let a = self;
+        ConvertOptions {
+            plan: plan::Options {
+                groups: (!a.groups.is_empty()).then(|| a.groups.clone()),
+                spatial_chunk: a.spatial_chunk,
+                min_dimension: a.min_dimension,
+                tile_width: a.tile_width,
+                crs_groups: a.crs_groups.clone(),
+            },
+            max_retries: a.max_retries,
+            overwrite: a.overwrite,
+            threads: a.threads,
+            ..Default::default()
+        }
+    }
+}
+
+fn run_convert(input: &str, output: &str, opts: &ConvertOptions, verbose: bool) -> Result<Summary> {
+    init_logging(verbose);
     let bar = progress_bar();
-    let r = convert(&a.input, &a.output, &opts, bar.clone());
+    let r = convert(input, output, opts, bar.clone());
     bar.0.finish_and_clear();
     Ok(r?)
 }
@@ -195,7 +201,7 @@ pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Convert(a) => {
-            let s = run_convert(&a)?;
+            let s = run_convert(&a.input, &a.output, &a.options(), a.verbose)?;
             print_summary(&s, &a.output);
         }
         Command::Synth(a) => {
@@ -248,22 +254,13 @@ pub fn run() -> Result<ExitCode> {
                     input.display()
                 );
             }
-            let args = ConvertArgs {
-                input: input.display().to_string(),
-                output: output.display().to_string(),
-                groups: vec![],
-                spatial_chunk: 4096,
-                min_dimension: 256,
-                tile_width: 256,
-                max_retries: 3,
-                crs_groups: vec![],
+            let (input, output) = (input.display().to_string(), output.display().to_string());
+            let opts = ConvertOptions {
                 overwrite: true,
-                threads: 0,
-                dask_cluster: false,
-                verbose: false,
+                ..Default::default()
             };
-            let s = run_convert(&args)?;
-            print_summary(&s, &args.output);
+            let s = run_convert(&input, &output, &opts, false)?;
+            print_summary(&s, &output);
         }
     }
     Ok(ExitCode::SUCCESS)

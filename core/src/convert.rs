@@ -161,6 +161,13 @@ fn band_complete(plan: &Plan, g: usize, b: usize, out: &store::Store) -> Result<
     Ok(true)
 }
 
+fn chunks_missing(plan: &Plan, g: usize, b: usize) -> Error {
+    Error::Task(format!(
+        "{}: chunks missing after writing",
+        plan.groups[g].bands[b].input
+    ))
+}
+
 /// Delete a band's chunks at every level and put its metadata back.
 fn reset_band(plan: &Plan, g: usize, b: usize, out: &store::Store) -> Result<()> {
     let gp = &plan.groups[g];
@@ -187,9 +194,10 @@ pub fn convert(
     let in_store = store::open_input(&in_loc)?;
     let product = Product::open(&in_store, input)?;
     let plan = plan::build(&product, &in_store, &opts.plan)?;
+    let bands: usize = plan.groups.iter().map(|g| g.bands.len()).sum();
     tracing::info!(
         groups = ?plan.groups.iter().map(|g| g.path.as_str()).collect::<Vec<_>>(),
-        bands = plan.groups.iter().map(|g| g.bands.len()).sum::<usize>(),
+        bands,
         carried = plan.carried.len(),
         "planned {input}"
     );
@@ -215,7 +223,7 @@ pub fn convert(
     let tasks = plan.tasks(opts.granularity);
     let mut summary = Summary {
         groups: plan.groups.len(),
-        bands: plan.groups.iter().map(|g| g.bands.len()).sum(),
+        bands,
         carried: plan.carried.len(),
         not_carried: plan.skipped.clone(),
         resumed,
@@ -276,20 +284,15 @@ pub fn convert(
                 Err(e) => failed.push((r.index, e)),
             }
         }
-        // verify every band that ran: all chunks present
+        // verify every streamed band that ran: all chunks present
+        // (chunk-task bands are verified once all their tasks have run, below)
         for (i, t) in tasks.iter().enumerate() {
             if !selected[i] || !ran[i] || failed.iter().any(|(f, _)| *f == i) {
                 continue;
             }
             if let Task::Band { group, band } = t.task {
                 if !band_complete(&plan, group, band, &stores.output)? {
-                    failed.push((
-                        i,
-                        Error::Task(format!(
-                            "{}: chunks missing after writing",
-                            plan.groups[group].bands[band].input
-                        )),
-                    ));
+                    failed.push((i, chunks_missing(&plan, group, band)));
                 }
             }
         }
@@ -312,8 +315,10 @@ pub fn convert(
                 "attempt {attempt} failed: {e}; retrying in {:?}",
                 opts.retry_delay
             ));
-            if let Some((g, b)) = band_of(&tasks[*i]) {
-                reset_band(&plan, g, b, &stores.output)?;
+            // a streamed band restarts from scratch; a chunk task rewrites its
+            // own chunk whole, so its band's other chunks stay
+            if let Task::Band { group, band } = tasks[*i].task {
+                reset_band(&plan, group, band, &stores.output)?;
             }
         }
         if !failed.is_empty() {
@@ -321,8 +326,19 @@ pub fn convert(
             summary.retries += failed.len() as u32;
             std::thread::sleep(opts.retry_delay);
         }
-        let redo: Vec<usize> = failed.iter().map(|(i, _)| *i).chain(pending).collect();
-        selected = (0..tasks.len()).map(|i| redo.contains(&i)).collect();
+        selected = vec![false; tasks.len()];
+        for i in failed.iter().map(|(i, _)| *i).chain(pending) {
+            selected[i] = true;
+        }
+    }
+    if opts.granularity == Granularity::Chunk {
+        for (g, gp) in plan.groups.iter().enumerate() {
+            for b in 0..gp.bands.len() {
+                if !band_complete(&plan, g, b, &stores.output)? {
+                    return Err(chunks_missing(&plan, g, b));
+                }
+            }
+        }
     }
 
     // 4. consolidated metadata last: the store is complete from here on

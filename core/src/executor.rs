@@ -7,7 +7,7 @@ use std::sync::{Condvar, Mutex};
 
 use crate::plan::{Plan, TaskSpec};
 use crate::task::{self, RunOptions, Stores, TaskStats};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Outcome of one task.
 #[derive(Debug)]
@@ -73,20 +73,16 @@ pub fn run_dag(
                 let idx = {
                     let mut st = state.lock().unwrap();
                     loop {
-                        if st.remaining == 0
-                            || (st.failed && st.running == 0)
-                            || (st.failed && st.ready.is_empty())
-                        {
+                        // after a failure no new task starts; running ones finish
+                        if st.remaining == 0 || st.failed {
                             cv.notify_all();
                             return;
                         }
-                        if !st.failed {
-                            if let Some(i) = st.ready.pop_front() {
-                                st.running += 1;
-                                break i;
-                            }
+                        if let Some(i) = st.ready.pop_front() {
+                            st.running += 1;
+                            break i;
                         }
-                        if st.running == 0 && st.ready.is_empty() {
+                        if st.running == 0 {
                             // nothing can make progress (should not happen with a valid DAG)
                             return;
                         }
@@ -119,28 +115,4 @@ pub fn run_dag(
         }
     });
     state.into_inner().unwrap().results
-}
-
-/// Run every task of a DAG; the first error is returned.
-pub fn run_all(
-    plan: &Plan,
-    tasks: &[TaskSpec],
-    stores: &Stores,
-    ro: RunOptions,
-    threads: usize,
-) -> Result<TaskStats> {
-    let selected = vec![true; tasks.len()];
-    let mut total = TaskStats::default();
-    let results = run_dag(plan, tasks, &selected, stores, ro, threads);
-    let done = results.iter().filter(|r| r.result.is_ok()).count();
-    for r in results {
-        total += r.result?;
-    }
-    if done != tasks.len() {
-        return Err(Error::Task(format!(
-            "only {done} of {} tasks ran",
-            tasks.len()
-        )));
-    }
-    Ok(total)
 }

@@ -8,7 +8,7 @@ use crate::attrs::{self, DType};
 use crate::chunking::{band_chunk, level_sizes};
 use crate::crs::Crs;
 use crate::grid::Grid;
-use crate::source::{patched_v2_meta, Node, Product};
+use crate::source::{dim_names, patched_v2_meta, u64_list, Node, Product};
 use crate::store::Store;
 use crate::tms::multiscales;
 use crate::{Error, Result};
@@ -430,25 +430,12 @@ fn plan_group(product: &Product, store: &Store, path: &str, opts: &Options) -> R
 /// v3 metadata and copy mode of a carried-over array; `None` if unsupported.
 pub fn carry_meta(meta: &Value, attrs: &Map<String, Value>) -> Option<(Value, CarryMode)> {
     let dtype = meta["dtype"].as_str()?;
-    let shape: Vec<u64> = meta["shape"]
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_u64)
-        .collect();
-    let chunks: Vec<u64> = meta["chunks"]
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_u64)
-        .collect();
+    let shape = u64_list(&meta["shape"]);
+    let chunks = u64_list(&meta["chunks"]);
     let mut attributes = attrs.clone();
     let dims = attrs
-        .get("_ARRAY_DIMENSIONS")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect::<Vec<_>>()
-        })
+        .contains_key("_ARRAY_DIMENSIONS")
+        .then(|| dim_names(attrs))
         .filter(|d| d.len() == shape.len());
     let body = dtype.trim_start_matches(['<', '>', '|', '=']);
     let big = dtype.starts_with('>');

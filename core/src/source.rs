@@ -49,20 +49,34 @@ fn as_map(v: Option<&Value>) -> Map<String, Value> {
     v.and_then(Value::as_object).cloned().unwrap_or_default()
 }
 
+/// A JSON list of integers (`shape`, `chunks`); empty when absent.
+pub fn u64_list(v: &Value) -> Vec<u64> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default()
+}
+
+/// Dimension names from an `_ARRAY_DIMENSIONS` attribute; empty when absent.
+pub fn dim_names(attrs: &Map<String, Value>) -> Vec<String> {
+    attrs
+        .get("_ARRAY_DIMENSIONS")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl ArrayNode {
     /// Array shape.
     pub fn shape(&self) -> Vec<u64> {
-        self.meta["shape"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_u64).collect())
-            .unwrap_or_default()
+        u64_list(&self.meta["shape"])
     }
     /// Chunk shape.
     pub fn chunks(&self) -> Vec<u64> {
-        self.meta["chunks"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_u64).collect())
-            .unwrap_or_default()
+        u64_list(&self.meta["chunks"])
     }
     /// numpy dtype string (`<u2`, `|u1`, `<U7`…); "" for structured types.
     pub fn dtype(&self) -> &str {
@@ -70,19 +84,7 @@ impl ArrayNode {
     }
     /// Dimension names from `_ARRAY_DIMENSIONS`.
     pub fn dims(&self) -> Vec<String> {
-        self.attrs
-            .get("_ARRAY_DIMENSIONS")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-    /// v2 chunk key separator.
-    pub fn separator(&self) -> &str {
-        self.meta["dimension_separator"].as_str().unwrap_or(".")
+        dim_names(&self.attrs)
     }
 }
 

@@ -154,23 +154,25 @@ pub fn size(store: &Store, k: &str) -> Result<Option<u64>> {
     store.size_key(&key(k)?).map_err(|e| Error::storage(k, e))
 }
 
+/// The store prefix of a node path ("" = the whole store).
+fn node_prefix(node: &str) -> Result<StorePrefix> {
+    if node.is_empty() {
+        return Ok(StorePrefix::root());
+    }
+    StorePrefix::new(format!("{node}/")).map_err(|e| Error::Usage(e.to_string()))
+}
+
 /// Delete every key under a node path.
 pub fn erase_prefix(store: &Store, node: &str) -> Result<()> {
-    let p = if node.is_empty() {
-        StorePrefix::root()
-    } else {
-        StorePrefix::new(format!("{node}/")).map_err(|e| Error::Usage(e.to_string()))?
-    };
-    store.erase_prefix(&p).map_err(|e| Error::storage(node, e))
+    store
+        .erase_prefix(&node_prefix(node)?)
+        .map_err(|e| Error::storage(node, e))
 }
 
 /// List all keys under a node path.
 pub fn list_prefix(store: &Store, node: &str) -> Result<Vec<String>> {
-    let p = if node.is_empty() {
-        StorePrefix::root()
-    } else {
-        StorePrefix::new(format!("{node}/")).map_err(|e| Error::Usage(e.to_string()))?
-    };
-    let keys = store.list_prefix(&p).map_err(|e| Error::storage(node, e))?;
+    let keys = store
+        .list_prefix(&node_prefix(node)?)
+        .map_err(|e| Error::storage(node, e))?;
     Ok(keys.into_iter().map(|k| k.as_str().to_string()).collect())
 }

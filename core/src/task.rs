@@ -11,6 +11,7 @@ use zarrs::storage::ReadableWritableListableStorageTraits;
 use crate::attrs::DType;
 use crate::downsample::{downsample, Pixel};
 use crate::plan::{CarryMode, GroupPlan, Plan, Task};
+use crate::source::u64_list;
 use crate::store::{self, Store};
 use crate::{Error, Result};
 
@@ -74,8 +75,7 @@ impl std::ops::AddAssign for TaskStats {
     }
 }
 
-/// Run one task (everything but `Metadata`/`Consolidate`, which the executor owns
-/// because they touch the whole store).
+/// Run one task.
 pub fn run(plan: &Plan, task: &Task, stores: &Stores, ro: RunOptions) -> Result<TaskStats> {
     match task {
         Task::Metadata => crate::sink::write_metadata(plan, stores).map(|_| TaskStats::default()),
@@ -168,10 +168,6 @@ fn dispatch(
     }
 }
 
-fn lv_next_width(gp: &GroupPlan, l: usize) -> usize {
-    gp.levels[l + 1].grid.width as usize
-}
-
 /// Pixels for one output chunk: `rows` rows of a row-major buffer with
 /// `stride` pixels per row, the chunk's first column at `x0`.
 #[derive(Clone, Copy)]
@@ -182,13 +178,12 @@ struct Region<'a, T> {
     x0: usize,
 }
 
-/// Per-level streaming state: rows waiting to fill a chunk row, and an odd
-/// row waiting for its partner before averaging into the next level.
+/// Per-level streaming state: rows waiting to fill a chunk row (the first
+/// of them is row `next_row` of the level), and an odd row waiting for its
+/// partner before averaging into the next level.
 struct LevelState<T> {
     buf: Vec<T>,
-    buf_rows: u64,
     next_row: u64,
-    seen: u64,
     carry: Vec<T>,
 }
 
@@ -316,11 +311,9 @@ impl<'a, T: Pixel> BandJob<'a, T> {
     ) -> Result<()> {
         let lv = &self.gp.levels[l];
         let (w, h, c) = (lv.grid.width as usize, lv.grid.height, lv.chunk);
-        let last = {
-            let st = &mut states[l];
-            st.seen += n;
-            st.seen == h
-        };
+        // rows received so far, these included
+        let seen = states[l].next_row + (states[l].buf.len() / w) as u64 + n;
+        let last = seen == h;
         // average into the next level, pairing a row left over from the
         // previous push with the first new row (no copy of the whole stripe)
         let next = if l + 1 < self.gp.levels.len() && n > 0 {
@@ -346,7 +339,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             if take < avail {
                 st.carry = rows[(start + take) * w..].to_vec();
             }
-            let m = (down.len() / lv_next_width(self.gp, l)) as u64;
+            let m = (down.len() / self.gp.levels[l + 1].grid.width as usize) as u64;
             (m > 0).then_some((down, m))
         } else {
             None
@@ -358,23 +351,17 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             } else {
                 st.buf.extend_from_slice(&rows);
             }
-            st.buf_rows += n;
         }
         loop {
-            let (ready, chunk_row) = {
-                let st = &states[l];
-                let ready = st.buf_rows >= c || (last && st.buf_rows > 0);
-                (ready, st.next_row / c)
-            };
-            if !ready {
+            let st = &states[l];
+            let buf_rows = (st.buf.len() / w) as u64;
+            if !(buf_rows >= c || (last && buf_rows > 0)) {
                 break;
             }
-            let k = states[l].buf_rows.min(c) as usize;
-            let s = self.store_row(l, chunk_row, &states[l].buf[..k * w], k)?;
-            *stats += s;
+            let k = buf_rows.min(c) as usize;
+            *stats += self.store_row(l, st.next_row / c, &st.buf[..k * w], k)?;
             let st = &mut states[l];
             st.buf.drain(..k * w);
-            st.buf_rows -= k as u64;
             st.next_row += k as u64;
         }
         if let Some((down, m)) = next {
@@ -399,9 +386,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             .iter()
             .map(|_| LevelState {
                 buf: vec![],
-                buf_rows: 0,
                 next_row: 0,
-                seen: 0,
                 carry: vec![],
             })
             .collect();
@@ -509,12 +494,25 @@ fn coords(plan: &Plan, gp: &GroupPlan, stores: &Stores, ro: RunOptions) -> Resul
             }
             stats.chunks_written += 1;
         }
-        put(&format!("{lp}/spatial_ref"), &|a| {
-            a.store_chunk_opt(&[], vec![0i64], &copts)
-        })?;
+        write_spatial_ref(plan, stores, &format!("{lp}/spatial_ref"), &copts)?;
         stats.chunks_written += 1;
     }
     Ok(stats)
+}
+
+/// Store the value (0) of a `spatial_ref` grid-mapping scalar.
+fn write_spatial_ref(plan: &Plan, stores: &Stores, path: &str, copts: &CodecOptions) -> Result<()> {
+    output_array(plan, stores, path)?
+        .store_chunk_opt(&[], vec![0i64], copts)
+        .map_err(|e| Error::storage(format!("{}/{path}", stores.output_name), e))
+}
+
+/// Zarr v3 key of a chunk with the default encoding (`path/c/i/j`, `path/c` for a scalar).
+pub fn v3_chunk_key(path: &str, idx: &[u64]) -> String {
+    std::iter::once(format!("{path}/c"))
+        .chain(idx.iter().map(u64::to_string))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Chunk indices of a regular grid, row-major.
@@ -537,37 +535,17 @@ fn chunk_indices(shape: &[u64], chunks: &[u64]) -> Vec<Vec<u64>> {
 fn carry(plan: &Plan, index: usize, stores: &Stores, ro: RunOptions) -> Result<TaskStats> {
     let cp = &plan.carried[index];
     let meta = &cp.input_meta;
-    let shape: Vec<u64> = meta["shape"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default();
-    let chunks: Vec<u64> = meta["chunks"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default();
+    let indices = || chunk_indices(&u64_list(&meta["shape"]), &u64_list(&meta["chunks"]));
     let sep = meta["dimension_separator"].as_str().unwrap_or(".");
     let mut stats = TaskStats::default();
-    let out_key = |idx: &[u64]| {
-        if idx.is_empty() {
-            format!("{}/c", cp.path)
-        } else {
-            format!(
-                "{}/c/{}",
-                cp.path,
-                idx.iter().map(u64::to_string).collect::<Vec<_>>().join("/")
-            )
-        }
-    };
-    let indices = chunk_indices(&shape, &chunks);
+    let out_key = |idx: &[u64]| v3_chunk_key(&cp.path, idx);
     match cp.mode {
         CarryMode::GridMapping => {
-            let a = output_array(plan, stores, &cp.path)?;
-            a.store_chunk_opt(&[], vec![0i64], &codec_options(ro))
-                .map_err(|e| Error::storage(format!("{}/{}", stores.output_name, cp.path), e))?;
+            write_spatial_ref(plan, stores, &cp.path, &codec_options(ro))?;
             stats.chunks_written += 1;
         }
         CarryMode::Bytes => {
-            for idx in indices {
+            for idx in indices() {
                 let ok = out_key(&idx);
                 if ro.skip_existing && store::size(&stores.output, &ok)?.is_some() {
                     stats.chunks_skipped += 1;
@@ -603,7 +581,7 @@ fn carry(plan: &Plan, index: usize, stores: &Stores, ro: RunOptions) -> Result<T
                 .trim_start_matches(['<', '>', '|'])
                 .strip_prefix('U')
                 .and_then(|n| n.parse().ok());
-            for idx in indices {
+            for idx in indices() {
                 if ro.skip_existing && store::size(&stores.output, &out_key(&idx))?.is_some() {
                     stats.chunks_skipped += 1;
                     continue;
@@ -650,6 +628,6 @@ pub fn band_chunk_keys(gp: &GroupPlan, b: usize, l: usize) -> Vec<String> {
     let p = gp.band_path(b, l);
     (0..rows)
         .flat_map(|r| (0..cols).map(move |c| (r, c)))
-        .map(|(r, c)| format!("{p}/c/{r}/{c}"))
+        .map(|(r, c)| v3_chunk_key(&p, &[r, c]))
         .collect()
 }
