@@ -101,36 +101,38 @@ impl Grid {
     }
 }
 
+/// The full-size Sentinel-2 r10m grid of tile T32TQM (for tests).
+#[cfg(test)]
+pub(crate) fn s2_r10m() -> Grid {
+    Grid {
+        left: 699960.0,
+        top: 4700040.0,
+        res_x: 10.0,
+        res_y: 10.0,
+        width: 10980,
+        height: 10980,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn s2() -> Grid {
-        Grid {
-            left: 699960.0,
-            top: 4700040.0,
-            res_x: 10.0,
-            res_y: 10.0,
-            width: 10980,
-            height: 10980,
-        }
-    }
-
     #[test]
     fn geotransform_text() {
         assert_eq!(
-            s2().geo_transform(),
+            s2_r10m().geo_transform(),
             "699960.0 10.0 0.0 4700040.0 0.0 -10.0"
         );
         assert_eq!(
-            s2().level(3, 1373, 1373).geo_transform(),
+            s2_r10m().level(3, 1373, 1373).geo_transform(),
             "699960.0 80.0 0.0 4700040.0 0.0 -80.0"
         );
     }
 
     #[test]
     fn centres_round_trip() {
-        let g = s2().level(1, 5490, 5490);
+        let g = s2_r10m().level(1, 5490, 5490);
         let (xs, ys) = (g.xs(), g.ys());
         assert_eq!(xs[0], 699970.0);
         assert_eq!(ys[0], 4700030.0);

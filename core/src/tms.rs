@@ -65,14 +65,7 @@ mod tests {
 
     #[test]
     fn full_size_r10m_numbers() {
-        let g = Grid {
-            left: 699960.0,
-            top: 4700040.0,
-            res_x: 10.0,
-            res_y: 10.0,
-            width: 10980,
-            height: 10980,
-        };
+        let g = crate::grid::s2_r10m();
         let sizes = crate::chunking::level_sizes(10980, 10980, 256);
         let levels: Vec<Grid> = sizes
             .iter()
