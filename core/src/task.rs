@@ -168,14 +168,32 @@ fn dispatch(
     }
 }
 
-/// Pixels for one output chunk: `rows` rows of a row-major buffer with
-/// `stride` pixels per row, the chunk's first column at `x0`.
+/// Pixels for one output chunk: the rows of `top` followed by those of
+/// `rest`, both row-major with `stride` pixels per row, the chunk's first
+/// column at `x0`. Two parts let a chunk row straddle the rows left over
+/// from one stripe and the next stripe without concatenating them.
 #[derive(Clone, Copy)]
 struct Region<'a, T> {
-    data: &'a [T],
-    rows: usize,
+    top: &'a [T],
+    rest: &'a [T],
     stride: usize,
     x0: usize,
+}
+
+impl<T> Region<'_, T> {
+    fn rows(&self) -> usize {
+        (self.top.len() + self.rest.len()) / self.stride
+    }
+
+    fn row(&self, y: usize) -> &[T] {
+        let top_rows = self.top.len() / self.stride;
+        let (part, y) = if y < top_rows {
+            (self.top, y)
+        } else {
+            (self.rest, y - top_rows)
+        };
+        &part[y * self.stride..(y + 1) * self.stride]
+    }
 }
 
 /// Per-level streaming state: rows waiting to fill a chunk row (the first
@@ -231,12 +249,6 @@ impl<'a, T: Pixel> BandJob<'a, T> {
     /// Write chunk (row, col) of level `l` (padded with the fill value at the
     /// edges); with `skip_existing`, a chunk already stored is left alone.
     fn store(&self, l: usize, row: u64, col: u64, src: Region<'_, T>) -> Result<TaskStats> {
-        let Region {
-            data: region,
-            rows,
-            stride,
-            x0,
-        } = src;
         let lv = &self.gp.levels[l];
         let c = lv.chunk as usize;
         let arr = &self.outs[l];
@@ -258,9 +270,8 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         }
         let cols = (lv.grid.width as usize - col as usize * c).min(c);
         let mut chunk = vec![self.pad; c * c];
-        for y in 0..rows {
-            let src = &region[y * stride + x0..y * stride + x0 + cols];
-            chunk[y * c..y * c + cols].copy_from_slice(src);
+        for y in 0..src.rows() {
+            chunk[y * c..y * c + cols].copy_from_slice(&src.row(y)[src.x0..src.x0 + cols]);
         }
         arr.store_chunk_opt(&[row, col], chunk, &self.copts)
             .map_err(|e| self.out_err(l, e))?;
@@ -271,8 +282,9 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         })
     }
 
-    /// Write one full chunk row of level `l` from `rows × width` pixels.
-    fn store_row(&self, l: usize, row: u64, data: &[T], rows: usize) -> Result<TaskStats> {
+    /// Write one full chunk row of level `l` from the full-width rows of
+    /// `top` then `rest`.
+    fn store_row(&self, l: usize, row: u64, top: &[T], rest: &[T]) -> Result<TaskStats> {
         let lv = &self.gp.levels[l];
         let ncols = lv.grid.width.div_ceil(lv.chunk);
         let w = lv.grid.width as usize;
@@ -284,8 +296,8 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                     row,
                     col,
                     Region {
-                        data,
-                        rows,
+                        top,
+                        rest,
                         stride: w,
                         x0: (col * lv.chunk) as usize,
                     },
@@ -344,26 +356,35 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         } else {
             None
         };
-        {
-            let st = &mut states[l];
-            if st.buf.is_empty() {
-                st.buf = rows;
-            } else {
-                st.buf.extend_from_slice(&rows);
-            }
-        }
+        // emit every chunk row these rows complete, straight from `rows`
+        // (the first one may start with rows left over in `buf`); keep the
+        // unfinished tail in `buf`, whose capacity is one chunk row
+        let c = c as usize;
+        let st = &mut states[l];
+        let mut used = 0;
+        let mut tail_rows = n as usize;
         loop {
-            let st = &states[l];
-            let buf_rows = (st.buf.len() / w) as u64;
-            if !(buf_rows >= c || (last && buf_rows > 0)) {
+            let have = st.buf.len() / w + tail_rows;
+            if !(have >= c || (last && have > 0)) {
                 break;
             }
-            let k = buf_rows.min(c) as usize;
-            *stats += self.store_row(l, st.next_row / c, &st.buf[..k * w], k)?;
-            let st = &mut states[l];
-            st.buf.drain(..k * w);
-            st.next_row += k as u64;
+            let from_rows = have.min(c) - st.buf.len() / w;
+            let top = std::mem::take(&mut st.buf);
+            let rest = &rows[used * w..(used + from_rows) * w];
+            *stats += self.store_row(l, st.next_row / c as u64, &top, rest)?;
+            st.next_row += (top.len() / w + from_rows) as u64;
+            st.buf = top;
+            st.buf.clear();
+            used += from_rows;
+            tail_rows -= from_rows;
         }
+        if tail_rows > 0 {
+            if st.buf.capacity() == 0 {
+                st.buf.reserve_exact(c * w);
+            }
+            st.buf.extend_from_slice(&rows[used * w..]);
+        }
+        drop(rows);
         if let Some((down, m)) = next {
             self.push(states, l + 1, down, m, stats)?;
         }
@@ -421,7 +442,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         let c0 = col * c;
         let r1 = (r0 + c).min(lv.grid.height);
         let c1 = (c0 + c).min(lv.grid.width);
-        let (rows, cols) = ((r1 - r0) as usize, (c1 - c0) as usize);
+        let cols = (c1 - c0) as usize;
         let region: Vec<T> = if l == 0 {
             let band = &self.gp.bands[self.b];
             let input = input_array(&band.input_meta, self.stores, &band.input)?;
@@ -455,8 +476,8 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             row,
             col,
             Region {
-                data: &region,
-                rows,
+                top: &[],
+                rest: &region,
                 stride: cols,
                 x0: 0,
             },
