@@ -1,4 +1,4 @@
-//! Command-line interface (clap): `convert`, `synth`, `demo`.
+//! Command-line interface (clap): `convert`, `info`, `validate`, `synth`, `demo`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +35,14 @@ enum Command {
     /// unfinished output resumes it; a finished store has consolidated
     /// metadata at its root.
     Convert(ConvertArgs),
+    /// Show what a store holds: groups, arrays, CRS, resolution, extent, levels.
+    ///
+    /// Works on EOPF products (Zarr v2) and GeoZarr stores (Zarr v3), local
+    /// or remote; reads metadata only (consolidated when present).
+    Info(InfoArgs),
+    /// Check that a store is valid GeoZarr 0.4: one PASS/WARN/FAIL line per
+    /// check, then a summary. Exits 0 only when no check fails.
+    Validate(ValidateArgs),
     /// Write a synthetic EOPF product (Zarr v2) from a product schema.
     Synth(SynthArgs),
     /// Build a realistic synthetic product and convert it (the quick tour).
@@ -78,6 +86,30 @@ struct ConvertArgs {
     /// Detailed logs (tracing) on stderr.
     #[arg(long, short)]
     verbose: bool,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// Store path or URL.
+    path: String,
+    /// Print one JSON document instead of the tree (fields: see README).
+    #[arg(long)]
+    json: bool,
+    /// Also write a self-contained HTML page of the tree to FILE.
+    #[arg(long, value_name = "FILE")]
+    html_output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    /// Store path or URL.
+    path: String,
+    /// Print one JSON document instead of the lines (fields: see README).
+    #[arg(long)]
+    json: bool,
+    /// Also read every chunk (exists, decodes) and recompute every overview.
+    #[arg(long)]
+    deep: bool,
 }
 
 #[derive(Args)]
@@ -196,6 +228,50 @@ fn run_convert(input: &str, output: &str, opts: &ConvertOptions, verbose: bool) 
     Ok(r?)
 }
 
+fn open(path: &str) -> Result<geozarr_core::store::Store> {
+    use geozarr_core::store::{open_input, Location};
+    Ok(open_input(&Location::parse(path)?)?)
+}
+
+fn run_info(a: &InfoArgs) -> Result<()> {
+    use geozarr_core::inspect::{html, info, Read, Tree};
+    let store = open(&a.path)?;
+    let tree = Tree::open(&store, &a.path, Read::Consolidated)?;
+    if let Some((k, e)) = tree.broken.first() {
+        anyhow::bail!("{}/{k}: {e}", a.path);
+    }
+    let summary = info::build(&tree, &store);
+    if let Some(f) = &a.html_output {
+        std::fs::write(f, html::render(&summary))
+            .with_context(|| format!("{}: cannot write the HTML page", f.display()))?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", info::render_text(&summary));
+        if let Some(f) = &a.html_output {
+            println!("HTML page written to {}", f.display());
+        }
+    }
+    Ok(())
+}
+
+fn run_validate(a: &ValidateArgs) -> Result<ExitCode> {
+    use geozarr_core::inspect::validate;
+    let store = open(&a.path)?;
+    let report = validate::validate(&store, &a.path, validate::Options { deep: a.deep })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", validate::render_text(&report));
+    }
+    Ok(if report.valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 /// Parse the command line and run it.
 pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
@@ -204,6 +280,8 @@ pub fn run() -> Result<ExitCode> {
             let s = run_convert(&a.input, &a.output, &a.options(), a.verbose)?;
             print_summary(&s, &a.output);
         }
+        Command::Info(a) => run_info(&a)?,
+        Command::Validate(a) => return run_validate(&a),
         Command::Synth(a) => {
             let schema = match &a.schema {
                 Some(p) => std::fs::read_to_string(p)
