@@ -805,10 +805,13 @@ fn check_multiscales(cx: &mut Ctx, g: &str) {
     }
     // tile matrices
     let tms_epsg = ms.crs.as_deref().and_then(spatial::epsg_of_uri);
-    let mut prev: Option<(&spatial::TileMatrix, Option<[u64; 2]>)> = None;
+    let mut first: Option<(f64, Option<[u64; 2]>)> = None;
     let limits = tree.nodes[g].attrs["multiscales"].get("tile_matrix_limits");
-    for tm in &ms.tile_matrices {
+    for (i, tm) in ms.tile_matrices.iter().enumerate() {
         let lp = join(g, &tm.id);
+        if tree.get(&lp).is_none() {
+            continue; // reported by `multiscales`
+        }
         let shape = tm
             .id
             .parse::<u32>()
@@ -843,23 +846,26 @@ fn check_multiscales(cx: &mut Ctx, g: &str) {
         } else if tm.tile.is_none() || tm.matrix.is_none() {
             problems.push("tileWidth/tileHeight/matrixWidth/matrixHeight missing".into());
         }
-        match (prev, tm.cell_size) {
-            (Some((ptm, pshape)), Some(cs)) => {
-                if let Some(pcs) = ptm.cell_size {
-                    if !close(cs, 2.0 * pcs) {
-                        // floor halving stretches the cell to keep the extent: a warning
-                        let keeps_extent = matches!((shape, pshape), (Some(s), Some(ps)) if close(cs * s[1] as f64, pcs * ps[1] as f64));
-                        let msg = format!("cellSize {cs} is not 2 × {pcs}");
-                        if keeps_extent {
-                            warnings.push(format!("{msg} (cell stretched to keep the extent)"));
-                        } else {
-                            problems.push(msg);
-                        }
+        // cell size = 2^i × the first matrix's (floor halving stretches the
+        // cell to keep the extent: a warning, not a failure)
+        match (first, tm.cell_size) {
+            (Some((cs0, shape0)), Some(cs)) if i > 0 => {
+                let want = cs0 * f64::from(1u32 << i.min(31));
+                if !close(cs, want) {
+                    let keeps_extent = matches!((shape, shape0), (Some(s), Some(s0)) if close(cs * s[1] as f64, cs0 * s0[1] as f64));
+                    let msg = format!("cellSize {cs} is not {want} (2^{i} × {cs0})");
+                    if keeps_extent {
+                        warnings.push(format!("{msg}: cell stretched to keep the extent"));
+                    } else {
+                        problems.push(msg);
                     }
                 }
             }
             (_, None) => problems.push("no cellSize".into()),
             _ => {}
+        }
+        if i == 0 {
+            first = tm.cell_size.map(|c| (c, shape));
         }
         // agreement with the level's own grid mapping
         if tree.get(&lp).is_some() {
@@ -911,7 +917,6 @@ fn check_multiscales(cx: &mut Ctx, g: &str) {
                 "cell size, matrix size, limits and CRS agree with the level",
             );
         }
-        prev = Some((tm, shape));
     }
 }
 
