@@ -88,6 +88,26 @@ impl ArrayNode {
     }
 }
 
+/// Direct children of node `path` in a map keyed by node path ("" = root):
+/// (full path, value), sorted.
+pub fn direct_children<'a, V>(
+    nodes: &'a BTreeMap<String, V>,
+    path: &str,
+) -> impl Iterator<Item = (&'a str, &'a V)> + 'a {
+    let prefix = if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}/")
+    };
+    let n = prefix.len();
+    let p2 = prefix.clone();
+    nodes
+        .range(prefix..)
+        .take_while(move |(k, _)| k.starts_with(&p2))
+        .filter(move |(k, _)| k.len() > n && !k[n..].contains('/'))
+        .map(|(k, v)| (k.as_str(), v))
+}
+
 /// The `.zarray` patched so zarrs can open it: `<U…` with a null fill gets
 /// `""`, `<M8[ns]` is read as the int64 it is stored as.
 pub fn patched_v2_meta(meta: &Value) -> Value {
@@ -257,20 +277,7 @@ impl Product {
 
     /// Direct children of a group: (name, node), sorted by name.
     pub fn children<'a>(&'a self, path: &'a str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
-        let prefix = if path.is_empty() {
-            String::new()
-        } else {
-            format!("{path}/")
-        };
-        let n = prefix.len();
-        let p2 = prefix.clone();
-        self.nodes
-            .range(prefix..)
-            .take_while(move |(k, _)| k.starts_with(&p2))
-            .filter_map(move |(k, node)| {
-                let rest = &k[n..];
-                (!rest.is_empty() && !rest.contains('/')).then_some((rest, node))
-            })
+        direct_children(&self.nodes, path).map(|(k, node)| (crate::inspect::name_of(k), node))
     }
 
     /// Product type from STAC metadata (`S2MSI2A`, `S2MSI1C`…), if present.

@@ -301,18 +301,7 @@ impl Tree {
 
     /// Direct children of `path`: (child path, node), sorted.
     pub fn children<'a>(&'a self, path: &str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
-        let prefix = if path.is_empty() {
-            String::new()
-        } else {
-            format!("{path}/")
-        };
-        let n = prefix.len();
-        let p2 = prefix.clone();
-        self.nodes
-            .range(prefix..)
-            .take_while(move |(k, _)| k.starts_with(&p2))
-            .filter(move |(k, _)| k.len() > n && !k[n..].contains('/'))
-            .map(|(k, v)| (k.as_str(), v))
+        crate::source::direct_children(&self.nodes, path)
     }
 
     /// Child arrays of a group.
