@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test: creates the pinned Python venv (.venv) for the interop
-# tests if missing, then runs the Rust unit and end-to-end tests.
+# tests and the pinned browser driver (tests/browser/node_modules) if
+# missing, then runs the Rust unit and end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 req=tests/python/requirements.txt
@@ -9,6 +10,11 @@ if [ ! -x .venv/bin/python ] || ! cmp -s "$req" .venv/requirements.txt; then
     python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check -r "$req"
     cp "$req" .venv/requirements.txt
+fi
+lock=tests/browser/package-lock.json
+if ! cmp -s "$lock" tests/browser/node_modules/.installed-lock.json 2>/dev/null; then
+    npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+    cp "$lock" tests/browser/node_modules/.installed-lock.json
 fi
 export GEOZARR_PYTHON="$PWD/.venv/bin/python"
 cargo test --release --workspace "$@"

@@ -743,3 +743,74 @@ fn garbage_input_gives_one_clear_line() {
         "{f:?}"
     );
 }
+
+#[test]
+fn html_page_renders_offline_and_groups_expand_in_chromium() {
+    let (_, out) = fixture();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let page = dir.join("info-page.html");
+    let shot = dir.join("info-page.png");
+    let _ = std::fs::remove_file(&shot);
+    let stdout = common::cli_ok(&["info", s(out), "--html-output", s(&page)]);
+    assert!(stdout.contains("HTML page written to"), "{stdout}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    // attribute values hold URLs as text; nothing may be loaded from them
+    for remote in ["src=", "href=", "<link", "url("] {
+        assert!(!html.contains(remote), "page refers to {remote}");
+    }
+    let g = |p: &str| format!("details.group[data-path=\"{p}\"]");
+    let steps = json!([
+        {"expect": "document.title.endsWith('out.zarr')"},
+        {"expect": "document.querySelectorAll('details.group').length === 17", "label": "every group"},
+        {"visible": g("/measurements"), "is": true},
+        {"expect": format!("!document.querySelector('{}').open", g("/measurements").replace('"', "\\\"")), "label": "closed at first"},
+        {"visible": format!("tr.array[data-path=\"/{R10}/0/b02\"]"), "is": false},
+        {"click": format!("{} > summary", g("/measurements"))},
+        {"expect": format!("document.querySelector('{}').open", g("/measurements").replace('"', "\\\"")), "label": "opened by a click"},
+        {"click": format!("{} > summary", g("/measurements/reflectance"))},
+        {"click": format!("{} > summary", g(&format!("/{R10}")))},
+        {"visible": "table.levels", "is": true},
+        {"click": format!("{} > summary", g(&format!("/{R10}/0")))},
+        {"visible": format!("tr.array[data-path=\"/{R10}/0/b02\"]"), "is": true},
+        {"expect": "document.body.innerText.includes('EPSG:32632 (WGS 84 / UTM zone 32N)')"},
+        {"expect": "document.body.innerText.includes('blosc(zstd,3,shuffle)')"},
+        {"click": "#collapse-all"},
+        {"visible": format!("tr.array[data-path=\"/{R10}/0/b02\"]"), "is": false},
+        {"click": "#expand-all"},
+        {"visible": "tr.array[data-path=\"/conditions/mask/l2a_classification/r60m/scl\"]", "is": true},
+        {"screenshot": s(&shot)},
+    ]);
+    let browser = common::root().join("tests/browser");
+    assert!(
+        browser.join("node_modules/playwright-core").is_dir(),
+        "playwright-core missing in tests/browser: run scripts/test.sh (it runs npm ci)"
+    );
+    let o = std::process::Command::new("node")
+        .arg(browser.join("run.mjs"))
+        .args([
+            "--url",
+            s(&page),
+            "--offline",
+            "--steps",
+            &steps.to_string(),
+        ])
+        .output()
+        .expect("run node");
+    let log = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "browser steps failed:\n{log}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        log.lines().count(),
+        1 + steps.as_array().unwrap().len(),
+        "{log}"
+    );
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+}
