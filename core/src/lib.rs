@@ -7,7 +7,6 @@
 //! very same task code, so both write byte-identical stores.
 
 pub mod attrs;
-pub mod carry;
 pub mod chunking;
 pub mod convert;
 pub mod crs;
@@ -17,6 +16,7 @@ pub mod executor;
 pub mod grid;
 pub mod inspect;
 pub mod jsonfmt;
+pub mod localstore;
 pub mod plan;
 pub mod sink;
 pub mod source;

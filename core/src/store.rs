@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use zarrs::filesystem::FilesystemStore;
-use zarrs::storage::storage_adapter::atomic_write::AtomicWriteStorageAdapter;
 use zarrs::storage::{Bytes, ReadableWritableListableStorage, StoreKey, StorePrefix};
 
+use crate::localstore::LocalStore;
 use crate::{Error, Result};
 
 /// A readable, writable, listable store (local directory, later S3…).
@@ -73,21 +73,21 @@ pub fn open_input(loc: &Location) -> Result<Store> {
 }
 
 /// Open (creating if needed) an output store. Local writes are atomic: a
-/// value is written to `key.tmp` and renamed, so a reader or a resumed run
-/// never sees a torn chunk.
+/// value is written to a temporary file and renamed (see [`LocalStore`]), so
+/// a reader or a resumed run never sees a torn chunk.
 pub fn open_output(loc: &Location) -> Result<Store> {
     match loc {
         Location::Local(p) => {
             std::fs::create_dir_all(p).map_err(|e| Error::storage(p.display(), e))?;
             remove_stale_tmp(p)?;
-            let fs = FilesystemStore::new(p).map_err(|e| Error::output(p.display(), e))?;
-            Ok(Arc::new(AtomicWriteStorageAdapter::new(Arc::new(fs))))
+            let fs = LocalStore::new(p).map_err(|e| Error::output(p.display(), e))?;
+            Ok(Arc::new(fs))
         }
     }
 }
 
-/// Delete `*.tmp` files left by an interrupted run (the atomic writer refuses
-/// to overwrite them).
+/// Delete `*.tmp` files left by an interrupted run: temporary files of
+/// writes that never got renamed into place.
 fn remove_stale_tmp(dir: &Path) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());

@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Benchmark: our converter vs. the transcode floor vs. the Python tool.
+
+One run, one machine, side by side, on a synthetic full-size Sentinel-2 L2A
+product (`eopf-geozarr synth --scale 1`). Every command is timed for wall
+time, CPU time (user+sys of the whole process tree) and peak RSS (sum over
+the process tree, sampled every 50 ms). Results go to stdout as a table and
+to bench/results/<UTC time>.json.
+
+Usage: bench/run [--scale 1] [--python-cap 600] [--no-python] [--no-scaling]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+GROUPS = [f"/measurements/reflectance/r{r}m" for r in (10, 20, 60)]
+
+
+def tree_rss(pid):
+    """Resident bytes of `pid` and all its descendants."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(d))
+        except (OSError, ValueError, IndexError):
+            pass
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def du(path):
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def measure(name, cmd, out=None, cap=None, env=None):
+    """Run `cmd`, sampling the process tree; return a result dict."""
+    if out is not None:
+        shutil.rmtree(out, ignore_errors=True)
+    print(f"== {name}: {' '.join(map(str, cmd))}", flush=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    log = open(BENCH / "work" / f"{name}.log", "w")
+    proc = subprocess.Popen([str(c) for c in cmd], stdout=log, stderr=subprocess.STDOUT,
+                            env=env, start_new_session=True)
+    peak, timed_out = 0, False
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(proc.pid))
+        if cap and time.monotonic() - t0 > cap:
+            timed_out = True
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            break
+        time.sleep(0.05)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    r = {
+        "name": name,
+        "command": [str(c) for c in cmd],
+        "exit": proc.returncode,
+        "timed_out": timed_out,
+        "cap_s": cap,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "peak_rss_mb": round(peak / 1e6),
+        "output_bytes": du(out) if out is not None and not timed_out else None,
+    }
+    state = "> cap" if timed_out else ("ok" if proc.returncode == 0 else f"FAILED ({proc.returncode})")
+    print(f"   {state}: wall {r['wall_s']} s, cpu {r['cpu_s']} s, peak RSS {r['peak_rss_mb']} MB", flush=True)
+    return r
+
+
+def python_tool():
+    """The pinned venv with eopf-geozarr 0.8.0 (made once)."""
+    venv = BENCH / ".venv-python"
+    req = BENCH / "python-tool-requirements.txt"
+    stamp = venv / "requirements.txt"
+    if not (stamp.exists() and stamp.read_text() == req.read_text()):
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin/pip"), "install", "--quiet", "--disable-pip-version-check",
+                        "-r", str(req)], check=True)
+        shutil.copy(req, stamp)
+    return venv / "bin/eopf-geozarr"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scale", type=int, default=1, help="synthetic product scale (1 = full size)")
+    ap.add_argument("--python-cap", type=int, default=600, help="seconds before a Python tool run is stopped")
+    ap.add_argument("--no-python", action="store_true", help="skip the Python tool")
+    ap.add_argument("--no-scaling", action="store_true", help="skip the scale 4/2/1 run")
+    a = ap.parse_args()
+
+    work = BENCH / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=ROOT, check=True)
+    exe = ROOT / "target/release/eopf-geozarr"
+    floor = ROOT / "target/release/transcode-floor"
+
+    def product(scale):
+        p = work / f"s2a-l2a-scale{scale}"
+        if not (p / ".zmetadata").exists():
+            shutil.rmtree(p, ignore_errors=True)
+            subprocess.run([exe, "synth", "--scale", str(scale), p], check=True)
+        return p
+
+    inp = product(a.scale)
+    in_bytes = du(inp)
+    groups = ["--groups", *GROUPS]
+    runs = [measure("floor", [floor, inp, work / "out-floor", *GROUPS], work / "out-floor"),
+            measure("ours", [exe, "convert", inp, work / "out-ours", *groups], work / "out-ours")]
+    helptext = subprocess.run([exe, "convert", "--help"], capture_output=True, text=True).stdout
+    if "--local-workers" in helptext:
+        runs.append(measure("ours-local-workers-2",
+                            [exe, "convert", inp, work / "out-ours-lw2", *groups, "--local-workers", "2"],
+                            work / "out-ours-lw2"))
+    if not a.no_python:
+        tool = python_tool()
+        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        runs.append(measure("python", [tool, "convert", inp, work / "out-python", *groups],
+                            work / "out-python", a.python_cap, env))
+        runs.append(measure("python-dask-cluster",
+                            [tool, "convert", inp, work / "out-python-dask", *groups, "--dask-cluster"],
+                            work / "out-python-dask", a.python_cap, env))
+    for r in runs:
+        r["input_mb_per_s"] = round(in_bytes / 1e6 / r["wall_s"], 1)
+    by = {r["name"]: r for r in runs}
+
+    def ratio(x, y, key="wall_s"):
+        if x in by and y in by and by[x][key] and by[y][key] and not by[x]["timed_out"]:
+            return round(by[x][key] / by[y][key], 2)
+        return None
+
+    ratios = {
+        "ours_over_floor": ratio("ours", "floor"),
+        "python_over_ours": ratio("python", "ours"),
+        "python_dask_over_ours": ratio("python-dask-cluster", "ours"),
+        "local_workers_2_over_ours": ratio("ours-local-workers-2", "ours"),
+        "output_bytes_ours_over_python": ratio("ours", "python", "output_bytes"),
+    }
+    scaling = []
+    if not a.no_scaling:
+        for s in (4, 2, 1):
+            r = measure(f"ours-scale{s}", [exe, "convert", product(s), work / f"out-scale{s}", *groups],
+                        work / f"out-scale{s}")
+            r["scale"] = s
+            r["input_bytes"] = du(product(s))
+            scaling.append(r)
+    result = {
+        "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True).stdout.strip(),
+        "scale": a.scale,
+        "input_bytes": in_bytes,
+        "groups": GROUPS,
+        "runs": runs,
+        "ratios": ratios,
+        "scaling": scaling,
+    }
+    print()
+    print(f"{'run':<24}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}{'output MB':>11}{'in MB/s':>9}")
+    for r in runs + scaling:
+        wall = f"> {r['cap_s']}" if r["timed_out"] else f"{r['wall_s']:.1f}"
+        outmb = "-" if r["output_bytes"] is None else f"{r['output_bytes'] / 1e6:.0f}"
+        fail = "" if r["exit"] == 0 or r["timed_out"] else "  FAILED"
+        print(f"{r['name']:<24}{wall:>9}{r['cpu_s']:>9.1f}{r['peak_rss_mb']:>13}{outmb:>11}"
+              f"{r['input_mb_per_s']:>9}{fail}" if "input_mb_per_s" in r else
+              f"{r['name']:<24}{wall:>9}{r['cpu_s']:>9.1f}{r['peak_rss_mb']:>13}{outmb:>11}{'':>9}{fail}")
+    print()
+    for k, v in ratios.items():
+        if v is not None:
+            print(f"{k}: {v}")
+    results = BENCH / "results"
+    results.mkdir(exist_ok=True)
+    name = results / (result["time_utc"].replace(":", "").replace("+0000", "Z") + ".json")
+    name.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten {name.relative_to(ROOT)}")
+    if any(r["exit"] != 0 and not r["timed_out"] for r in runs + scaling):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

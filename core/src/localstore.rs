@@ -1,0 +1,175 @@
+//! The local output store: a zarrs [`FilesystemStore`] for reads and
+//! listing, with writes made whole by a temporary file and a rename, and
+//! without a per-file `fsync`. A reader or a resumed run never sees a torn
+//! chunk, and a killed process loses nothing that was renamed into place.
+//!
+//! Durability against power loss is bought once per store instead of once
+//! per chunk: writing the root `zarr.json` — the commit point, written
+//! without consolidated metadata at the start and with it at the end —
+//! first flushes the whole file system (`syncfs`). So a store whose root
+//! lists consolidated metadata has every chunk on disk.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::byte_range::ByteRangeIterator;
+use zarrs::storage::{
+    Bytes, ListableStorageTraits, MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits,
+    StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
+};
+
+/// A local directory store with atomic, unsynced writes (see the module docs).
+#[derive(Debug)]
+pub struct LocalStore {
+    fs: FilesystemStore,
+    root: PathBuf,
+    counter: AtomicU64,
+}
+
+impl LocalStore {
+    /// Open the directory `root` (which must exist).
+    pub fn new(root: &Path) -> Result<Self, StorageError> {
+        let fs = FilesystemStore::new(root).map_err(|e| StorageError::Other(e.to_string()))?;
+        Ok(LocalStore {
+            fs,
+            root: root.to_path_buf(),
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// Flush every file written so far to disk.
+    fn sync_all(&self) -> Result<(), StorageError> {
+        let dir = std::fs::File::open(&self.root)?;
+        // SAFETY: syncfs only reads the file descriptor, which `dir` keeps open.
+        if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)) } != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        Ok(())
+    }
+}
+
+impl ReadableStorageTraits for LocalStore {
+    fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> Result<MaybeBytesIterator<'a>, StorageError> {
+        self.fs.get_partial_many(key, byte_ranges)
+    }
+
+    fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
+        self.fs.size_key(key)
+    }
+
+    fn supports_get_partial(&self) -> bool {
+        self.fs.supports_get_partial()
+    }
+}
+
+impl ListableStorageTraits for LocalStore {
+    fn list(&self) -> Result<StoreKeys, StorageError> {
+        self.fs.list()
+    }
+
+    fn list_prefix(&self, prefix: &StorePrefix) -> Result<StoreKeys, StorageError> {
+        self.fs.list_prefix(prefix)
+    }
+
+    fn list_dir(&self, prefix: &StorePrefix) -> Result<StoreKeysPrefixes, StorageError> {
+        self.fs.list_dir(prefix)
+    }
+
+    fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
+        self.fs.size_prefix(prefix)
+    }
+}
+
+impl WritableStorageTraits for LocalStore {
+    fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
+        if key.as_str() == "zarr.json" {
+            self.sync_all()?;
+        }
+        let path = self.fs.key_to_fspath(key);
+        let dir = path.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(dir)?;
+        // a name unique to this process and write, so concurrent writers of
+        // one key (a re-run task) never share a temporary file
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
+        let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(&value));
+        if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, &path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    fn set_partial_many(
+        &self,
+        key: &StoreKey,
+        offset_values: OffsetBytesIterator,
+    ) -> Result<(), StorageError> {
+        // read, patch, write whole: partial writes stay atomic too
+        let mut bytes = self.fs.get(key)?.map(|b| b.to_vec()).unwrap_or_default();
+        for (offset, value) in offset_values {
+            let o = usize::try_from(offset).map_err(|e| StorageError::Other(e.to_string()))?;
+            if bytes.len() < o + value.len() {
+                bytes.resize(o + value.len(), 0);
+            }
+            bytes[o..o + value.len()].copy_from_slice(&value);
+        }
+        self.set(key, Bytes::from(bytes))
+    }
+
+    fn erase(&self, key: &StoreKey) -> Result<(), StorageError> {
+        self.fs.erase(key)
+    }
+
+    fn erase_prefix(&self, prefix: &StorePrefix) -> Result<(), StorageError> {
+        self.fs.erase_prefix(prefix)
+    }
+
+    fn supports_set_partial(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_whole_and_leave_no_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalStore::new(dir.path()).unwrap();
+        let k = StoreKey::new("a/b/c/0.0").unwrap();
+        s.set(&k, Bytes::from_static(b"hello")).unwrap();
+        s.set(&k, Bytes::from_static(b"hi")).unwrap();
+        assert_eq!(s.get(&k).unwrap().unwrap().as_ref(), b"hi");
+        s.set(
+            &StoreKey::new("zarr.json").unwrap(),
+            Bytes::from_static(b"{}"),
+        )
+        .unwrap();
+        let files: Vec<_> = walk(dir.path());
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert!(files.iter().all(|f| !f.ends_with(".tmp")), "{files:?}");
+        s.erase(&k).unwrap();
+        assert!(s.get(&k).unwrap().is_none());
+    }
+
+    fn walk(p: &Path) -> Vec<String> {
+        let mut out = vec![];
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path().display().to_string());
+            }
+        }
+        out
+    }
+}
