@@ -211,6 +211,41 @@ fn our_output_validates_clean_deep_and_in_text() {
     assert!(last.contains("0 fail") && last.ends_with("OK"), "{last}");
 }
 
+#[test]
+fn full_schema_outputs_validate_clean_deep() {
+    // the real products' layouts (L2A and L1C schemas, scaled down): carried-over
+    // groups hold GRIB-style metadata such as standard_name "unknown"
+    let tmp = tempfile::tempdir().unwrap();
+    for schema in [
+        None,
+        Some("S2B_MSIL1C_20250113T103309_N0511_R108_T32TLQ_20250113T122458.json"),
+    ] {
+        let (input, out) = (tmp.path().join("in.zarr"), tmp.path().join("out.zarr"));
+        let _ = std::fs::remove_dir_all(&input);
+        let mut args = vec!["synth", s(&input), "--scale", "20"];
+        let schema_path;
+        if let Some(f) = schema {
+            schema_path = common::root().join("core/schemas").join(f);
+            args.extend(["--schema", s(&schema_path)]);
+        }
+        common::cli_ok(&args);
+        common::cli_ok(&["convert", s(&input), s(&out), "--overwrite"]);
+        let o = validate(&out, true);
+        assert_eq!(failures(&o.report), vec![], "{schema:?}");
+        assert_eq!(o.code, 0);
+        let warned_unknown = with_status(&o.report, "WARN").iter().any(|c| {
+            c["check"] == "standard-name" && c["message"].as_str().unwrap().contains("\"unknown\"")
+        });
+        assert!(
+            warned_unknown,
+            "{schema:?}: GRIB 'unknown' names are warned about"
+        );
+        // the input validates without failures too (it is no pyramid: a warning says so)
+        let o = validate(&input, false);
+        assert_eq!(failures(&o.report), vec![], "{schema:?} input");
+    }
+}
+
 /// The Python tool's store, rebuilt from the golden metadata dump (with the
 /// level-0 coordinates, whose values the GeoTransform check reads).
 fn golden_store(dir: &Path) -> PathBuf {

@@ -2,8 +2,9 @@
 //! `PASS`/`WARN`/`FAIL` with the node path and a reason.
 //!
 //! Severity: inside a multiscale pyramid's level groups (what GeoZarr
-//! describes) a missing required item FAILs; elsewhere (carried-over groups,
-//! EOPF inputs) it WARNs. Anything that contradicts itself, the data or the
+//! describes) a missing required item or a CF name outside the table FAILs;
+//! elsewhere (carried-over groups, EOPF inputs, whose metadata is the
+//! product's own — e.g. GRIB's `standard_name: "unknown"`) it WARNs. Anything that contradicts itself, the data or the
 //! stored metadata — a dangling reference, a GeoTransform off the
 //! coordinates, a missing level, a stale consolidated entry, a missing or
 //! corrupt chunk, wrong overview values — FAILs everywhere.
@@ -338,7 +339,7 @@ fn check_standard_name(cx: &mut Ctx, p: &str) {
     let base = sn.split_whitespace().next().unwrap_or("");
     match cf::lookup(base) {
         None => cx.push(
-            Status::Fail,
+            cx.required(p),
             "standard-name",
             p,
             format!(
