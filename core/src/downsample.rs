@@ -26,10 +26,70 @@ pub trait Pixel:
     }
     /// Convert from f64 (coordinates, synthetic data).
     fn from_f64(v: f64) -> Self;
+    /// Mean of the valid pixels of a full 2×2 block, `empty` if none is
+    /// valid: the hot path of [`downsample`], specialised per type.
+    #[inline]
+    fn block_mean(block: [Self; 4], fill: Option<Self>, empty: Self) -> Self {
+        let mut vals = [Self::default(); 4];
+        let mut n = 0;
+        for v in block {
+            if is_valid(v, fill) {
+                vals[n] = v;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            empty
+        } else {
+            Self::mean(&vals[..n])
+        }
+    }
 }
 
+/// `s / n` rounded half away from zero, for a constant `n` (so the
+/// division compiles to a multiply).
+#[inline(always)]
+fn round_div<const N: i64>(s: i64) -> i64 {
+    if s >= 0 {
+        (2 * s + N) / (2 * N)
+    } else {
+        -((-2 * s + N) / (2 * N))
+    }
+}
+
+/// [`Pixel::block_mean`] for integer types whose sums fit an `i64`:
+/// branch-free validity masks and constant divisors.
+macro_rules! small_int_block_mean {
+    ($($t:ty),*) => {$(
+        impl SmallInt for $t {
+            #[inline]
+            fn block_mean_i64(block: [Self; 4], fill: Option<Self>, empty: Self) -> Self {
+                let (mut s, mut n) = (0i64, 0i64);
+                for v in block {
+                    let ok = (fill != Some(v)) as i64;
+                    s += ok * v as i64;
+                    n += ok;
+                }
+                (match n {
+                    4 => round_div::<4>(s),
+                    3 => round_div::<3>(s),
+                    2 => round_div::<2>(s),
+                    1 => s,
+                    _ => return empty,
+                }) as $t
+            }
+        }
+    )*};
+}
+
+/// Integer pixels with an `i64` fast path.
+trait SmallInt: Sized {
+    fn block_mean_i64(block: [Self; 4], fill: Option<Self>, empty: Self) -> Self;
+}
+small_int_block_mean!(u8, u16, u32, i8, i16, i32);
+
 macro_rules! int_pixel {
-    ($($t:ty => $acc:ty),*) => {$(
+    ($($t:ty => $acc:ty $(: $fast:ident)?),*) => {$(
         impl Pixel for $t {
             fn mean(vals: &[Self]) -> Self {
                 let n = vals.len() as $acc;
@@ -40,10 +100,20 @@ macro_rules! int_pixel {
             fn from_f64(v: f64) -> Self {
                 v.round() as $t
             }
+            $(
+            #[inline]
+            fn block_mean(block: [Self; 4], fill: Option<Self>, empty: Self) -> Self {
+                <$t as $fast>::block_mean_i64(block, fill, empty)
+            }
+            )?
         }
     )*};
 }
-int_pixel!(u8 => i64, u16 => i64, u32 => i64, i8 => i64, i16 => i64, i32 => i64, u64 => i128, i64 => i128);
+int_pixel!(
+    u8 => i64 : SmallInt, u16 => i64 : SmallInt, u32 => i64 : SmallInt,
+    i8 => i64 : SmallInt, i16 => i64 : SmallInt, i32 => i64 : SmallInt,
+    u64 => i128, i64 => i128
+);
 
 macro_rules! float_pixel {
     ($($t:ty),*) => {$(
@@ -82,7 +152,18 @@ pub fn downsample<T: Pixel>(src: &[T], h: usize, w: usize, fill: Option<T>) -> V
     for oj in 0..oh {
         let r0 = 2 * oj * w;
         let r1 = if 2 * oj + 1 < h { Some(r0 + w) } else { None };
-        for oi in 0..ow {
+        let mut start = 0;
+        if let Some(r1) = r1 {
+            // full 2×2 blocks: the hot loop
+            let (top, bottom) = (&src[r0..r0 + w], &src[r1..r1 + w]);
+            out.extend(
+                top.chunks_exact(2)
+                    .zip(bottom.chunks_exact(2))
+                    .map(|(t, b)| T::block_mean([t[0], t[1], b[0], b[1]], fill, empty)),
+            );
+            start = w / 2;
+        }
+        for oi in start..ow {
             let c0 = 2 * oi;
             let c1 = (c0 + 1 < w).then_some(c0 + 1);
             let mut n = 0;

@@ -269,11 +269,15 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             }
         }
         let cols = (lv.grid.width as usize - col as usize * c).min(c);
-        let mut chunk = vec![self.pad; c * c];
+        // assemble the chunk, padding edges with the fill value (no
+        // zero-fill first; the chunk is borrowed by the encoder, not copied)
+        let mut chunk = Vec::with_capacity(c * c);
         for y in 0..src.rows() {
-            chunk[y * c..y * c + cols].copy_from_slice(&src.row(y)[src.x0..src.x0 + cols]);
+            chunk.extend_from_slice(&src.row(y)[src.x0..src.x0 + cols]);
+            chunk.resize((y + 1) * c, self.pad);
         }
-        arr.store_chunk_opt(&[row, col], chunk, &self.copts)
+        chunk.resize(c * c, self.pad);
+        arr.store_chunk_opt(&[row, col], &chunk, &self.copts)
             .map_err(|e| self.out_err(l, e))?;
         self.stores.tick(1);
         Ok(TaskStats {
