@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every test: creates the pinned Python venv (.venv) for the interop
-# tests and the pinned browser driver (tests/browser/node_modules) if
-# missing, then runs the Rust unit and end-to-end tests.
+# tests, the pinned browser driver (tests/browser/node_modules) and the S3
+# test server (s3s-fs) if missing, then runs the Rust unit and end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 req=tests/python/requirements.txt
@@ -16,5 +16,11 @@ if ! cmp -s "$lock" tests/browser/node_modules/.installed-lock.json 2>/dev/null;
     npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
     cp "$lock" tests/browser/node_modules/.installed-lock.json
 fi
+# real S3 server for tests/s3 (≈2.5 min to build once; newer releases need a newer rustc)
+s3s_bin="${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs"
+if ! "$s3s_bin" --version 2>/dev/null | grep -q '0\.14\.1'; then
+    cargo install s3s-fs@0.14.1 --features binary --locked
+fi
+export S3S_FS="$s3s_bin"
 export GEOZARR_PYTHON="$PWD/.venv/bin/python"
 cargo test --release --workspace "$@"

@@ -126,21 +126,7 @@ fn s2b_l1c_fixture_converts_end_to_end() {
 
 /// A failing command: non-zero exit, one line on stderr naming `needle`.
 fn fails_with(args: &[&str], needles: &[&str]) {
-    let o = common::cli(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "{args:?} should fail");
-    assert_eq!(
-        err.trim().lines().count(),
-        1,
-        "expected one error line, got:\n{err}"
-    );
-    for n in needles {
-        assert!(
-            err.contains(n),
-            "error for {args:?} should mention {n:?}: {err}"
-        );
-    }
-    assert!(!err.contains("panicked"), "{err}");
+    common::fails_cmd(common::bin(), args, needles);
 }
 
 #[test]

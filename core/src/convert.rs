@@ -9,7 +9,7 @@ use zarrs::storage::storage_adapter::performance_metrics::PerformanceMetricsStor
 use crate::executor::run_dag;
 use crate::plan::{self, Granularity, Plan, Task, TaskSpec};
 use crate::source::Product;
-use crate::store::{self, Location};
+use crate::store::{self, Location, StoreOptions};
 use crate::task::{self, band_chunk_keys, RunOptions, Stores, TaskStats};
 use crate::{Error, Result};
 
@@ -100,52 +100,62 @@ fn threads(n: usize) -> usize {
     }
 }
 
-/// Check the output location: refuse foreign non-empty directories, clear it
-/// on `--overwrite`. Returns whether an earlier output of ours is resumed.
-fn prepare_output(input: &Location, output: &Location, overwrite: bool) -> Result<bool> {
-    let (Some(inp), Some(out)) = (input.local_path(), output.local_path()) else {
-        return Ok(false);
-    };
-    if let (Ok(a), Ok(b)) = (inp.canonicalize(), out.canonicalize()) {
-        if a == b || b.starts_with(&a) {
+/// Check the output location: refuse foreign non-empty stores, clear it on
+/// `--overwrite`. Returns whether an earlier output of ours is resumed. Works
+/// the same on every backend (local directory, S3 prefix).
+fn prepare_output(
+    input: &Location,
+    output: &Location,
+    overwrite: bool,
+    sopts: &StoreOptions,
+) -> Result<bool> {
+    if input.contains(output) {
+        return Err(Error::output(output, "output is the input or inside it"));
+    }
+    if let Some(out) = output.local_path() {
+        if out.exists() && !out.is_dir() {
             return Err(Error::output(
                 out.display(),
-                "output is the input or inside it",
+                "exists and is a file, not a directory",
             ));
         }
     }
-    if !out.exists() {
+    let Some(out) = store::open_existing(output, sopts)? else {
         return Ok(false);
-    }
-    if !out.is_dir() {
-        return Err(Error::output(
-            out.display(),
-            "exists and is a file, not a directory",
-        ));
-    }
-    let empty = std::fs::read_dir(out)
-        .map_err(|e| Error::storage(out.display(), e))?
-        .next()
-        .is_none();
-    if empty {
+    };
+    let at = |e: Error| relocate(e, output);
+    if store::is_empty(&out).map_err(at)? {
         return Ok(false);
     }
     if overwrite {
-        std::fs::remove_dir_all(out).map_err(|e| Error::storage(out.display(), e))?;
+        match output.local_path() {
+            Some(p) => std::fs::remove_dir_all(p).map_err(|e| Error::storage(p.display(), e))?,
+            None => store::erase_prefix(&out, "").map_err(at)?,
+        }
         return Ok(false);
     }
-    let root = out.join("zarr.json");
-    let ours = std::fs::read(&root)
+    let ours = store::get_json(&out, "zarr.json")
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .flatten()
         .is_some_and(|v| v["zarr_format"] == 3 && v["node_type"] == "group");
     if !ours {
         return Err(Error::output(
-            out.display(),
+            output,
             "exists and is not a GeoZarr store; choose another path or pass --overwrite",
         ));
     }
     Ok(true)
+}
+
+/// Prefix a storage error's path with the store it happened in.
+fn relocate(e: Error, loc: &Location) -> Error {
+    match e {
+        Error::Storage { path, msg } => Error::Storage {
+            path: format!("{loc}/{path}"),
+            msg,
+        },
+        e => e,
+    }
 }
 
 /// Is band `b` of group `g` complete in the output (every chunk at every level)?
@@ -191,7 +201,14 @@ pub fn convert(
     let t0 = Instant::now();
     let in_loc = Location::parse(input)?;
     let out_loc = Location::parse(output)?;
-    let in_store = store::open_input(&in_loc)?;
+    // names for messages and logs: never credentials (URL user info, queries)
+    let (input, output) = (&in_loc.to_string(), &out_loc.to_string());
+    let sopts = StoreOptions {
+        max_retries: opts.max_retries,
+    };
+    let in_store = store::open_input_with(&in_loc, &sopts)?;
+    // before any work: the output is writable (S3: credentials, bucket, probe)
+    store::check_output(&out_loc, &sopts)?;
     let product = Product::open(&in_store, input)?;
     let plan = plan::build(&product, &in_store, &opts.plan)?;
     let bands: usize = plan.groups.iter().map(|g| g.bands.len()).sum();
@@ -201,9 +218,9 @@ pub fn convert(
         carried = plan.carried.len(),
         "planned {input}"
     );
-    let resumed = prepare_output(&in_loc, &out_loc, opts.overwrite)?;
+    let resumed = prepare_output(&in_loc, &out_loc, opts.overwrite, &sopts)?;
     tracing::info!(resumed, "output {output}");
-    let out_store = store::open_output(&out_loc)?;
+    let out_store = store::open_output_with(&out_loc, &sopts)?;
 
     let in_metrics = Arc::new(PerformanceMetricsStorageAdapter::new(in_store));
     let out_metrics = Arc::new(PerformanceMetricsStorageAdapter::new(out_store));
@@ -232,7 +249,7 @@ pub fn convert(
     summary.band_chunks = plan.band_chunks();
 
     // 1. metadata (resets arrays whose metadata changed)
-    task::run(&plan, &Task::Metadata, &stores, ro)?;
+    task::run(&plan, &Task::Metadata, &stores, ro).map_err(|e| relocate(e, &out_loc))?;
 
     // 2. which bands are already complete
     let band_of = |t: &TaskSpec| match t.task {
@@ -243,7 +260,7 @@ pub fn convert(
     if resumed {
         for (g, gp) in plan.groups.iter().enumerate() {
             for b in 0..gp.bands.len() {
-                if band_complete(&plan, g, b, &stores.output)? {
+                if band_complete(&plan, g, b, &stores.output).map_err(|e| relocate(e, &out_loc))? {
                     complete.insert((g, b));
                 }
             }
@@ -291,7 +308,9 @@ pub fn convert(
                 continue;
             }
             if let Task::Band { group, band } = t.task {
-                if !band_complete(&plan, group, band, &stores.output)? {
+                if !band_complete(&plan, group, band, &stores.output)
+                    .map_err(|e| relocate(e, &out_loc))?
+                {
                     failed.push((i, chunks_missing(&plan, group, band)));
                 }
             }
@@ -318,7 +337,8 @@ pub fn convert(
             // a streamed band restarts from scratch; a chunk task rewrites its
             // own chunk whole, so its band's other chunks stay
             if let Task::Band { group, band } = tasks[*i].task {
-                reset_band(&plan, group, band, &stores.output)?;
+                reset_band(&plan, group, band, &stores.output)
+                    .map_err(|e| relocate(e, &out_loc))?;
             }
         }
         if !failed.is_empty() {
@@ -334,7 +354,7 @@ pub fn convert(
     if opts.granularity == Granularity::Chunk {
         for (g, gp) in plan.groups.iter().enumerate() {
             for b in 0..gp.bands.len() {
-                if !band_complete(&plan, g, b, &stores.output)? {
+                if !band_complete(&plan, g, b, &stores.output).map_err(|e| relocate(e, &out_loc))? {
                     return Err(chunks_missing(&plan, g, b));
                 }
             }
@@ -343,7 +363,7 @@ pub fn convert(
 
     // 4. consolidated metadata last: the store is complete from here on
     tracing::info!("all bands verified; writing consolidated metadata");
-    task::run(&plan, &Task::Consolidate, &stores, ro)?;
+    task::run(&plan, &Task::Consolidate, &stores, ro).map_err(|e| relocate(e, &out_loc))?;
     summary.bytes_read = in_metrics.bytes_read() as u64;
     summary.bytes_written = out_metrics.bytes_written() as u64;
     summary.seconds = t0.elapsed().as_secs_f64();

@@ -7,6 +7,7 @@
 //! very same task code, so both write byte-identical stores.
 
 pub mod attrs;
+pub mod aws;
 pub mod chunking;
 pub mod convert;
 pub mod crs;
@@ -18,6 +19,7 @@ pub mod inspect;
 pub mod jsonfmt;
 pub mod localstore;
 pub mod plan;
+pub mod remote;
 pub mod sink;
 pub mod source;
 pub mod store;

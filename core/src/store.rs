@@ -1,6 +1,7 @@
 //! Opening stores. Every input and output goes through [`open_input`] /
-//! [`open_output`], which take a path or URL, so other backends (S3, HTTPS)
-//! plug in here without touching the conversion code.
+//! [`open_output`], which take a local path, `s3://bucket/prefix` or (input
+//! only) `https://host/path.zarr`, so the conversion code never sees the
+//! backend. S3 and HTTP(S) go through `object_store` (see [`crate::remote`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,29 +11,81 @@ use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::{Bytes, ReadableWritableListableStorage, StoreKey, StorePrefix};
 
 use crate::localstore::LocalStore;
+use crate::remote::Remote;
 use crate::{Error, Result};
 
-/// A readable, writable, listable store (local directory, later S3…).
+/// A readable, writable, listable store (local directory, S3, HTTP).
 pub type Store = ReadableWritableListableStorage;
 
 /// Where a store lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Location {
     /// A local directory.
     Local(PathBuf),
+    /// An S3 bucket and a key prefix ("" = the bucket root), `s3://bucket/prefix`.
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix without leading or trailing `/`.
+        prefix: String,
+    },
+    /// A read-only store served over HTTP(S) (the server must honour Range requests).
+    Http {
+        /// The base URL, without a trailing `/`.
+        url: String,
+    },
 }
 
 impl Location {
-    /// Parse a path or URL.
+    /// Parse a path or URL: a local path, `file://path`, `s3://bucket/prefix`,
+    /// `https://host/path` or `http://host/path`.
     pub fn parse(s: &str) -> Result<Self> {
         if let Some(rest) = s.strip_prefix("file://") {
             return Ok(Location::Local(PathBuf::from(rest)));
         }
-        if s.contains("://") {
-            let scheme = s.split("://").next().unwrap_or_default();
-            return Err(Error::Usage(format!(
-                "{s}: the '{scheme}://' scheme is not supported yet (local paths only)"
-            )));
+        if let Some(rest) = s.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{s}: no bucket name (expected s3://bucket/prefix)"
+                )));
+            }
+            let prefix = prefix.trim_matches('/');
+            if !prefix.is_empty()
+                && prefix
+                    .split('/')
+                    .any(|p| p.is_empty() || p == "." || p == "..")
+            {
+                return Err(Error::Usage(format!(
+                    "{s}: invalid key prefix (empty, '.' or '..' path segment)"
+                )));
+            }
+            return Ok(Location::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.to_string(),
+            });
+        }
+        if s.starts_with("https://") || s.starts_with("http://") {
+            let url = s.trim_end_matches('/');
+            if url.split("://").nth(1).is_none_or(|r| r.is_empty()) {
+                return Err(Error::Usage(format!("{}: no host in URL", redact_url(s))));
+            }
+            return Ok(Location::Http {
+                url: url.to_string(),
+            });
+        }
+        if let Some((scheme, _)) = s.split_once("://") {
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '+')
+            {
+                return Err(Error::Usage(format!(
+                    "{}: the '{scheme}://' scheme is not supported (use a local path, \
+                     s3://bucket/prefix, or https://host/path for inputs)",
+                    redact_url(s)
+                )));
+            }
         }
         Ok(Location::Local(PathBuf::from(s)))
     }
@@ -41,20 +94,84 @@ impl Location {
     pub fn local_path(&self) -> Option<&Path> {
         match self {
             Location::Local(p) => Some(p),
+            _ => None,
         }
     }
+
+    /// Is `other` this store or inside it (same bucket and prefix below ours)?
+    pub fn contains(&self, other: &Location) -> bool {
+        match (self, other) {
+            (Location::Local(a), Location::Local(b)) => {
+                match (a.canonicalize(), b.canonicalize()) {
+                    (Ok(a), Ok(b)) => b.starts_with(a),
+                    _ => false,
+                }
+            }
+            (
+                Location::S3 { bucket, prefix },
+                Location::S3 {
+                    bucket: ob,
+                    prefix: op,
+                },
+            ) => {
+                bucket == ob
+                    && (prefix.is_empty() || op == prefix || op.starts_with(&format!("{prefix}/")))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A URL without user info or query (which may hold credentials).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}{path}")
 }
 
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Local(p) => write!(f, "{}", p.display()),
+            Location::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            Location::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+            Location::Http { url } => write!(f, "{}", redact_url(url)),
         }
     }
 }
 
-/// Open an existing store for reading.
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Location({self})")
+    }
+}
+
+/// How remote stores behave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Retries per request on transient errors (exponential backoff).
+    pub max_retries: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { max_retries: 3 }
+    }
+}
+
+/// Open an existing store for reading (default [`StoreOptions`]).
 pub fn open_input(loc: &Location) -> Result<Store> {
+    open_input_with(loc, &StoreOptions::default())
+}
+
+/// Open an existing store for reading. Remote stores are checked first
+/// (credentials, bucket, endpoint), failing with one line saying what is
+/// wrong and how to fix it.
+pub fn open_input_with(loc: &Location, opts: &StoreOptions) -> Result<Store> {
     match loc {
         Location::Local(p) => {
             if !p.exists() {
@@ -69,13 +186,48 @@ pub fn open_input(loc: &Location) -> Result<Store> {
             let fs = FilesystemStore::new(p).map_err(|e| Error::input(p.display(), e))?;
             Ok(Arc::new(fs))
         }
+        _ => {
+            let r = Remote::open(loc, opts)?;
+            r.check_read()?;
+            Ok(r.zarrs_store())
+        }
     }
 }
 
-/// Open (creating if needed) an output store. Local writes are atomic: a
-/// value is written to a temporary file and renamed (see [`LocalStore`]), so
-/// a reader or a resumed run never sees a torn chunk.
+/// Check that an output location can be written before any work starts:
+/// for S3, credentials, bucket, and a write+delete probe under the prefix
+/// (nothing is left behind). Local outputs are checked by the conversion.
+pub fn check_output(loc: &Location, opts: &StoreOptions) -> Result<()> {
+    match loc {
+        Location::Local(_) => Ok(()),
+        _ => Remote::open(loc, opts)?.check_write(),
+    }
+}
+
+/// A view of an output location for inspection, without creating or
+/// cleaning anything; `None` when a local directory does not exist.
+pub fn open_existing(loc: &Location, opts: &StoreOptions) -> Result<Option<Store>> {
+    match loc {
+        Location::Local(p) => {
+            if !p.is_dir() {
+                return Ok(None);
+            }
+            let fs = FilesystemStore::new(p).map_err(|e| Error::output(p.display(), e))?;
+            Ok(Some(Arc::new(fs)))
+        }
+        _ => Ok(Some(Remote::open(loc, opts)?.zarrs_store())),
+    }
+}
+
+/// Open (creating if needed) an output store with default [`StoreOptions`].
 pub fn open_output(loc: &Location) -> Result<Store> {
+    open_output_with(loc, &StoreOptions::default())
+}
+
+/// Open (creating if needed) an output store. Every value is written whole:
+/// locally to a temporary file then renamed (see [`LocalStore`]), on S3 as
+/// one PUT, so a reader or a resumed run never sees a torn chunk.
+pub fn open_output_with(loc: &Location, opts: &StoreOptions) -> Result<Store> {
     match loc {
         Location::Local(p) => {
             std::fs::create_dir_all(p).map_err(|e| Error::storage(p.display(), e))?;
@@ -83,7 +235,20 @@ pub fn open_output(loc: &Location) -> Result<Store> {
             let fs = LocalStore::new(p).map_err(|e| Error::output(p.display(), e))?;
             Ok(Arc::new(fs))
         }
+        Location::Http { .. } => Err(Error::output(
+            loc,
+            "HTTP(S) locations are read-only: write to s3://bucket/prefix or a local path",
+        )),
+        Location::S3 { .. } => Ok(Remote::open(loc, opts)?.zarrs_store()),
     }
+}
+
+/// Is the store empty (no key or prefix at its root)?
+pub fn is_empty(store: &Store) -> Result<bool> {
+    let kp = store
+        .list_dir(&StorePrefix::root())
+        .map_err(|e| Error::storage("(root)", e))?;
+    Ok(kp.keys().is_empty() && kp.prefixes().is_empty())
 }
 
 /// Delete `*.tmp` files left by an interrupted run: temporary files of
@@ -175,4 +340,80 @@ pub fn list_prefix(store: &Store, node: &str) -> Result<Vec<String>> {
         .list_prefix(&node_prefix(node)?)
         .map_err(|e| Error::storage(node, e))?;
     Ok(keys.into_iter().map(|k| k.as_str().to_string()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse_and_print_without_credentials() {
+        assert_eq!(
+            Location::parse("s3://bucket/a/b.zarr/").unwrap(),
+            Location::S3 {
+                bucket: "bucket".into(),
+                prefix: "a/b.zarr".into()
+            }
+        );
+        assert_eq!(
+            Location::parse("s3://bucket").unwrap().to_string(),
+            "s3://bucket"
+        );
+        assert_eq!(
+            Location::parse("s3://bucket/x/y").unwrap().to_string(),
+            "s3://bucket/x/y"
+        );
+        assert_eq!(
+            Location::parse("file:///tmp/x").unwrap(),
+            Location::Local("/tmp/x".into())
+        );
+        assert_eq!(
+            Location::parse("rel/dir").unwrap(),
+            Location::Local("rel/dir".into())
+        );
+        let h = Location::parse("https://user:pw@host:8443/p/x.zarr/?X-Amz-Signature=sig").unwrap();
+        assert_eq!(h.to_string(), "https://host:8443/p/x.zarr/");
+        assert_eq!(format!("{h:?}"), "Location(https://host:8443/p/x.zarr/)");
+        assert_eq!(
+            Location::parse("http://127.0.0.1:8000/in.zarr").unwrap(),
+            Location::Http {
+                url: "http://127.0.0.1:8000/in.zarr".into()
+            }
+        );
+        for bad in [
+            "s3://",
+            "s3:///x",
+            "s3://b/a//c",
+            "s3://b/../c",
+            "gs://b/x",
+            "https://",
+        ] {
+            assert!(Location::parse(bad).is_err(), "{bad}");
+        }
+        let e = Location::parse("gs://user:pw@b/x").unwrap_err().to_string();
+        assert!(e.contains("'gs://'") && !e.contains("pw"), "{e}");
+    }
+
+    #[test]
+    fn containment_is_by_bucket_and_prefix_segments() {
+        let l = |s: &str| Location::parse(s).unwrap();
+        assert!(l("s3://b/in").contains(&l("s3://b/in")));
+        assert!(l("s3://b/in").contains(&l("s3://b/in/out")));
+        assert!(l("s3://b").contains(&l("s3://b/x")));
+        assert!(!l("s3://b/in").contains(&l("s3://b/in2")));
+        assert!(!l("s3://b/in").contains(&l("s3://c/in")));
+        assert!(!l("https://h/in").contains(&l("s3://h/in")));
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("in/out")).unwrap();
+        let p = |s: &str| Location::Local(d.path().join(s));
+        assert!(p("in").contains(&p("in/out")));
+        assert!(!p("in/out").contains(&p("in")));
+    }
+
+    #[test]
+    fn http_outputs_are_refused() {
+        let loc = Location::parse("https://host/out.zarr").unwrap();
+        let e = open_output(&loc).err().unwrap().to_string();
+        assert!(e.contains("read-only"), "{e}");
+    }
 }

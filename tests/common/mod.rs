@@ -28,6 +28,30 @@ pub fn cli_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Run a command that must fail with exactly one error line (no panic)
+/// holding every needle; returns (stdout, stderr).
+pub fn fails_cmd(mut c: Command, args: &[&str], needles: &[&str]) -> (String, String) {
+    let o = c.args(args).output().expect("run eopf-geozarr");
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    assert!(!o.status.success(), "{args:?} should fail:\n{out}");
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "expected one error line, got:\n{err}"
+    );
+    for n in needles {
+        assert!(
+            err.contains(n),
+            "error for {args:?} should mention {n:?}: {err}"
+        );
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    (out, err)
+}
+
 /// Repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
