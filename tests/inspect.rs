@@ -849,3 +849,115 @@ fn html_page_renders_offline_and_groups_expand_in_chromium() {
         png.len()
     );
 }
+
+#[test]
+fn nonsense_metadata_is_reported_never_a_panic() {
+    let (_, out) = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let b = |a: &str| format!("{R10}/0/{a}");
+    let edits: Vec<(String, Box<dyn Fn(&mut Value)>)> = vec![
+        (b("b02"), Box::new(|d| d["shape"] = json!("abc"))),
+        (
+            b("b02"),
+            Box::new(|d| {
+                d.as_object_mut().unwrap().remove("chunk_grid");
+            }),
+        ),
+        (
+            b("b08"),
+            Box::new(|d| {
+                d["shape"] = json!([0, 0]);
+                d["chunk_grid"]["configuration"]["chunk_shape"] = json!([0, 0]);
+            }),
+        ),
+        (
+            b("b03"),
+            Box::new(|d| d["attributes"]["grid_mapping"] = json!(7)),
+        ),
+        (
+            b("b04"),
+            Box::new(|d| d["attributes"]["standard_name"] = json!(["a"])),
+        ),
+        (
+            b("x"),
+            Box::new(|d| d["attributes"]["_ARRAY_DIMENSIONS"] = json!([1, 2])),
+        ),
+        (
+            b("spatial_ref"),
+            Box::new(|d| d["attributes"]["GeoTransform"] = json!(42)),
+        ),
+        (
+            b("spatial_ref"),
+            Box::new(|d| d["attributes"]["GeoTransform"] = json!("1 2 3")),
+        ),
+        (
+            format!("{R10}/1/b02"),
+            Box::new(|d| d["dimension_names"] = json!(["x", "y"])),
+        ),
+        (
+            R10.into(),
+            Box::new(|d| d["attributes"]["multiscales"] = json!("string")),
+        ),
+        (
+            R10.into(),
+            Box::new(|d| {
+                d["attributes"]["multiscales"]["tile_matrix_set"]["tileMatrices"] =
+                    json!([1, "x", {"id": 5}])
+            }),
+        ),
+        (
+            R10.into(),
+            Box::new(|d| {
+                d["attributes"]["multiscales"]["tile_matrix_set"]["tileMatrices"][0]["tileWidth"] =
+                    json!(0)
+            }),
+        ),
+        (
+            R10.into(),
+            Box::new(|d| {
+                d["attributes"]["multiscales"]["tile_matrix_set"]["tileMatrices"][2]["id"] =
+                    json!("../..")
+            }),
+        ),
+        (
+            "".into(),
+            Box::new(|d| d["consolidated_metadata"] = json!("x")),
+        ),
+        (
+            "".into(),
+            Box::new(|d| d["consolidated_metadata"]["metadata"]["measurements"] = json!(3)),
+        ),
+    ];
+    for (i, (node, f)) in edits.iter().enumerate() {
+        let st = tmp.path().join(format!("n{i}.zarr"));
+        copy_dir(out, &st);
+        edit(&st, node, f);
+        if !node.is_empty() {
+            reconsolidate(&st); // so the edit itself must be noticed
+        }
+        for args in [
+            vec!["validate", s(&st), "--deep"],
+            vec!["info", s(&st), "--json"],
+            vec![
+                "info",
+                s(&st),
+                "--html-output",
+                s(&tmp.path().join("p.html")),
+            ],
+        ] {
+            let o = common::cli(&args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                !err.contains("panicked"),
+                "edit {i} on /{node}: {args:?}: {err}"
+            );
+            assert!(
+                matches!(o.status.code(), Some(0 | 1)),
+                "edit {i}: {args:?}: {err}"
+            );
+        }
+        // validate notices every edit
+        let o = validate(&st, true);
+        assert_eq!(o.code, 1, "edit {i} on /{node} passed validation");
+    }
+}

@@ -30,9 +30,10 @@ fn chunks_of(tree: &Tree, store: &Store, p: &str) -> Check {
         Err(e) => return check(Status::Fail, C, p, format!("cannot open for reading: {e}")),
     };
     let grid = a.chunk_grid_shape().to_vec();
-    let all = indices(&grid);
-    let (mut missing, mut corrupt) = (vec![], vec![]);
-    for idx in &all {
+    let (mut missing, mut corrupt, mut total) = (vec![], vec![], 0u64);
+    for idx in indices(&grid) {
+        let idx = &idx;
+        total += 1;
         let key = a.chunk_key(idx).as_str().to_string();
         match a.retrieve_encoded_chunk(idx) {
             Err(e) => corrupt.push(format!("{key}: {e}")),
@@ -56,7 +57,7 @@ fn chunks_of(tree: &Tree, store: &Store, p: &str) -> Check {
         problems.push(format!(
             "{} of {} chunks missing: {}",
             missing.len(),
-            all.len(),
+            total,
             list(&missing)
         ));
     }
@@ -72,7 +73,7 @@ fn chunks_of(tree: &Tree, store: &Store, p: &str) -> Check {
             Status::Pass,
             C,
             p,
-            format!("all {} chunks present and decode", all.len()),
+            format!("all {total} chunks present and decode"),
         )
     } else {
         check(Status::Fail, C, p, problems.join("; "))
@@ -130,6 +131,9 @@ fn compare<T: Near>(
     let (cs, ps) = (a.shape().to_vec(), pa.shape().to_vec());
     let fill = fill_of::<T>(tree.nodes[child].attrs.get("_FillValue"));
     let chunk = tree.nodes[child].chunks();
+    if chunk.len() != 2 || cs.len() != 2 || ps.len() != 2 {
+        return Err("not a 2-D regular chunk grid".into());
+    }
     let (h, w, ph, pw) = (cs[0], cs[1], ps[0], ps[1]);
     let (mut bad, mut first) = (0u64, None);
     let mut r0 = 0;

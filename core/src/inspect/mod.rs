@@ -111,8 +111,25 @@ pub(crate) fn v3_node(doc: &Value) -> std::result::Result<Node, String> {
         Some(t) => return Err(format!("unknown node_type {t:?}")),
         None => return Err("no node_type (not Zarr v3 metadata)".into()),
     };
-    if kind == Kind::Array && (doc.get("shape").is_none() || doc.get("data_type").is_none()) {
-        return Err("array metadata without shape or data_type".into());
+    if kind == Kind::Array {
+        for k in [
+            "shape",
+            "data_type",
+            "chunk_grid",
+            "chunk_key_encoding",
+            "fill_value",
+            "codecs",
+        ] {
+            if doc.get(k).is_none() {
+                return Err(format!("array metadata without {k}"));
+            }
+        }
+        let shape_ok = doc["shape"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|v| v.as_u64().is_some()));
+        if !shape_ok {
+            return Err(format!("shape {} is not a list of sizes", doc["shape"]));
+        }
     }
     Ok(Node {
         kind,

@@ -487,22 +487,47 @@ pub(super) fn missing_chunks(cx: &Ctx, p: &str) -> std::result::Result<Vec<Strin
     Ok(missing)
 }
 
-/// Every index of a chunk grid, row-major.
-pub(super) fn indices(grid: &[u64]) -> Vec<Vec<u64>> {
-    let mut out = vec![vec![]];
-    for &n in grid {
-        out = out
-            .into_iter()
-            .flat_map(|pre| {
-                (0..n).map(move |i| {
-                    let mut v = pre.clone();
-                    v.push(i);
-                    v
-                })
-            })
-            .collect();
+/// Every index of a chunk grid, row-major (lazily: a grid may be huge).
+pub(super) fn indices(grid: &[u64]) -> impl Iterator<Item = Vec<u64>> + '_ {
+    let empty = grid.contains(&0);
+    let mut next = (!empty).then(|| vec![0u64; grid.len()]);
+    std::iter::from_fn(move || {
+        let cur = next.take()?;
+        let mut n = cur.clone();
+        for d in (0..n.len()).rev() {
+            n[d] += 1;
+            if n[d] < grid[d] {
+                next = Some(n);
+                break;
+            }
+            n[d] = 0;
+        }
+        Some(cur)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::indices;
+
+    #[test]
+    fn chunk_indices_row_major() {
+        let v: Vec<Vec<u64>> = indices(&[2, 3]).collect();
+        assert_eq!(
+            v,
+            vec![
+                vec![0, 0],
+                vec![0, 1],
+                vec![0, 2],
+                vec![1, 0],
+                vec![1, 1],
+                vec![1, 2]
+            ]
+        );
+        assert_eq!(indices(&[]).collect::<Vec<_>>(), vec![Vec::<u64>::new()]);
+        assert_eq!(indices(&[3, 0]).count(), 0);
+        assert_eq!(indices(&[u64::MAX, u64::MAX]).take(2).count(), 2);
     }
-    out
 }
 
 fn check_geotransform(cx: &mut Ctx, p: &str) {
