@@ -506,30 +506,6 @@ pub(super) fn indices(grid: &[u64]) -> impl Iterator<Item = Vec<u64>> + '_ {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::indices;
-
-    #[test]
-    fn chunk_indices_row_major() {
-        let v: Vec<Vec<u64>> = indices(&[2, 3]).collect();
-        assert_eq!(
-            v,
-            vec![
-                vec![0, 0],
-                vec![0, 1],
-                vec![0, 2],
-                vec![1, 0],
-                vec![1, 1],
-                vec![1, 2]
-            ]
-        );
-        assert_eq!(indices(&[]).collect::<Vec<_>>(), vec![Vec::<u64>::new()]);
-        assert_eq!(indices(&[3, 0]).count(), 0);
-        assert_eq!(indices(&[u64::MAX, u64::MAX]).take(2).count(), 2);
-    }
-}
-
 fn check_geotransform(cx: &mut Ctx, p: &str) {
     const C: &str = "geotransform";
     let n = &cx.tree.nodes[p];
@@ -1120,4 +1096,28 @@ pub fn render_text(r: &Report) -> String {
         if r.valid { "OK" } else { "FAILED" }
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::indices;
+
+    #[test]
+    fn chunk_indices_row_major() {
+        let v: Vec<Vec<u64>> = indices(&[2, 3]).collect();
+        assert_eq!(
+            v,
+            vec![
+                vec![0, 0],
+                vec![0, 1],
+                vec![0, 2],
+                vec![1, 0],
+                vec![1, 1],
+                vec![1, 2]
+            ]
+        );
+        assert_eq!(indices(&[]).collect::<Vec<_>>(), vec![Vec::<u64>::new()]);
+        assert_eq!(indices(&[3, 0]).count(), 0);
+        assert_eq!(indices(&[u64::MAX, u64::MAX]).take(2).count(), 2);
+    }
 }
