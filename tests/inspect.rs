@@ -855,7 +855,8 @@ fn nonsense_metadata_is_reported_never_a_panic() {
     let (_, out) = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let b = |a: &str| format!("{R10}/0/{a}");
-    let edits: Vec<(String, Box<dyn Fn(&mut Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let edits: Vec<(String, Edit)> = vec![
         (b("b02"), Box::new(|d| d["shape"] = json!("abc"))),
         (
             b("b02"),
