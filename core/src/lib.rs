@@ -15,6 +15,7 @@ pub mod downsample;
 pub mod error;
 pub mod executor;
 pub mod grid;
+pub mod httplist;
 pub mod inspect;
 pub mod jsonfmt;
 pub mod localstore;

@@ -152,10 +152,15 @@ impl Remote {
         }
     }
 
-    /// The zarrs (sync) view of this store.
+    /// The zarrs (sync) view of this store. HTTP(S) stores list their keys
+    /// from the consolidated metadata (see [`crate::httplist`]).
     pub fn zarrs_store(&self) -> Store {
         let a = Arc::new(AsyncObjectStore::new(self.store.clone()));
-        Arc::new(AsyncToSyncStorageAdapter::new(a, BlockOn))
+        let s: Store = Arc::new(AsyncToSyncStorageAdapter::new(a, BlockOn));
+        match self.location {
+            Location::Http { .. } => crate::httplist::wrap(s),
+            _ => s,
+        }
     }
 
     /// Check read access: the bucket exists and the credentials are accepted

@@ -143,6 +143,25 @@ fn local_s3_and_back_are_identical_to_a_local_conversion_and_read_in_xarray() {
     );
     common::assert_same_store(&reference, &s3.dir("bucket/out/b.zarr"));
 
+    // info and validate read S3 stores (and S3 products) like local ones
+    assert_same_report(
+        &s3,
+        &["info", "--json"],
+        "s3://bucket/out/a.zarr",
+        &reference,
+    );
+    assert_same_report(
+        &s3,
+        &["validate", "--json", "--deep"],
+        "s3://bucket/out/a.zarr",
+        &reference,
+    );
+    let info = ok(s3.cli(), &["info", "s3://bucket/products/in.zarr"]);
+    assert!(
+        info.contains("s3://bucket/products/in.zarr: Zarr v2"),
+        "{info}"
+    );
+
     // zarr-python and xarray read it through s3fs, equal to the local store
     let o = Command::new(common::python())
         .arg(common::root().join("tests/python/s3_read.py"))
@@ -155,6 +174,31 @@ fn local_s3_and_back_are_identical_to_a_local_conversion_and_read_in_xarray() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "s3_read.py failed:\n{out}\n{err}");
     assert!(out.contains("s3 read ok"), "{out}");
+}
+
+/// `info`/`validate` (args[0], flags args[1..]) print the same JSON for a
+/// remote store as for its local twin, but for the location.
+fn assert_same_report(s3: &S3Server, args: &[&str], remote: &str, local: &Path) {
+    let (cmd, flags) = (args[0], &args[1..]);
+    let run_on = |at: &str| {
+        let mut a = vec![cmd, at];
+        a.extend(flags);
+        let c = if at.starts_with('/') {
+            common::bin()
+        } else {
+            s3.cli()
+        };
+        let mut v: serde_json::Value = serde_json::from_str(&ok(c, &a)).unwrap();
+        assert_eq!(v["location"], at);
+        v["location"] = serde_json::Value::Null;
+        v
+    };
+    let (r, l) = (run_on(remote), run_on(local.to_str().unwrap()));
+    assert!(
+        r == l,
+        "{cmd} differs between {remote} and {}",
+        local.display()
+    );
 }
 
 #[test]
@@ -191,6 +235,12 @@ fn http_input_with_range_requests_converts_identically() {
             .load(std::sync::atomic::Ordering::SeqCst)
             >= 2
     );
+
+    // info and validate over HTTP(S)
+    let ref_url = format!("http://127.0.0.1:{}/ref.zarr", server.port());
+    let s3 = S3Server::start();
+    assert_same_report(&s3, &["info", "--json"], &ref_url, &reference);
+    assert_same_report(&s3, &["validate", "--json", "--deep"], &ref_url, &reference);
 
     // not a product / no server: one clear line
     let missing = format!("http://127.0.0.1:{}/nothing.zarr", server.port());
