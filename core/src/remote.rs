@@ -267,6 +267,11 @@ impl Remote {
                      (needed for --overwrite and retries), or choose another output"
                 )),
             },
+            Problem::WrongRegion(code) => err(format!(
+                "bucket '{bucket}' is not in region {} ({code}): set AWS_REGION to the bucket's \
+                 region",
+                settings.region
+            )),
             Problem::Other => err(short(&text)),
         }
     }
@@ -289,6 +294,7 @@ enum Problem {
     UnknownBucket,
     Unreachable,
     Denied(String),
+    WrongRegion(String),
     Other,
 }
 
@@ -310,10 +316,14 @@ fn diagnose(e: &object_store::Error, text: &str) -> Problem {
             | "ExpiredToken"
             | "InvalidClientTokenId"
             | "TokenRefreshRequired"
-            | "AuthorizationHeaderMalformed"
             | "NotSignedUp"),
         ) => return Problem::BadKey(c.to_string()),
         Some(c @ ("AccessDenied" | "AllAccessDisabled")) => return Problem::Denied(c.to_string()),
+        Some(
+            c @ ("PermanentRedirect"
+            | "AuthorizationHeaderMalformed"
+            | "IllegalLocationConstraintException"),
+        ) => return Problem::WrongRegion(c.to_string()),
         _ => {}
     }
     let lower = text.to_ascii_lowercase();
@@ -325,6 +335,11 @@ fn diagnose(e: &object_store::Error, text: &str) -> Problem {
             Problem::BadKey(code.unwrap_or_else(|| "401 Unauthorized".into()))
         }
         object_store::Error::NotFound { .. } if code.is_none() => Problem::UnknownBucket,
+        _ if lower.contains("301 moved permanently")
+            || lower.contains("received redirect without") =>
+        {
+            Problem::WrongRegion("301 redirect".into())
+        }
         _ if [
             "connection refused",
             "tcp connect",
@@ -405,6 +420,11 @@ mod tests {
         assert_eq!(diagnose(&e, t), Problem::Unreachable);
         let t = "<Error><Code>NoSuchBucket</Code></Error>";
         assert_eq!(diagnose(&e, t), Problem::UnknownBucket);
+        let t = "<Error><Code>AuthorizationHeaderMalformed</Code></Error>";
+        assert_eq!(
+            diagnose(&e, t),
+            Problem::WrongRegion("AuthorizationHeaderMalformed".into())
+        );
     }
 
     #[test]
