@@ -51,14 +51,16 @@ fn band(plan: &Plan, gp: &GroupPlan, b: usize, stores: &Stores) -> Result<u64> {
             .flat_map(|r| (0..cols).map(move |c| (r, c)))
             .collect();
         idx.par_iter().try_for_each(|&(r, cc)| -> Result<()> {
-            let mut chunk = vec![0u16; c * c];
+            // copy the chunk out (padding edges), then encode it in place
+            let mut chunk = Vec::with_capacity(c * c);
             let (r0, c0) = (r as usize * c, cc as usize * c);
+            let n = c.min(w - c0);
             for y in 0..c.min(h - r0) {
-                let n = c.min(w - c0);
-                chunk[y * c..y * c + n]
-                    .copy_from_slice(&data[(r0 + y) * w + c0..(r0 + y) * w + c0 + n]);
+                chunk.extend_from_slice(&data[(r0 + y) * w + c0..(r0 + y) * w + c0 + n]);
+                chunk.resize((y + 1) * c, 0);
             }
-            out.store_chunk_opt(&[r, cc], chunk, &copts)?;
+            chunk.resize(c * c, 0);
+            out.store_chunk_opt(&[r, cc], &chunk, &copts)?;
             Ok(())
         })?;
         chunks += rows * cols;
