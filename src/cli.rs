@@ -339,6 +339,17 @@ pub fn run() -> Result<ExitCode> {
             };
             let s = run_convert(&input, &output, &opts, false)?;
             print_summary(&s, &output);
+            // the demo's output must pass our own GeoZarr checks
+            use geozarr_core::inspect::validate;
+            let report =
+                validate::validate(&open(&output)?, &output, validate::Options::default())?;
+            let text = validate::render_text(&report);
+            print!("validate: {}", text.lines().last().unwrap_or_default());
+            println!("\nlook inside: eopf-geozarr info {output}");
+            if !report.valid {
+                print!("{text}");
+                return Ok(ExitCode::FAILURE);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
