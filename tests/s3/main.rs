@@ -541,3 +541,30 @@ fn secrets_never_appear_in_logs_at_any_verbosity() {
     assert!(err.contains("503"), "{err}");
     assert_no_secret(&out, &err);
 }
+
+#[test]
+fn info_and_validate_read_s3_and_http_products_and_say_what_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, _) = product(tmp.path());
+    let s3 = S3Server::start();
+    s3.upload_dir(Path::new(&input), "in.zarr");
+    let server = http::StaticServer::start(tmp.path().to_path_buf());
+    let http = |name: &str| format!("http://127.0.0.1:{}/{name}", server.port());
+    // an EOPF product (Zarr v2) reads the same remotely as locally
+    for args in [["info", "--json"], ["validate", "--json"]] {
+        assert_same_report(&s3, &args, "s3://bucket/in.zarr", Path::new(&input));
+        assert_same_report(&s3, &args, &http("in.zarr"), Path::new(&input));
+    }
+    for cmd in ["info", "validate"] {
+        fails(
+            s3.cli(),
+            &[cmd, "s3://bucket/nothing.zarr"],
+            &["nothing.zarr", "not a Zarr store"],
+        );
+        fails(
+            common::bin(),
+            &[cmd, &http("nothing.zarr")],
+            &["nothing.zarr", "not a Zarr store"],
+        );
+    }
+}
