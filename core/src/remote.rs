@@ -167,17 +167,34 @@ impl Remote {
     /// (one listing request). HTTP: the server answers.
     pub fn check_read(&self) -> Result<()> {
         match &self.location {
-            Location::Http { .. } => {
-                // any answer (even 404) shows the server is there
-                match block_on(self.store.head(&ObjectPath::from(".zmetadata"))) {
-                    Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                    Err(e) => Err(self.explain(&e, Op::Read)),
+            // a ranged read of the first metadata document found: the server
+            // answers and honours Range requests (every read is ranged)
+            Location::Http { .. } => self.probe_metadata().map(|_| ()),
+            _ => match block_on(self.store.list_with_delimiter(None)) {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let err = self.explain(&e, Op::Read);
+                    // reading may be allowed without listing (s3:GetObject only)
+                    match diagnose(&e, &chain(&e)) {
+                        Problem::Denied(_) if self.probe_metadata().unwrap_or(false) => Ok(()),
+                        _ => Err(err),
+                    }
                 }
-            }
-            _ => block_on(self.store.list_with_delimiter(None))
-                .map(|_| ())
-                .map_err(|e| self.explain(&e, Op::Read)),
+            },
         }
+    }
+
+    /// Read one byte of the store's first metadata document found: `true`
+    /// when one exists, `false` when none does.
+    fn probe_metadata(&self) -> Result<bool> {
+        for k in [".zmetadata", "zarr.json", ".zgroup"] {
+            match block_on(self.store.get_range(&ObjectPath::from(k), 0..1)) {
+                Ok(_) => return Ok(true),
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(self.explain(&e, Op::Read)),
+            }
+        }
+        Ok(false)
     }
 
     /// Check write access: [`Remote::check_read`], then write and delete a
@@ -212,6 +229,13 @@ impl Remote {
             Op::Read => Error::input(loc, msg),
             _ => Error::output(loc, msg),
         };
+        if text.contains("Range request not supported") {
+            return err(
+                "the server does not honour HTTP Range requests (every read is ranged): serve \
+                 the store from one that does, or copy it locally"
+                    .into(),
+            );
+        }
         let Some(settings) = &self.settings else {
             return match diagnose(e, &text) {
                 Problem::Unreachable => err(format!(

@@ -119,11 +119,12 @@ pub struct StaticServer {
 }
 
 impl StaticServer {
-    pub fn start(root: PathBuf) -> StaticServer {
+    /// Serve `root`; `ranges` = honour Range headers (else always 200 + whole body).
+    pub fn start(root: PathBuf, ranges: bool) -> StaticServer {
         let (range_requests, requests) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let (rr, rq) = (range_requests.clone(), requests.clone());
         StaticServer {
-            serving: Serving::start(move |conn| serve(conn, &root, &rr, &rq)),
+            serving: Serving::start(move |conn| serve(conn, &root, ranges, &rr, &rq)),
             range_requests,
             requests,
         }
@@ -134,7 +135,7 @@ impl StaticServer {
     }
 }
 
-fn serve(conn: TcpStream, root: &std::path::Path, rr: &AtomicU64, rq: &AtomicU64) {
+fn serve(conn: TcpStream, root: &std::path::Path, ranges: bool, rr: &AtomicU64, rq: &AtomicU64) {
     let mut w = conn.try_clone().unwrap();
     let mut r = BufReader::new(conn);
     while let Some(head) = read_head(&mut r) {
@@ -154,7 +155,11 @@ fn serve(conn: TcpStream, root: &std::path::Path, rr: &AtomicU64, rq: &AtomicU64
         };
         let (status, extra, payload): (&str, String, Vec<u8>) = match (&*head.method, data) {
             ("GET" | "HEAD", Some(d)) => {
-                match head.header("range").and_then(|v| parse_range(v, d.len())) {
+                match head
+                    .header("range")
+                    .filter(|_| ranges)
+                    .and_then(|v| parse_range(v, d.len()))
+                {
                     Some((a, b)) => {
                         rr.fetch_add(1, Ordering::SeqCst);
                         (

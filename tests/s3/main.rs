@@ -205,7 +205,7 @@ fn assert_same_report(s3: &S3Server, args: &[&str], remote: &str, local: &Path) 
 fn http_input_with_range_requests_converts_identically() {
     let tmp = tempfile::tempdir().unwrap();
     let (input, reference) = product(tmp.path());
-    let server = http::StaticServer::start(tmp.path().to_path_buf());
+    let server = http::StaticServer::start(tmp.path().to_path_buf(), true);
     let url = format!("http://127.0.0.1:{}/in.zarr", server.port());
 
     let out_dir = tmp.path().join("from-http.zarr");
@@ -256,6 +256,19 @@ fn http_input_with_range_requests_converts_identically() {
         &["server unreachable", "Connection refused"],
     );
     assert!(!tmp.path().join("x").exists() && !tmp.path().join("y").exists());
+    // a server ignoring Range headers: named as such
+    let no_ranges = http::StaticServer::start(tmp.path().to_path_buf(), false);
+    let url2 = format!("http://127.0.0.1:{}/in.zarr", no_ranges.port());
+    fails(
+        common::bin(),
+        &["convert", &url2, tmp.path().join("z").to_str().unwrap()],
+        &["in.zarr", "does not honour HTTP Range requests"],
+    );
+    fails(
+        common::bin(),
+        &["info", &url2],
+        &["does not honour HTTP Range requests"],
+    );
     // HTTP is read-only
     fails(
         common::bin(),
@@ -267,7 +280,7 @@ fn http_input_with_range_requests_converts_identically() {
 #[test]
 fn access_problems_give_one_clear_line_and_write_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, _) = product(tmp.path());
+    let (input, reference) = product(tmp.path());
     let s3 = S3Server::start();
     s3.upload_dir(Path::new(&input), "in.zarr");
     let before = common::files(s3.root.path());
@@ -347,12 +360,33 @@ fn access_problems_give_one_clear_line_and_write_nothing() {
     );
     assert_eq!(deny.count(|s| &s.denied), 1, "one probe, then stop");
 
+    // listing denied: an input is still read (s3:GetObject is enough), an
+    // output is refused (resume and --overwrite need listings)
+    let no_list = FaultProxy::start(
+        s3.port,
+        Faults {
+            deny_list: true,
+            ..Default::default()
+        },
+    );
+    fails(
+        s3.cli_at(&no_list.endpoint()),
+        &["convert", &input, "s3://bucket/out.zarr"],
+        &["access denied reading bucket 'bucket'", "s3:ListBucket"],
+    );
+
     assert_eq!(
         before,
         common::files(s3.root.path()),
         "a failed access check must not write anything"
     );
     assert!(!local_out.exists());
+    ok(
+        s3.cli_at(&no_list.endpoint()),
+        &["convert", "s3://bucket/in.zarr", lo],
+    );
+    common::assert_same_store(&reference, &local_out);
+    assert!(no_list.count(|s| &s.denied) >= 2);
 }
 
 #[test]
@@ -548,7 +582,7 @@ fn info_and_validate_read_s3_and_http_products_and_say_what_is_missing() {
     let (input, _) = product(tmp.path());
     let s3 = S3Server::start();
     s3.upload_dir(Path::new(&input), "in.zarr");
-    let server = http::StaticServer::start(tmp.path().to_path_buf());
+    let server = http::StaticServer::start(tmp.path().to_path_buf(), true);
     let http = |name: &str| format!("http://127.0.0.1:{}/{name}", server.port());
     // an EOPF product (Zarr v2) reads the same remotely as locally
     for args in [["info", "--json"], ["validate", "--json"]] {

@@ -22,6 +22,8 @@ pub struct Faults {
     pub fail_from: Option<u64>,
     /// Answer every PUT with 403 AccessDenied.
     pub deny_put: bool,
+    /// Answer every bucket listing with 403 AccessDenied.
+    pub deny_list: bool,
 }
 
 /// Counters of what the proxy did.
@@ -95,6 +97,10 @@ fn handle(conn: TcpStream, upstream: u16, stats: &Stats, faults: &Mutex<Faults>)
     let n = stats.requests.fetch_add(1, Ordering::SeqCst);
     let f = faults.lock().unwrap().clone();
     if f.deny_put && head.method == "PUT" {
+        stats.denied.fetch_add(1, Ordering::SeqCst);
+        return respond(&conn, "403 Forbidden", "AccessDenied");
+    }
+    if f.deny_list && head.method == "GET" && head.target.contains("list-type=") {
         stats.denied.fetch_add(1, Ordering::SeqCst);
         return respond(&conn, "403 Forbidden", "AccessDenied");
     }
