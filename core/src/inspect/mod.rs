@@ -148,6 +148,44 @@ fn parse_json(store: &Store, key: &str) -> std::result::Result<Option<Value>, St
     }
 }
 
+/// Map `f` over `items` with a few calls in flight: remote stores answer
+/// each small GET in tens of milliseconds, so I/O-bound work overlaps.
+/// Results keep the order of `items`.
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    const IN_FLIGHT: usize = 16;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<(usize, R)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..IN_FLIGHT.min(items.len()))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut got = vec![];
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        got.push((i, f(item)));
+                    }
+                    got
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("worker panicked"))
+            .collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Read and parse many small documents at once.
+fn fetch_all(
+    store: &Store,
+    keys: Vec<String>,
+) -> Vec<(String, std::result::Result<Option<Value>, String>)> {
+    let docs = par_map(&keys, |k| parse_json(store, k));
+    keys.into_iter().zip(docs).collect()
+}
+
 impl Tree {
     /// Open the tree of the store at `location`. Fails with one clear line
     /// when it is not a Zarr store or its root metadata is unreadable.
@@ -229,14 +267,13 @@ impl Tree {
     }
 
     fn walk_v3(&mut self, store: &Store) -> Result<()> {
-        for k in store::list_prefix(store, "")? {
-            let Some(node) = k.strip_suffix("zarr.json") else {
-                continue;
-            };
-            let Some(node) = node.strip_suffix('/') else {
-                continue; // the root, read already
-            };
-            match parse_json(store, &k) {
+        let keys: Vec<String> = store::list_prefix(store, "")?
+            .into_iter()
+            .filter(|k| k.ends_with("/zarr.json"))
+            .collect();
+        for (k, doc) in fetch_all(store, keys) {
+            let node = &k[..k.len() - "/zarr.json".len()];
+            match doc {
                 Ok(Some(doc)) => match v3_node(&doc) {
                     Ok(n) => {
                         if let Some(m) = doc
@@ -258,17 +295,18 @@ impl Tree {
     }
 
     fn walk_v2(&mut self, store: &Store) -> Result<()> {
+        let keys: Vec<String> = store::list_prefix(store, "")?
+            .into_iter()
+            .filter(|k| matches!(name_of(k), ".zgroup" | ".zarray" | ".zattrs"))
+            .collect();
         let mut docs = BTreeMap::new();
-        for k in store::list_prefix(store, "")? {
-            let file = name_of(&k);
-            if matches!(file, ".zgroup" | ".zarray" | ".zattrs") {
-                match parse_json(store, &k) {
-                    Ok(Some(doc)) => {
-                        docs.insert(k, doc);
-                    }
-                    Ok(None) => {}
-                    Err(e) => self.broken.push((k, e)),
+        for (k, doc) in fetch_all(store, keys) {
+            match doc {
+                Ok(Some(doc)) => {
+                    docs.insert(k, doc);
                 }
+                Ok(None) => {}
+                Err(e) => self.broken.push((k, e)),
             }
         }
         self.add_v2(&docs);

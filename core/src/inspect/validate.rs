@@ -160,11 +160,26 @@ pub fn validate(store: &Store, location: &str, opts: Options) -> Result<Report> 
         .map(|(p, _)| p.as_str())
         .collect();
     let gm_vars = grid_mapping_vars(&tree);
+    // GeoTransform checks read coordinates: run them side by side (remote stores)
+    let mut geo: BTreeMap<&str, Vec<Check>> = gm_vars
+        .iter()
+        .map(String::as_str)
+        .zip(super::par_map(&gm_vars, |p| {
+            let mut local = Ctx {
+                tree: &tree,
+                store,
+                checks: vec![],
+                levels: cx.levels.clone(),
+            };
+            check_geotransform(&mut local, p);
+            local.checks
+        }))
+        .collect();
     for &p in &arrays {
         check_dimensions(&mut cx, p);
         if gm_vars.contains(&p.to_string()) {
             check_crs(&mut cx, p);
-            check_geotransform(&mut cx, p);
+            cx.checks.extend(geo.remove(p).unwrap_or_default());
         } else {
             check_standard_name(&mut cx, p);
             check_grid_mapping(&mut cx, p);
