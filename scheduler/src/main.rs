@@ -1,0 +1,62 @@
+//! `geozarr-scheduler --listen ADDR [--dashboard ADDR]`: the scheduler of a
+//! geozarr cluster. Prints `listening on ADDR` on stdout once ready.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use clap::Parser;
+use geozarr_scheduler::server;
+
+/// Scheduler of a geozarr cluster: workers connect to it, clients submit
+/// conversion jobs to it. Set GEOZARR_TOKEN to require a shared token.
+#[derive(Parser)]
+#[command(name = "geozarr-scheduler", version)]
+struct Args {
+    /// Address to listen on (port 0 = any free port).
+    #[arg(long, default_value = "127.0.0.1:8786")]
+    listen: SocketAddr,
+    /// Serve the dashboard on this address (not available yet).
+    #[arg(long)]
+    dashboard: Option<SocketAddr>,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("geozarr-scheduler: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let token = std::env::var("GEOZARR_TOKEN").ok().filter(|t| !t.is_empty());
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let (incoming, addr) = server::bind(args.listen)?;
+        if args.dashboard.is_some() {
+            eprintln!("geozarr-scheduler: --dashboard is not available in this build; ignored");
+        }
+        println!("listening on {addr}");
+        std::io::stdout().flush()?;
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        };
+        server::serve(incoming, server::Service::new(), token, shutdown).await
+    })
+}

@@ -1,0 +1,574 @@
+//! The tonic shell around the state machine: worker streams in and out,
+//! job submission and watching, the heartbeat tick, token checks. All
+//! decisions are made by [`Scheduler::handle`]; this module only moves
+//! messages.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use geozarr_proto::pb;
+use geozarr_proto::scheduler_server::{Scheduler as SchedulerRpc, SchedulerServer};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::state::{
+    Command, Event, JobId, LostReason, Scheduler, Stats, WorkerId, HEARTBEAT_MS,
+};
+
+/// What the shell knows about a connected worker.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerView {
+    /// Worker id.
+    pub id: WorkerId,
+    /// Host name and pid it reported.
+    pub host: String,
+    /// Process id on its host.
+    pub pid: u32,
+    /// Task slots.
+    pub slots: u32,
+    /// Tasks finished.
+    pub tasks_done: u64,
+    /// Tasks failed.
+    pub tasks_failed: u64,
+    /// Bytes read / written (totals the worker reported).
+    pub bytes_read: u64,
+    /// See `bytes_read`.
+    pub bytes_written: u64,
+    /// CPU use (1.0 = one core) at the last heartbeat.
+    pub cpu: f32,
+    /// Resident memory at the last heartbeat.
+    pub rss: u64,
+}
+
+struct WorkerConn {
+    tx: mpsc::UnboundedSender<Result<pb::SchedulerMessage, Status>>,
+    jobs_sent: HashSet<JobId>,
+    view: WorkerView,
+}
+
+struct JobRec {
+    info: pb::JobInfo,
+    tasks: Vec<pb::TaskSpec>,
+    log: Vec<pb::JobEvent>,
+    notify: watch::Sender<usize>,
+    ended: bool,
+}
+
+/// Shared scheduler state: the state machine plus the I/O side tables.
+pub struct Shell {
+    sched: Scheduler,
+    t0: Instant,
+    next_worker: WorkerId,
+    next_job: JobId,
+    registered: HashMap<WorkerId, WorkerView>,
+    workers: HashMap<WorkerId, WorkerConn>,
+    jobs: HashMap<JobId, JobRec>,
+    // per-flush batches
+    assign: HashMap<WorkerId, Vec<pb::Assignment>>,
+    events: HashMap<JobId, pb::JobEvent>,
+}
+
+impl Shell {
+    fn new() -> Self {
+        Shell {
+            sched: Scheduler::new(),
+            t0: Instant::now(),
+            next_worker: 1,
+            next_job: 1,
+            registered: HashMap::new(),
+            workers: HashMap::new(),
+            jobs: HashMap::new(),
+            assign: HashMap::new(),
+            events: HashMap::new(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.t0.elapsed().as_millis() as u64
+    }
+
+    /// Feed one event; `result` gives the byte counts for a `TaskDone`.
+    fn event(&mut self, ev: Event, result: Option<&pb::TaskResult>) {
+        let mut out = Vec::new();
+        let now = self.now();
+        self.sched.handle(now, ev, &mut out);
+        for c in out {
+            self.apply(c, result);
+        }
+    }
+
+    fn job_event(&mut self, job: JobId) -> &mut pb::JobEvent {
+        self.events.entry(job).or_default()
+    }
+
+    fn apply(&mut self, c: Command, result: Option<&pb::TaskResult>) {
+        match c {
+            Command::Assign {
+                worker,
+                job,
+                task,
+                attempt,
+            } => {
+                let task_json = self
+                    .jobs
+                    .get(&job)
+                    .and_then(|j| j.tasks.get(task as usize))
+                    .map(|t| t.task_json.clone())
+                    .unwrap_or_default();
+                self.assign.entry(worker).or_default().push(pb::Assignment {
+                    job,
+                    task,
+                    attempt,
+                    task_json,
+                });
+            }
+            Command::TaskDone {
+                job,
+                task,
+                worker,
+                attempt,
+            } => {
+                let r = result.cloned().unwrap_or_default();
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.view.tasks_done += 1;
+                }
+                self.job_event(job).done.push(pb::TaskDone {
+                    task,
+                    worker,
+                    attempt,
+                    chunks_written: r.chunks_written,
+                    chunks_skipped: r.chunks_skipped,
+                    bytes_read: r.bytes_read,
+                    bytes_written: r.bytes_written,
+                });
+            }
+            Command::TaskRetry {
+                job,
+                task,
+                attempt,
+                reason,
+            } => {
+                tracing::warn!(job, task, attempt, "task attempt failed: {reason}");
+                self.job_event(job).retries.push(pb::TaskRetry {
+                    task,
+                    attempt,
+                    reason,
+                });
+            }
+            Command::Cancel { worker, job } => {
+                if let Some(w) = self.workers.get(&worker) {
+                    let _ = w.tx.send(Ok(msg(pb::scheduler_message::Msg::Cancel(
+                        pb::CancelJob { job },
+                    ))));
+                }
+            }
+            Command::JobDone { job } => {
+                tracing::info!(job, "job done");
+                self.job_event(job).finished = true;
+            }
+            Command::JobFailed {
+                job,
+                task,
+                error,
+                history,
+            } => {
+                tracing::warn!(job, task, "job failed: {error}");
+                self.job_event(job).failed = Some(pb::JobFailed {
+                    task,
+                    error,
+                    history,
+                });
+            }
+            Command::WorkerLost { worker, reason } => {
+                tracing::warn!(worker, "worker lost: {reason}");
+                // dropping the sender ends the worker's stream
+                self.workers.remove(&worker);
+                self.assign.remove(&worker);
+            }
+        }
+    }
+
+    /// Send batched assignments and job events.
+    fn flush(&mut self) {
+        for (worker, tasks) in std::mem::take(&mut self.assign) {
+            let Some(w) = self.workers.get_mut(&worker) else {
+                continue;
+            };
+            for t in &tasks {
+                if w.jobs_sent.insert(t.job) {
+                    if let Some(j) = self.jobs.get(&t.job) {
+                        let _ = w
+                            .tx
+                            .send(Ok(msg(pb::scheduler_message::Msg::Job(j.info.clone()))));
+                    }
+                }
+            }
+            let _ = w.tx.send(Ok(msg(pb::scheduler_message::Msg::Assign(
+                pb::Assignments { tasks },
+            ))));
+        }
+        let nworkers = self.workers.len() as u32;
+        for (job, mut ev) in std::mem::take(&mut self.events) {
+            let Some(j) = self.jobs.get_mut(&job) else {
+                continue;
+            };
+            ev.workers = nworkers;
+            if ev.finished || ev.failed.is_some() {
+                j.ended = true;
+                j.tasks = Vec::new();
+                for w in self.workers.values_mut() {
+                    w.jobs_sent.remove(&job);
+                }
+            }
+            j.log.push(ev);
+            let _ = j.notify.send(j.log.len());
+        }
+    }
+
+    /// Counters of the state machine.
+    pub fn stats(&self) -> Stats {
+        self.sched.stats()
+    }
+
+    /// Connected workers.
+    pub fn workers(&self) -> Vec<WorkerView> {
+        let mut v: Vec<WorkerView> = self.workers.values().map(|w| w.view.clone()).collect();
+        v.sort_by_key(|w| w.id);
+        v
+    }
+}
+
+fn msg(m: pb::scheduler_message::Msg) -> pb::SchedulerMessage {
+    pb::SchedulerMessage { msg: Some(m) }
+}
+
+/// The gRPC service.
+#[derive(Clone)]
+pub struct Service {
+    shell: Arc<Mutex<Shell>>,
+}
+
+impl Service {
+    /// A new scheduler.
+    pub fn new() -> Self {
+        Service {
+            shell: Arc::new(Mutex::new(Shell::new())),
+        }
+    }
+
+    /// The shared state (for the dashboard and tests).
+    pub fn shell(&self) -> Arc<Mutex<Shell>> {
+        self.shell.clone()
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Shell) -> R) -> R {
+        let mut s = self.shell.lock().unwrap_or_else(|e| e.into_inner());
+        let r = f(&mut s);
+        s.flush();
+        r
+    }
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl SchedulerRpc for Service {
+    async fn register(
+        &self,
+        req: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::RegisterReply>, Status> {
+        let r = req.into_inner();
+        let id = self.with(|s| {
+            let id = s.next_worker;
+            s.next_worker += 1;
+            s.registered.insert(
+                id,
+                WorkerView {
+                    id,
+                    host: r.host.clone(),
+                    pid: r.pid,
+                    slots: r.slots.max(1),
+                    ..Default::default()
+                },
+            );
+            id
+        });
+        tracing::info!(worker = id, host = %r.host, pid = r.pid, slots = r.slots, "worker registered");
+        Ok(Response::new(pb::RegisterReply {
+            worker_id: id,
+            heartbeat_ms: HEARTBEAT_MS as u32,
+        }))
+    }
+
+    type WorkStream = BoxStream<pb::SchedulerMessage>;
+
+    async fn work(
+        &self,
+        req: Request<Streaming<pb::WorkerMessage>>,
+    ) -> Result<Response<Self::WorkStream>, Status> {
+        let mut inbound = req.into_inner();
+        let first = inbound
+            .next()
+            .await
+            .ok_or_else(|| Status::invalid_argument("empty work stream"))??;
+        let Some(pb::worker_message::Msg::Hello(hello)) = first.msg else {
+            return Err(Status::invalid_argument("work stream must start with Hello"));
+        };
+        let worker = hello.worker_id;
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.with(|s| {
+            let view = s
+                .registered
+                .remove(&worker)
+                .ok_or_else(|| Status::not_found(format!("worker {worker} is not registered")))?;
+            let slots = view.slots;
+            s.workers.insert(
+                worker,
+                WorkerConn {
+                    tx,
+                    jobs_sent: HashSet::new(),
+                    view,
+                },
+            );
+            s.event(Event::WorkerJoined { worker, slots }, None);
+            Ok::<_, Status>(())
+        })?;
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let reason = loop {
+                match inbound.next().await {
+                    Some(Ok(m)) => svc.worker_message(worker, m),
+                    Some(Err(_)) | None => break LostReason::ConnectionLost,
+                }
+            };
+            svc.with(|s| {
+                if s.workers.contains_key(&worker) {
+                    s.event(Event::WorkerLost { worker, reason }, None);
+                }
+            });
+        });
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
+    }
+
+    async fn submit(&self, req: Request<pb::JobSpec>) -> Result<Response<pb::SubmitReply>, Status> {
+        let spec = req.into_inner();
+        let n = spec.tasks.len();
+        let mut deps = Vec::with_capacity(n);
+        for (i, t) in spec.tasks.iter().enumerate() {
+            if let Some(d) = t.deps.iter().find(|d| **d as usize >= i) {
+                return Err(Status::invalid_argument(format!(
+                    "task {i} depends on task {d}: dependencies must come first"
+                )));
+            }
+            deps.push(t.deps.clone());
+        }
+        let job = self.with(|s| {
+            let job = s.next_job;
+            s.next_job += 1;
+            let (notify, _) = watch::channel(0);
+            s.jobs.insert(
+                job,
+                JobRec {
+                    info: pb::JobInfo {
+                        job,
+                        plan_json: spec.plan_json,
+                        input: spec.input,
+                        output: spec.output,
+                        skip_existing: spec.skip_existing,
+                        noop: spec.noop,
+                    },
+                    tasks: spec.tasks,
+                    log: vec![],
+                    notify,
+                    ended: false,
+                },
+            );
+            s.event(
+                Event::JobSubmitted {
+                    job,
+                    deps,
+                    max_attempts: spec.max_attempts,
+                },
+                None,
+            );
+            job
+        });
+        tracing::info!(job, tasks = n, "job submitted");
+        Ok(Response::new(pb::SubmitReply { job }))
+    }
+
+    type WatchStream = BoxStream<pb::JobEvent>;
+
+    async fn watch(
+        &self,
+        req: Request<pb::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let job = req.into_inner().job;
+        let mut rx = self
+            .with(|s| s.jobs.get(&job).map(|j| j.notify.subscribe()))
+            .ok_or_else(|| Status::not_found(format!("no job {job}")))?;
+        let (tx, out) = mpsc::unbounded_channel();
+        let shell = self.shell.clone();
+        tokio::spawn(async move {
+            let mut sent = 0;
+            loop {
+                let (batch, ended) = {
+                    let s = shell.lock().unwrap_or_else(|e| e.into_inner());
+                    let Some(j) = s.jobs.get(&job) else { return };
+                    (j.log[sent..].to_vec(), j.ended)
+                };
+                sent += batch.len();
+                for ev in batch {
+                    if tx.send(Ok(ev)).is_err() {
+                        return;
+                    }
+                }
+                if ended {
+                    let s = shell.lock().unwrap_or_else(|e| e.into_inner());
+                    if s.jobs.get(&job).is_some_and(|j| j.log.len() == sent) {
+                        return;
+                    }
+                    continue;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(out))))
+    }
+
+    async fn cancel(
+        &self,
+        req: Request<pb::CancelRequest>,
+    ) -> Result<Response<pb::CancelReply>, Status> {
+        let job = req.into_inner().job;
+        self.with(|s| {
+            if s.sched.has_job(job) {
+                s.event(Event::CancelJob { job }, None);
+                s.job_event(job).failed = Some(pb::JobFailed {
+                    task: 0,
+                    error: "cancelled".into(),
+                    history: vec![],
+                });
+            }
+        });
+        Ok(Response::new(pb::CancelReply {}))
+    }
+}
+
+impl Service {
+    fn worker_message(&self, worker: WorkerId, m: pb::WorkerMessage) {
+        self.with(|s| match m.msg {
+            Some(pb::worker_message::Msg::Heartbeat(h)) => {
+                if let Some(w) = s.workers.get_mut(&worker) {
+                    w.view.cpu = h.cpu;
+                    w.view.rss = h.rss;
+                    w.view.bytes_read = h.bytes_read;
+                    w.view.bytes_written = h.bytes_written;
+                }
+                s.event(Event::Heartbeat { worker }, None);
+            }
+            Some(pb::worker_message::Msg::Results(rs)) => {
+                for r in rs.results {
+                    let ev = if r.ok {
+                        Event::TaskFinished {
+                            worker,
+                            job: r.job,
+                            task: r.task,
+                            attempt: r.attempt,
+                        }
+                    } else {
+                        if let Some(w) = s.workers.get_mut(&worker) {
+                            w.view.tasks_failed += 1;
+                        }
+                        Event::TaskFailed {
+                            worker,
+                            job: r.job,
+                            task: r.task,
+                            attempt: r.attempt,
+                            error: r.error.clone(),
+                        }
+                    };
+                    s.event(ev, Some(&r));
+                }
+            }
+            Some(pb::worker_message::Msg::Hello(_)) | None => {}
+        })
+    }
+}
+
+/// Check the shared token (constant time) when one is configured.
+pub fn check_token(expected: &Option<String>, req: &Request<()>) -> Result<(), Status> {
+    let Some(tok) = expected else {
+        return Ok(());
+    };
+    let want = geozarr_proto::bearer(tok);
+    let got = req
+        .metadata()
+        .get(geozarr_proto::TOKEN_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let same = got.len() == want.len()
+        && got
+            .iter()
+            .zip(want.as_bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(Status::unauthenticated(
+            "invalid or missing token: set GEOZARR_TOKEN to the scheduler's token",
+        ))
+    }
+}
+
+/// Run the scheduler on `listener` until `shutdown` resolves.
+pub async fn serve(
+    incoming: tonic::transport::server::TcpIncoming,
+    service: Service,
+    token: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    // the heartbeat check: Tick twice per heartbeat period
+    let ticker = service.clone();
+    tokio::spawn(async move {
+        let mut iv = tokio::time::interval(Duration::from_millis(HEARTBEAT_MS / 2));
+        loop {
+            iv.tick().await;
+            ticker.with(|s| s.event(Event::Tick, None));
+        }
+    });
+    let inner = SchedulerServer::new(service)
+        .max_decoding_message_size(1 << 30)
+        .max_encoding_message_size(1 << 30);
+    let svc = tonic::service::interceptor::InterceptedService::new(inner, move |req: Request<()>| {
+        check_token(&token, &req).map(|_| req)
+    });
+    tonic::transport::Server::builder()
+        .add_service(svc)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Bind `addr` (TCP_NODELAY on) and return the listener with its real address.
+pub fn bind(addr: SocketAddr) -> anyhow::Result<(tonic::transport::server::TcpIncoming, SocketAddr)> {
+    let inc = tonic::transport::server::TcpIncoming::bind(addr)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?
+        .with_nodelay(Some(true));
+    let local = inc.local_addr()?;
+    Ok((inc, local))
+}

@@ -1,0 +1,648 @@
+//! The scheduler as a pure state machine (sans-I/O, in the style of
+//! HyperQueue's tako): [`Scheduler::handle`] takes an [`Event`] and the
+//! current time and appends [`Command`]s. No sockets, threads or clocks
+//! inside, so every rule is tested with scripted event sequences.
+//!
+//! Rules:
+//! - workers pull: each has at most `slots` tasks in flight, so every
+//!   assigned task is running (there is no prefetch queue on the worker);
+//! - locality: tasks made ready by a task a worker finished are offered to
+//!   that worker first (children of the chunks it just wrote);
+//! - a worker silent for [`LOST_AFTER_MS`] (checked on [`Event::Tick`]) or
+//!   whose stream broke is lost; its tasks go back to ready with attempt + 1;
+//! - a result whose attempt is not the task's current assignment is ignored
+//!   and counted in [`Stats::stale_results`];
+//! - a task that fails, or whose worker is lost while running it,
+//!   `max_attempts` times (default 3) fails its job with the last error and
+//!   the task's history; the job's other in-flight tasks are cancelled.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Milliseconds on the caller's clock.
+pub type Millis = u64;
+/// Worker id (given by the server).
+pub type WorkerId = u64;
+/// Job id (given by the server).
+pub type JobId = u64;
+/// Index of a task in its job.
+pub type TaskIdx = u32;
+
+/// Heartbeat period the workers are told to use.
+pub const HEARTBEAT_MS: Millis = 1_000;
+/// A worker silent this long is lost.
+pub const LOST_AFTER_MS: Millis = 10_000;
+/// Default attempts per task before its job fails.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+/// Why a worker went away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostReason {
+    /// Said goodbye (not a failure of its tasks).
+    Stopped,
+    /// Its stream broke.
+    ConnectionLost,
+    /// Silent for longer than [`LOST_AFTER_MS`].
+    HeartbeatLost,
+}
+
+impl LostReason {
+    /// Does losing a worker for this reason count against its running tasks?
+    pub fn is_failure(self) -> bool {
+        !matches!(self, LostReason::Stopped)
+    }
+}
+
+impl std::fmt::Display for LostReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LostReason::Stopped => "worker stopped",
+            LostReason::ConnectionLost => "worker connection lost",
+            LostReason::HeartbeatLost => "worker silent for 10 s",
+        })
+    }
+}
+
+/// Something that happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A new job: `deps[i]` are the tasks task `i` waits for.
+    JobSubmitted {
+        job: JobId,
+        deps: Vec<Vec<TaskIdx>>,
+        max_attempts: u32,
+    },
+    /// A worker connected with `slots` task slots.
+    WorkerJoined { worker: WorkerId, slots: u32 },
+    /// A worker is alive.
+    Heartbeat { worker: WorkerId },
+    /// A worker finished a task.
+    TaskFinished {
+        worker: WorkerId,
+        job: JobId,
+        task: TaskIdx,
+        attempt: u32,
+    },
+    /// A task failed on a worker.
+    TaskFailed {
+        worker: WorkerId,
+        job: JobId,
+        task: TaskIdx,
+        attempt: u32,
+        error: String,
+    },
+    /// A worker is gone.
+    WorkerLost { worker: WorkerId, reason: LostReason },
+    /// Cancel a job.
+    CancelJob { job: JobId },
+    /// Time passes: check heartbeats.
+    Tick,
+}
+
+/// Something the shell must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Send a task to a worker.
+    Assign {
+        worker: WorkerId,
+        job: JobId,
+        task: TaskIdx,
+        attempt: u32,
+    },
+    /// A task is done (for watchers).
+    TaskDone {
+        job: JobId,
+        task: TaskIdx,
+        worker: WorkerId,
+        attempt: u32,
+    },
+    /// A task attempt failed and the task was queued again.
+    TaskRetry {
+        job: JobId,
+        task: TaskIdx,
+        attempt: u32,
+        reason: String,
+    },
+    /// Tell a worker to drop a job's tasks.
+    Cancel { worker: WorkerId, job: JobId },
+    /// Every task of a job is done.
+    JobDone { job: JobId },
+    /// A job failed: the task, its last error and its history.
+    JobFailed {
+        job: JobId,
+        task: TaskIdx,
+        error: String,
+        history: Vec<String>,
+    },
+    /// A worker was declared lost (the shell closes its stream).
+    WorkerLost { worker: WorkerId, reason: LostReason },
+}
+
+/// Where a task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// Waiting for this many dependencies.
+    Waiting(u32),
+    /// In a ready queue.
+    Ready,
+    /// Sent to a worker (and running there: in-flight is bounded by slots).
+    Assigned(WorkerId),
+    /// Finished.
+    Done,
+}
+
+#[derive(Debug)]
+struct TaskRec {
+    state: TaskState,
+    attempt: u32,
+    failures: u32,
+    history: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Job {
+    tasks: Vec<TaskRec>,
+    /// Dependents of each task (CSR: `dep_start[i]..dep_start[i+1]` in `dependents`).
+    dep_start: Vec<u32>,
+    dependents: Vec<TaskIdx>,
+    done: u32,
+    max_attempts: u32,
+}
+
+#[derive(Debug)]
+struct Worker {
+    slots: u32,
+    running: Vec<(JobId, TaskIdx)>,
+    last_seen: Millis,
+    /// Tasks made ready by this worker's results (locality).
+    local: VecDeque<(JobId, TaskIdx)>,
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Results ignored because their attempt or worker was not current.
+    pub stale_results: u64,
+    /// Tasks re-queued after a failure or a lost worker.
+    pub retries: u64,
+    /// Tasks finished.
+    pub tasks_done: u64,
+    /// Workers lost.
+    pub workers_lost: u64,
+    /// Jobs finished.
+    pub jobs_done: u64,
+    /// Jobs failed.
+    pub jobs_failed: u64,
+}
+
+/// The scheduler state: jobs, their task DAGs, workers and their slots.
+#[derive(Debug, Default)]
+pub struct Scheduler {
+    jobs: HashMap<JobId, Job>,
+    workers: BTreeMap<WorkerId, Worker>,
+    ready: VecDeque<(JobId, TaskIdx)>,
+    stats: Stats,
+}
+
+impl Scheduler {
+    /// An empty scheduler.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Is the job still running?
+    pub fn has_job(&self, job: JobId) -> bool {
+        self.jobs.contains_key(&job)
+    }
+
+    /// State and attempt of a task of a running job.
+    pub fn task(&self, job: JobId, task: TaskIdx) -> Option<(TaskState, u32)> {
+        let t = self.jobs.get(&job)?.tasks.get(task as usize)?;
+        Some((t.state, t.attempt))
+    }
+
+    /// Connected workers: (id, slots, tasks in flight).
+    pub fn workers(&self) -> Vec<(WorkerId, u32, usize)> {
+        self.workers
+            .iter()
+            .map(|(id, w)| (*id, w.slots, w.running.len()))
+            .collect()
+    }
+
+    /// Handle one event at time `now`, appending commands to `out`.
+    pub fn handle(&mut self, now: Millis, ev: Event, out: &mut Vec<Command>) {
+        match ev {
+            Event::JobSubmitted {
+                job,
+                deps,
+                max_attempts,
+            } => self.submit(job, deps, max_attempts, out),
+            Event::WorkerJoined { worker, slots } => {
+                self.workers.insert(
+                    worker,
+                    Worker {
+                        slots: slots.max(1),
+                        running: Vec::new(),
+                        last_seen: now,
+                        local: VecDeque::new(),
+                    },
+                );
+                self.fill(worker, out);
+            }
+            Event::Heartbeat { worker } => {
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.last_seen = now;
+                }
+            }
+            Event::TaskFinished {
+                worker,
+                job,
+                task,
+                attempt,
+            } => self.finished(now, worker, job, task, attempt, out),
+            Event::TaskFailed {
+                worker,
+                job,
+                task,
+                attempt,
+                error,
+            } => self.failed(now, worker, job, task, attempt, error, out),
+            Event::WorkerLost { worker, reason } => self.lose(worker, reason, out),
+            Event::CancelJob { job } => {
+                if self.jobs.contains_key(&job) {
+                    self.drop_job(job, out);
+                    self.schedule(out);
+                }
+            }
+            Event::Tick => {
+                let silent: Vec<WorkerId> = self
+                    .workers
+                    .iter()
+                    .filter(|(_, w)| now.saturating_sub(w.last_seen) > LOST_AFTER_MS)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for w in silent {
+                    self.lose(w, LostReason::HeartbeatLost, out);
+                }
+            }
+        }
+    }
+
+    fn submit(
+        &mut self,
+        job: JobId,
+        deps: Vec<Vec<TaskIdx>>,
+        max_attempts: u32,
+        out: &mut Vec<Command>,
+    ) {
+        let n = deps.len();
+        let mut count = vec![0u32; n + 1];
+        for d in deps.iter().flatten() {
+            count[*d as usize] += 1;
+        }
+        let mut dep_start = vec![0u32; n + 1];
+        for i in 0..n {
+            dep_start[i + 1] = dep_start[i] + count[i];
+        }
+        let mut fill = dep_start.clone();
+        let mut dependents = vec![0; dep_start[n] as usize];
+        for (i, ds) in deps.iter().enumerate() {
+            for d in ds {
+                let slot = &mut fill[*d as usize];
+                dependents[*slot as usize] = i as TaskIdx;
+                *slot += 1;
+            }
+        }
+        let tasks: Vec<TaskRec> = deps
+            .iter()
+            .map(|d| TaskRec {
+                state: if d.is_empty() {
+                    TaskState::Ready
+                } else {
+                    TaskState::Waiting(d.len() as u32)
+                },
+                attempt: 1,
+                failures: 0,
+                history: Vec::new(),
+            })
+            .collect();
+        for (i, t) in tasks.iter().enumerate() {
+            if t.state == TaskState::Ready {
+                self.ready.push_back((job, i as TaskIdx));
+            }
+        }
+        if n == 0 {
+            self.stats.jobs_done += 1;
+            out.push(Command::JobDone { job });
+            return;
+        }
+        self.jobs.insert(
+            job,
+            Job {
+                tasks,
+                dep_start,
+                dependents,
+                done: 0,
+                max_attempts: if max_attempts == 0 {
+                    DEFAULT_MAX_ATTEMPTS
+                } else {
+                    max_attempts
+                },
+            },
+        );
+        self.schedule(out);
+    }
+
+    /// Is this result for the task's current assignment? If not, count it.
+    fn current(&mut self, worker: WorkerId, job: JobId, task: TaskIdx, attempt: u32) -> bool {
+        let ok = self
+            .jobs
+            .get(&job)
+            .and_then(|j| j.tasks.get(task as usize))
+            .is_some_and(|t| t.attempt == attempt && t.state == TaskState::Assigned(worker));
+        if !ok {
+            self.stats.stale_results += 1;
+        }
+        ok
+    }
+
+    fn release(&mut self, worker: WorkerId, job: JobId, task: TaskIdx) {
+        if let Some(w) = self.workers.get_mut(&worker) {
+            if let Some(p) = w.running.iter().position(|x| *x == (job, task)) {
+                w.running.swap_remove(p);
+            }
+        }
+    }
+
+    fn finished(
+        &mut self,
+        now: Millis,
+        worker: WorkerId,
+        job: JobId,
+        task: TaskIdx,
+        attempt: u32,
+        out: &mut Vec<Command>,
+    ) {
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.last_seen = now;
+        }
+        if !self.current(worker, job, task, attempt) {
+            return;
+        }
+        self.release(worker, job, task);
+        let j = self.jobs.get_mut(&job).expect("checked by current()");
+        j.tasks[task as usize].state = TaskState::Done;
+        j.done += 1;
+        self.stats.tasks_done += 1;
+        out.push(Command::TaskDone {
+            job,
+            task,
+            worker,
+            attempt,
+        });
+        let (a, b) = (
+            j.dep_start[task as usize] as usize,
+            j.dep_start[task as usize + 1] as usize,
+        );
+        let local = self.workers.get_mut(&worker).map(|w| &mut w.local);
+        let mut local = local;
+        for &d in &j.dependents[a..b] {
+            let t = &mut j.tasks[d as usize];
+            if let TaskState::Waiting(n) = t.state {
+                if n == 1 {
+                    t.state = TaskState::Ready;
+                    self.ready.push_back((job, d));
+                    if let Some(l) = local.as_deref_mut() {
+                        l.push_back((job, d));
+                    }
+                } else {
+                    t.state = TaskState::Waiting(n - 1);
+                }
+            }
+        }
+        if j.done as usize == j.tasks.len() {
+            self.jobs.remove(&job);
+            self.stats.jobs_done += 1;
+            out.push(Command::JobDone { job });
+        }
+        self.fill(worker, out);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn failed(
+        &mut self,
+        now: Millis,
+        worker: WorkerId,
+        job: JobId,
+        task: TaskIdx,
+        attempt: u32,
+        error: String,
+        out: &mut Vec<Command>,
+    ) {
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.last_seen = now;
+        }
+        if !self.current(worker, job, task, attempt) {
+            return;
+        }
+        self.release(worker, job, task);
+        let msg = format!("attempt {attempt} on worker {worker}: {error}");
+        self.retry_or_fail(job, task, msg, error, out);
+        self.fill(worker, out);
+    }
+
+    /// A running attempt failed: queue the task again, or fail its job.
+    fn retry_or_fail(
+        &mut self,
+        job: JobId,
+        task: TaskIdx,
+        history_line: String,
+        error: String,
+        out: &mut Vec<Command>,
+    ) {
+        let Some(j) = self.jobs.get_mut(&job) else {
+            return;
+        };
+        let t = &mut j.tasks[task as usize];
+        t.failures += 1;
+        t.history.push(history_line);
+        if t.failures >= j.max_attempts {
+            let history = std::mem::take(&mut t.history);
+            self.stats.jobs_failed += 1;
+            out.push(Command::JobFailed {
+                job,
+                task,
+                error,
+                history,
+            });
+            self.drop_job(job, out);
+        } else {
+            out.push(Command::TaskRetry {
+                job,
+                task,
+                attempt: t.attempt,
+                reason: error,
+            });
+            t.attempt += 1;
+            t.state = TaskState::Ready;
+            self.stats.retries += 1;
+            self.ready.push_back((job, task));
+        }
+    }
+
+    /// Remove a job; tell workers running its tasks to drop them.
+    fn drop_job(&mut self, job: JobId, out: &mut Vec<Command>) {
+        self.jobs.remove(&job);
+        for (id, w) in self.workers.iter_mut() {
+            let before = w.running.len();
+            w.running.retain(|(j, _)| *j != job);
+            if w.running.len() != before {
+                out.push(Command::Cancel { worker: *id, job });
+            }
+        }
+    }
+
+    fn lose(&mut self, worker: WorkerId, reason: LostReason, out: &mut Vec<Command>) {
+        let Some(w) = self.workers.remove(&worker) else {
+            return;
+        };
+        self.stats.workers_lost += 1;
+        out.push(Command::WorkerLost { worker, reason });
+        for (job, task) in w.running {
+            let Some(j) = self.jobs.get_mut(&job) else {
+                continue;
+            };
+            let t = &mut j.tasks[task as usize];
+            if reason.is_failure() {
+                let line = format!("attempt {} on worker {worker}: {reason}", t.attempt);
+                self.retry_or_fail(job, task, line, reason.to_string(), out);
+            } else {
+                t.attempt += 1;
+                t.state = TaskState::Ready;
+                self.ready.push_front((job, task));
+            }
+        }
+        self.schedule(out);
+    }
+
+    /// Next ready task for a worker: its local queue first, then the global one.
+    fn next_for(&mut self, worker: WorkerId) -> Option<(JobId, TaskIdx)> {
+        let jobs = &self.jobs;
+        let is_ready = |(j, t): (JobId, TaskIdx)| {
+            jobs.get(&j)
+                .is_some_and(|j| j.tasks[t as usize].state == TaskState::Ready)
+        };
+        if let Some(w) = self.workers.get_mut(&worker) {
+            while let Some(x) = w.local.pop_front() {
+                if is_ready(x) {
+                    return Some(x);
+                }
+            }
+        }
+        while let Some(x) = self.ready.pop_front() {
+            if is_ready(x) {
+                return Some(x);
+            }
+        }
+        None
+    }
+
+    /// Give `worker` tasks up to its slots, then the others.
+    fn fill(&mut self, worker: WorkerId, out: &mut Vec<Command>) {
+        self.fill_one(worker, out);
+        if !self.ready.is_empty() {
+            self.schedule(out);
+        }
+    }
+
+    fn fill_one(&mut self, worker: WorkerId, out: &mut Vec<Command>) -> bool {
+        loop {
+            let Some(w) = self.workers.get(&worker) else {
+                return false;
+            };
+            if w.running.len() >= w.slots as usize {
+                return true;
+            }
+            let Some((job, task)) = self.next_for(worker) else {
+                return false;
+            };
+            let t = &mut self.jobs.get_mut(&job).expect("ready").tasks[task as usize];
+            t.state = TaskState::Assigned(worker);
+            let attempt = t.attempt;
+            self.workers
+                .get_mut(&worker)
+                .expect("checked")
+                .running
+                .push((job, task));
+            out.push(Command::Assign {
+                worker,
+                job,
+                task,
+                attempt,
+            });
+        }
+    }
+
+    /// Fill free slots of every worker.
+    fn schedule(&mut self, out: &mut Vec<Command>) {
+        let ids: Vec<WorkerId> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.running.len() < w.slots as usize)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if !self.fill_one(id, out) {
+                // out of ready tasks (a false from a full worker is impossible here)
+                if self.ready.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Check the cross-invariants (tests): each worker's running list matches
+    /// the task states, in-flight ≤ slots, waiting counts match unfinished deps.
+    pub fn sanity_check(&self) {
+        let mut assigned = 0;
+        for (id, w) in &self.workers {
+            assert!(w.running.len() <= w.slots as usize, "worker {id} over slots");
+            for (j, t) in &w.running {
+                let st = self.jobs[j].tasks[*t as usize].state;
+                assert_eq!(st, TaskState::Assigned(*id), "job {j} task {t}");
+            }
+            assigned += w.running.len();
+        }
+        let mut assigned_states = 0;
+        for (jid, j) in &self.jobs {
+            let mut waiting_on = vec![0u32; j.tasks.len()];
+            for (i, t) in j.tasks.iter().enumerate() {
+                if t.state != TaskState::Done {
+                    let (a, b) = (j.dep_start[i] as usize, j.dep_start[i + 1] as usize);
+                    for &d in &j.dependents[a..b] {
+                        waiting_on[d as usize] += 1;
+                    }
+                }
+            }
+            for (i, t) in j.tasks.iter().enumerate() {
+                match t.state {
+                    TaskState::Waiting(n) => {
+                        assert_eq!(n, waiting_on[i], "job {jid} task {i} waiting count")
+                    }
+                    TaskState::Assigned(w) => {
+                        assert!(self.workers.contains_key(&w), "assigned to a lost worker");
+                        assigned_states += 1;
+                    }
+                    TaskState::Ready | TaskState::Done => {
+                        assert_eq!(waiting_on[i], 0, "job {jid} task {i} ran before its deps")
+                    }
+                }
+            }
+        }
+        assert_eq!(assigned, assigned_states);
+    }
+}
