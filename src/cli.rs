@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use geozarr_core::convert::{convert, ConvertOptions, Progress, Summary};
+use geozarr_core::convert::{convert, convert_with, ConvertOptions, Progress, Summary};
 use geozarr_core::plan;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -80,9 +80,18 @@ struct ConvertArgs {
     /// Worker threads [default: all cores].
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// Accepted for compatibility with the Python tool: runs on all local cores.
-    #[arg(long)]
+    /// Run on a local cluster with one worker process per core (the Python
+    /// tool's flag; same as --local-workers <cores>).
+    #[arg(long, conflicts_with_all = ["local_workers", "scheduler"])]
     dask_cluster: bool,
+    /// Run on a local cluster: a scheduler and N worker processes on this
+    /// machine, stopped when the conversion ends.
+    #[arg(long, value_name = "N", conflicts_with = "scheduler")]
+    local_workers: Option<usize>,
+    /// Run on a running cluster: submit to the scheduler at URL and follow
+    /// the job (GEOZARR_TOKEN is sent when set).
+    #[arg(long, value_name = "URL")]
+    scheduler: Option<String>,
     /// Detailed logs (tracing) on stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -272,12 +281,53 @@ fn run_validate(a: &ValidateArgs) -> Result<ExitCode> {
     })
 }
 
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// `convert` on a cluster: a local one (`--local-workers`, `--dask-cluster`)
+/// or a running scheduler (`--scheduler`). Tasks are chunk-sized.
+fn run_convert_cluster(a: &ConvertArgs) -> Result<Option<Summary>> {
+    use geozarr_scheduler::client::{bin_dir, Cluster};
+    let local = match (a.dask_cluster, a.local_workers) {
+        (true, _) => Some(cores()),
+        (false, Some(n)) => Some(n.max(1)),
+        (false, None) => None,
+    };
+    if local.is_none() && a.scheduler.is_none() {
+        return Ok(None);
+    }
+    init_logging(a.verbose);
+    let mut opts = a.options();
+    opts.granularity = geozarr_core::plan::Granularity::Chunk;
+    let max_attempts = opts.max_retries;
+    let cluster = match (local, &a.scheduler) {
+        (Some(n), _) => {
+            let threads = if a.threads > 0 { a.threads } else { cores() };
+            let slots = (threads / n).max(1) as u32;
+            Cluster::local(&bin_dir()?, n, slots, max_attempts)?
+        }
+        (None, Some(url)) => Cluster::connect(url, geozarr_proto::client::env_token(), max_attempts)?,
+        (None, None) => unreachable!("checked above"),
+    };
+    let bar = progress_bar();
+    let r = convert_with(&a.input, &a.output, &opts, bar.clone(), &cluster);
+    bar.0.finish_and_clear();
+    drop(cluster);
+    Ok(Some(r?))
+}
+
 /// Parse the command line and run it.
 pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Convert(a) => {
-            let s = run_convert(&a.input, &a.output, &a.options(), a.verbose)?;
+            let s = match run_convert_cluster(&a)? {
+                Some(s) => s,
+                None => run_convert(&a.input, &a.output, &a.options(), a.verbose)?,
+            };
             print_summary(&s, &a.output);
         }
         Command::Info(a) => run_info(&a)?,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use zarrs::storage::storage_adapter::performance_metrics::PerformanceMetricsStorageAdapter;
 
-use crate::executor::run_dag;
+use crate::executor::{Executor, ThreadPool};
 use crate::plan::{self, Granularity, Plan, Task, TaskSpec};
 use crate::source::Product;
 use crate::store::{self, Location, StoreOptions};
@@ -191,12 +191,25 @@ fn reset_band(plan: &Plan, g: usize, b: usize, out: &store::Store) -> Result<()>
     Ok(())
 }
 
-/// Convert `input` into `output`.
+/// Convert `input` into `output` on this machine's threads.
 pub fn convert(
     input: &str,
     output: &str,
     opts: &ConvertOptions,
     progress: Arc<dyn Progress>,
+) -> Result<Summary> {
+    convert_with(input, output, opts, progress, &ThreadPool(threads(opts.threads)))
+}
+
+/// Convert `input` into `output`, running the band and carry-over tasks on
+/// `executor`; output preparation, resume, verification and consolidation
+/// stay here, the same for every executor.
+pub fn convert_with(
+    input: &str,
+    output: &str,
+    opts: &ConvertOptions,
+    progress: Arc<dyn Progress>,
+    executor: &dyn Executor,
 ) -> Result<Summary> {
     let t0 = Instant::now();
     let in_loc = Location::parse(input)?;
@@ -232,7 +245,6 @@ pub fn convert(
         output_name: output.to_string(),
         progress: Some(Arc::new(move |n| p2.advance(n))),
     };
-    let nthreads = threads(opts.threads);
     let ro = RunOptions {
         skip_existing: resumed,
         codec_threads: 1,
@@ -291,7 +303,7 @@ pub fn convert(
         .collect();
     let mut attempt = 1;
     loop {
-        let results = run_dag(&plan, &tasks, &selected, &stores, ro, nthreads);
+        let results = executor.run(&plan, &tasks, &selected, &stores, ro)?;
         let mut failed: Vec<(usize, Error)> = vec![];
         let mut ran = vec![false; tasks.len()];
         for r in results {
@@ -321,6 +333,10 @@ pub fn convert(
             .collect();
         if failed.is_empty() && pending.is_empty() {
             break;
+        }
+        if executor.retries_itself() && !failed.is_empty() {
+            let msgs: Vec<String> = failed.iter().map(|(_, e)| e.to_string()).collect();
+            return Err(Error::Task(msgs.join("; ")));
         }
         if attempt >= opts.max_retries.max(1) && !failed.is_empty() {
             let msgs: Vec<String> = failed.iter().map(|(_, e)| e.to_string()).collect();
@@ -364,8 +380,9 @@ pub fn convert(
     // 4. consolidated metadata last: the store is complete from here on
     tracing::info!("all bands verified; writing consolidated metadata");
     task::run(&plan, &Task::Consolidate, &stores, ro).map_err(|e| relocate(e, &out_loc))?;
-    summary.bytes_read = in_metrics.bytes_read() as u64;
-    summary.bytes_written = out_metrics.bytes_written() as u64;
+    let (remote_read, remote_written) = executor.remote_bytes();
+    summary.bytes_read = in_metrics.bytes_read() as u64 + remote_read;
+    summary.bytes_written = out_metrics.bytes_written() as u64 + remote_written;
     summary.seconds = t0.elapsed().as_secs_f64();
     Ok(summary)
 }

@@ -9,6 +9,46 @@ use crate::plan::{Plan, TaskSpec};
 use crate::task::{self, RunOptions, Stores, TaskStats};
 use crate::Result;
 
+/// Runs a selection of a plan's tasks: the in-process [`ThreadPool`], or a
+/// cluster (scheduler + workers) from `geozarr-scheduler`.
+pub trait Executor {
+    /// Run the `selected` tasks of `tasks` (others count as done) and return
+    /// the results of the tasks that ran. `Err` = the executor itself broke
+    /// (e.g. its scheduler is unreachable): the conversion stops.
+    fn run(
+        &self,
+        plan: &Plan,
+        tasks: &[TaskSpec],
+        selected: &[bool],
+        stores: &Stores,
+        ro: RunOptions,
+    ) -> Result<Vec<TaskResult>>;
+    /// Does the executor retry failed tasks itself, so a failure is final?
+    fn retries_itself(&self) -> bool {
+        false
+    }
+    /// Bytes (read, written) moved by tasks outside this process.
+    fn remote_bytes(&self) -> (u64, u64) {
+        (0, 0)
+    }
+}
+
+/// The in-process executor: [`run_dag`] on this many threads.
+pub struct ThreadPool(pub usize);
+
+impl Executor for ThreadPool {
+    fn run(
+        &self,
+        plan: &Plan,
+        tasks: &[TaskSpec],
+        selected: &[bool],
+        stores: &Stores,
+        ro: RunOptions,
+    ) -> Result<Vec<TaskResult>> {
+        Ok(run_dag(plan, tasks, selected, stores, ro, self.0))
+    }
+}
+
 /// Outcome of one task.
 #[derive(Debug)]
 pub struct TaskResult {

@@ -17,3 +17,5 @@ pub const TOKEN_HEADER: &str = "authorization";
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
+
+pub mod client;

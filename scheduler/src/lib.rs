@@ -3,5 +3,6 @@
 //! and the client side used by the CLI ([`client`]: submit, follow, local
 //! clusters).
 
+pub mod client;
 pub mod server;
 pub mod state;

@@ -1,0 +1,463 @@
+//! The client side, used by the CLI: [`Cluster`] runs a conversion's tasks
+//! on a scheduler (an [`Executor`] for `geozarr_core::convert::convert_with`),
+//! and [`LocalCluster`] starts a scheduler and worker processes on this
+//! machine and stops them again (also on Ctrl-C and on error).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use geozarr_core::executor::{Executor, TaskResult};
+use geozarr_core::plan::{Plan, Task, TaskSpec};
+use geozarr_core::task::{RunOptions, Stores, TaskStats};
+use geozarr_core::{Error, Result};
+use geozarr_proto::client::{connect, status_line};
+use geozarr_proto::pb;
+use tokio_stream::StreamExt;
+
+/// Things to undo when the user presses Ctrl-C.
+#[derive(Default)]
+struct Interrupt {
+    job: Option<u64>,
+    local: Option<Arc<LocalCluster>>,
+}
+
+/// Runs tasks on a scheduler at `url` (see the module docs).
+pub struct Cluster {
+    url: String,
+    token: Option<String>,
+    rt: tokio::runtime::Runtime,
+    max_attempts: u32,
+    remote: Mutex<(u64, u64)>,
+    interrupt: Arc<Mutex<Interrupt>>,
+    local: Option<Arc<LocalCluster>>,
+}
+
+impl Cluster {
+    /// A client for the scheduler at `url`; tasks fail the job after
+    /// `max_attempts` attempts. Ctrl-C cancels the running job.
+    pub fn connect(url: &str, token: Option<String>, max_attempts: u32) -> Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Task(format!("cannot start the client runtime: {e}")))?;
+        let url = if url.contains("://") {
+            url.to_string()
+        } else {
+            format!("http://{url}")
+        };
+        let c = Cluster {
+            url,
+            token,
+            rt,
+            max_attempts,
+            remote: Mutex::new((0, 0)),
+            interrupt: Arc::new(Mutex::new(Interrupt::default())),
+            local: None,
+        };
+        c.on_interrupt();
+        Ok(c)
+    }
+
+    /// Start a local cluster (a scheduler and `workers` worker processes
+    /// with `slots` slots each, binaries from `bin_dir`) and connect to it.
+    pub fn local(bin_dir: &Path, workers: usize, slots: u32, max_attempts: u32) -> Result<Self> {
+        let token = geozarr_proto::client::env_token().unwrap_or_else(random_token);
+        let local = Arc::new(LocalCluster::start(bin_dir, workers, slots, &token)?);
+        let mut c = Cluster::connect(&local.url, Some(token), max_attempts)?;
+        c.interrupt.lock().unwrap_or_else(|e| e.into_inner()).local = Some(local.clone());
+        c.local = Some(local);
+        Ok(c)
+    }
+
+    /// The scheduler URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn on_interrupt(&self) {
+        let state = self.interrupt.clone();
+        let url = self.url.clone();
+        let token = self.token.clone();
+        self.rt.spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) =
+                (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+            else {
+                return;
+            };
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            let job = state.lock().unwrap_or_else(|e| e.into_inner()).job;
+            if let Some(job) = job {
+                let cancel = async {
+                    let mut c = connect(&url, token.as_deref(), Duration::ZERO).await.ok()?;
+                    c.cancel(pb::CancelRequest { job }).await.ok()
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(2), cancel).await;
+            }
+            let local = state.lock().unwrap_or_else(|e| e.into_inner()).local.take();
+            if let Some(l) = local {
+                l.kill();
+            }
+            eprintln!("eopf-geozarr: interrupted; re-run the same command to resume");
+            std::process::exit(130);
+        });
+    }
+
+    async fn run_job(
+        &self,
+        tasks: &[TaskSpec],
+        selected: &[bool],
+        plan: &Plan,
+        stores: &Stores,
+        ro: RunOptions,
+    ) -> Result<Vec<TaskResult>> {
+        let lost = |what: String| {
+            Error::Task(format!(
+                "{what}; the output is unfinished: re-run the same command to resume"
+            ))
+        };
+        // the job: selected tasks, renumbered; deps on unselected tasks are done
+        let index: Vec<usize> = (0..tasks.len()).filter(|&i| selected[i]).collect();
+        let mut new_of = vec![u32::MAX; tasks.len()];
+        for (n, &i) in index.iter().enumerate() {
+            new_of[i] = n as u32;
+        }
+        let spec = pb::JobSpec {
+            tasks: index
+                .iter()
+                .map(|&i| pb::TaskSpec {
+                    task_json: serde_json::to_vec(&tasks[i].task).expect("tasks serialise"),
+                    deps: tasks[i]
+                        .deps
+                        .iter()
+                        .filter(|d| selected[**d])
+                        .map(|d| new_of[*d])
+                        .collect(),
+                    label: label(plan, &tasks[i].task),
+                })
+                .collect(),
+            plan_json: serde_json::to_vec(plan).expect("plans serialise"),
+            input: stores.input_name.clone(),
+            output: stores.output_name.clone(),
+            skip_existing: ro.skip_existing,
+            max_attempts: self.max_attempts,
+            noop: false,
+        };
+        let url = &self.url;
+        let mut client = connect(url, self.token.as_deref(), Duration::from_secs(3))
+            .await
+            .map_err(Error::Task)?;
+        let job = client
+            .submit(spec)
+            .await
+            .map_err(|s| Error::Task(status_line(url, &s)))?
+            .into_inner()
+            .job;
+        self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).job = Some(job);
+        let mut events = client
+            .watch(pb::WatchRequest { job })
+            .await
+            .map_err(|s| Error::Task(status_line(url, &s)))?
+            .into_inner();
+        let mut results = vec![];
+        let mut health = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            let ev = tokio::select! {
+                ev = events.next() => ev,
+                _ = health.tick() => {
+                    if let Some(l) = &self.local {
+                        if let Some(why) = l.broken() {
+                            return Err(lost(why));
+                        }
+                    }
+                    continue;
+                }
+            };
+            let ev = match ev {
+                Some(Ok(ev)) => ev,
+                Some(Err(s)) => return Err(lost(format!("lost the scheduler: {}", status_line(url, &s)))),
+                None => return Err(lost(format!("the scheduler at {url} went away"))),
+            };
+            for d in ev.done {
+                let i = index[d.task as usize];
+                let mut rem = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+                rem.0 += d.bytes_read;
+                rem.1 += d.bytes_written;
+                if matches!(tasks[i].task, Task::Band { .. } | Task::Chunk { .. }) {
+                    if let Some(p) = &stores.progress {
+                        p(d.chunks_written + d.chunks_skipped);
+                    }
+                }
+                results.push(TaskResult {
+                    index: i,
+                    result: Ok(TaskStats {
+                        chunks_written: d.chunks_written,
+                        chunks_skipped: d.chunks_skipped,
+                    }),
+                });
+            }
+            for r in ev.retries {
+                let i = index[r.task as usize];
+                tracing::warn!(
+                    "{}: attempt {} failed: {}; retrying",
+                    label(plan, &tasks[i].task),
+                    r.attempt,
+                    r.reason
+                );
+            }
+            if let Some(f) = ev.failed {
+                let i = index.get(f.task as usize).copied().unwrap_or(0);
+                let msg = if f.history.is_empty() {
+                    format!("job {job} failed: {}", f.error)
+                } else {
+                    format!(
+                        "{} failed {} times on the cluster; last error: {} (history: {})",
+                        label(plan, &tasks[i].task),
+                        f.history.len(),
+                        f.error,
+                        f.history.join("; ")
+                    )
+                };
+                results.push(TaskResult {
+                    index: i,
+                    result: Err(Error::Task(msg)),
+                });
+                break;
+            }
+            if ev.finished {
+                break;
+            }
+        }
+        self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).job = None;
+        Ok(results)
+    }
+
+    /// The local cluster, if this client started one.
+    pub fn local_cluster(&self) -> Option<&LocalCluster> {
+        self.local.as_deref()
+    }
+
+    /// Stop the local cluster (if any). Also done on drop.
+    pub fn shutdown(&mut self) {
+        if let Some(l) = self.local.take() {
+            l.kill();
+        }
+    }
+}
+
+impl Executor for Cluster {
+    fn run(
+        &self,
+        plan: &Plan,
+        tasks: &[TaskSpec],
+        selected: &[bool],
+        stores: &Stores,
+        ro: RunOptions,
+    ) -> Result<Vec<TaskResult>> {
+        self.rt
+            .block_on(self.run_job(tasks, selected, plan, stores, ro))
+    }
+    fn retries_itself(&self) -> bool {
+        true
+    }
+    fn remote_bytes(&self) -> (u64, u64) {
+        *self.remote.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A task named for people: `b02 level 1 chunk (0, 2)`.
+fn label(plan: &Plan, t: &Task) -> String {
+    match *t {
+        Task::Chunk {
+            group,
+            band,
+            level,
+            row,
+            col,
+        } => format!(
+            "{} level {level} chunk ({row}, {col})",
+            plan.groups[group].bands[band].input
+        ),
+        Task::Band { group, band } => plan.groups[group].bands[band].input.clone(),
+        Task::Carry { index } => format!("carry-over of {}", plan.carried[index].path),
+        Task::Coords { group } => format!("coordinates of {}", plan.groups[group].path),
+        Task::Metadata => "metadata".into(),
+        Task::Consolidate => "consolidated metadata".into(),
+    }
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A child process that dies with this one (Linux `PR_SET_PDEATHSIG`), so
+/// a killed CLI leaves no cluster behind.
+fn child(bin: &Path) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(bin);
+    if std::env::var_os("RUST_LOG").is_none() {
+        // the CLI reports failures itself; keep the children quiet
+        c.env("RUST_LOG", "error");
+    }
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    c
+}
+
+fn kill_all(children: &mut Vec<Child>) {
+    for c in children.iter_mut() {
+        let _ = c.kill();
+    }
+    for mut c in children.drain(..) {
+        let _ = c.wait();
+    }
+}
+
+/// A scheduler and workers started as child processes of this one; killed on drop.
+pub struct LocalCluster {
+    /// Scheduler URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+    scheduler: Mutex<Child>,
+    workers: Mutex<Vec<Child>>,
+}
+
+/// Where the cluster binaries are: `GEOZARR_BIN_DIR`, else next to the
+/// running executable.
+pub fn bin_dir() -> Result<PathBuf> {
+    if let Some(d) = std::env::var_os("GEOZARR_BIN_DIR") {
+        return Ok(PathBuf::from(d));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Usage(format!("cannot locate this executable: {e}")))?;
+    Ok(exe.parent().map(Path::to_path_buf).unwrap_or_default())
+}
+
+fn binary(dir: &Path, name: &str) -> Result<PathBuf> {
+    let p = dir.join(name);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(Error::Usage(format!(
+            "{}: not found (the cluster binaries are built with `cargo build --release --workspace`; GEOZARR_BIN_DIR overrides the directory)",
+            p.display()
+        )))
+    }
+}
+
+impl LocalCluster {
+    /// Start `geozarr-scheduler --listen 127.0.0.1:0` and `workers` ×
+    /// `geozarr-worker --slots slots`, all sharing `token`.
+    pub fn start(dir: &Path, workers: usize, slots: u32, token: &str) -> Result<Self> {
+        let sched_bin = binary(dir, "geozarr-scheduler")?;
+        let worker_bin = binary(dir, "geozarr-worker")?;
+        let mut sched = child(&sched_bin)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("GEOZARR_TOKEN", token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Task(format!("{}: cannot start: {e}", sched_bin.display())))?;
+        let stdout = sched.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+        let Some(addr) = line.trim().strip_prefix("listening on ") else {
+            let _ = sched.kill();
+            let _ = sched.wait();
+            return Err(Error::Task(format!(
+                "the local scheduler did not start ({})",
+                sched_bin.display()
+            )));
+        };
+        let url = format!("http://{addr}");
+        let cluster = LocalCluster {
+            url: url.clone(),
+            scheduler: Mutex::new(sched),
+            workers: Mutex::new(vec![]),
+        };
+        for _ in 0..workers.max(1) {
+            let w = child(&worker_bin)
+                .args(["--scheduler", &url, "--slots", &slots.max(1).to_string()])
+                .args(["--connect-wait", "10"])
+                .env("GEOZARR_TOKEN", token)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .map_err(|e| Error::Task(format!("{}: cannot start: {e}", worker_bin.display())))?;
+            cluster.workers.lock().unwrap_or_else(|e| e.into_inner()).push(w);
+        }
+        tracing::info!(workers, slots, "local cluster at {url}");
+        Ok(cluster)
+    }
+
+    /// Process ids of the workers.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|c| c.id())
+            .collect()
+    }
+
+    /// Kill the workers, then the scheduler, and reap them.
+    pub fn kill(&self) {
+        kill_all(&mut self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut s = self.scheduler.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+
+    /// Why the cluster cannot go on, if so: scheduler or every worker exited.
+    fn broken(&self) -> Option<String> {
+        if let Ok(Some(st)) = self
+            .scheduler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_wait()
+        {
+            return Some(format!("the local scheduler exited ({st})"));
+        }
+        let mut ws = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = None;
+        for w in ws.iter_mut() {
+            match w.try_wait() {
+                Ok(Some(st)) => last = Some(st),
+                _ => return None,
+            }
+        }
+        last.map(|st| format!("every local worker exited (last: {st})"))
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,396 @@
+//! geozarr-worker: connects to a scheduler, registers, heartbeats, pulls
+//! tasks and runs them with `geozarr_core::task::run` — the same code as the
+//! in-process executor — on `slots` threads, streaming results and byte
+//! counts back.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+pub use geozarr_proto::client::env_token;
+use geozarr_core::plan::{Plan, Task};
+use geozarr_core::store::{self, Location, Store};
+use geozarr_core::task::{self, v3_chunk_key, RunOptions, Stores};
+use geozarr_proto::pb;
+use geozarr_proto::client::{connect, status_line};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_stream::StreamExt;
+use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::storage_adapter::atomic_write::AtomicWriteStorageAdapter;
+use zarrs::storage::storage_adapter::performance_metrics::PerformanceMetricsStorageAdapter;
+
+/// Worker options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Scheduler URL (`http://127.0.0.1:8786`).
+    pub scheduler: String,
+    /// Tasks run at once.
+    pub slots: u32,
+    /// Shared token.
+    pub token: Option<String>,
+    /// How long to keep trying to reach the scheduler at start.
+    pub connect_wait: Duration,
+}
+
+/// What slot threads need to run a job's tasks.
+struct JobCtx {
+    plan: Option<Plan>,
+    input: Store,
+    output: Store,
+    info: pb::JobInfo,
+}
+
+struct Work {
+    job: Arc<JobCtx>,
+    a: pb::Assignment,
+}
+
+#[derive(Default)]
+struct Queue {
+    items: Mutex<(VecDeque<Work>, bool)>,
+    cv: Condvar,
+}
+
+/// Totals for heartbeats.
+#[derive(Default)]
+struct Totals {
+    read: AtomicU64,
+    written: AtomicU64,
+}
+
+/// Open the job's stores. Output is opened without the start-of-run cleanup
+/// of `store::open_output` (other workers are writing into it right now).
+fn open_job(info: &pb::JobInfo) -> Result<JobCtx, String> {
+    let plan: Option<Plan> = if info.noop {
+        None
+    } else {
+        Some(serde_json::from_slice(&info.plan_json).map_err(|e| format!("job plan: {e}"))?)
+    };
+    let (input, output): (Store, Store) = if info.noop {
+        let m: Store = Arc::new(zarrs::storage::store::MemoryStore::new());
+        (m.clone(), m)
+    } else {
+        let il = Location::parse(&info.input).map_err(|e| e.to_string())?;
+        let ol = Location::parse(&info.output).map_err(|e| e.to_string())?;
+        let input = store::open_input(&il).map_err(|e| e.to_string())?;
+        let output = match ol.local_path() {
+            Some(p) => {
+                let fs = FilesystemStore::new(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                Arc::new(AtomicWriteStorageAdapter::new(Arc::new(fs))) as Store
+            }
+            None => store::open_output(&ol).map_err(|e| e.to_string())?,
+        };
+        (input, output)
+    };
+    Ok(JobCtx {
+        plan,
+        input,
+        output,
+        info: info.clone(),
+    })
+}
+
+/// Remove a `.tmp` left by a killed attempt of this task (the atomic writer
+/// refuses to write next to one). Chunk tasks own exactly one key; the other
+/// tasks own whole arrays.
+fn clear_stale_tmp(ctx: &JobCtx, t: &Task) {
+    let (Some(plan), Ok(Location::Local(root))) = (&ctx.plan, Location::parse(&ctx.info.output))
+    else {
+        return;
+    };
+    let rm_tree = |prefix: &str| {
+        let mut stack = vec![root.join(prefix)];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "tmp") {
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+        }
+    };
+    match *t {
+        Task::Chunk {
+            group,
+            band,
+            level,
+            row,
+            col,
+        } => {
+            let gp = &plan.groups[group];
+            let k = v3_chunk_key(&gp.band_path(band, level), &[row, col]);
+            let _ = std::fs::remove_file(root.join(format!("{k}.tmp")));
+        }
+        Task::Band { group, band } => {
+            let gp = &plan.groups[group];
+            for l in 0..gp.levels.len() {
+                rm_tree(&gp.band_path(band, l));
+            }
+        }
+        Task::Carry { index } => rm_tree(&plan.carried[index].path),
+        Task::Coords { group } => {
+            let gp = &plan.groups[group];
+            for l in 0..gp.levels.len() {
+                for a in ["x", "y", "spatial_ref"] {
+                    rm_tree(&format!("{}/{a}", gp.level_path(l)));
+                }
+            }
+        }
+        Task::Metadata | Task::Consolidate => {}
+    }
+}
+
+fn run_one(w: &Work, totals: &Totals) -> pb::TaskResult {
+    let t0 = Instant::now();
+    let mut r = pb::TaskResult {
+        job: w.a.job,
+        task: w.a.task,
+        attempt: w.a.attempt,
+        ..Default::default()
+    };
+    if w.job.info.noop {
+        r.ok = true;
+        return r;
+    }
+    let outcome = (|| -> Result<_, String> {
+        let plan = w.job.plan.as_ref().ok_or("no plan")?;
+        let t: Task = serde_json::from_slice(&w.a.task_json).map_err(|e| format!("task: {e}"))?;
+        clear_stale_tmp(&w.job, &t);
+        let inp = Arc::new(PerformanceMetricsStorageAdapter::new(w.job.input.clone()));
+        let out = Arc::new(PerformanceMetricsStorageAdapter::new(w.job.output.clone()));
+        let stores = Stores {
+            input: inp.clone(),
+            output: out.clone(),
+            input_name: w.job.info.input.clone(),
+            output_name: w.job.info.output.clone(),
+            progress: None,
+        };
+        let ro = RunOptions {
+            skip_existing: w.job.info.skip_existing,
+            codec_threads: 1,
+        };
+        tracing::debug!(task = ?t, attempt = w.a.attempt, "running");
+        let res = task::run(plan, &t, &stores, ro);
+        let (br, bw) = (inp.bytes_read() as u64, out.bytes_written() as u64);
+        totals.read.fetch_add(br, Ordering::Relaxed);
+        totals.written.fetch_add(bw, Ordering::Relaxed);
+        let s = res.map_err(|e| e.to_string())?;
+        Ok((s, br, bw))
+    })();
+    match outcome {
+        Ok((s, br, bw)) => {
+            r.ok = true;
+            r.chunks_written = s.chunks_written;
+            r.chunks_skipped = s.chunks_skipped;
+            r.bytes_read = br;
+            r.bytes_written = bw;
+        }
+        Err(e) => {
+            tracing::warn!(job = w.a.job, task = w.a.task, "task failed: {e}");
+            r.error = e;
+        }
+    }
+    r.micros = t0.elapsed().as_micros() as u64;
+    r
+}
+
+/// CPU seconds used by this process (Linux `/proc`), and resident bytes.
+fn proc_usage() -> (f64, u64) {
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ut: f64 = f.get(11)?.parse().ok()?;
+            let st: f64 = f.get(12)?.parse().ok()?;
+            Some((ut + st) / 100.0)
+        })
+        .unwrap_or(0.0);
+    let rss = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map(|p| p * 4096)
+        .unwrap_or(0);
+    (cpu, rss)
+}
+
+/// Run a worker until the scheduler goes away (an error) or the stream ends.
+pub async fn run(opts: Options) -> Result<()> {
+    let url = opts.scheduler.clone();
+    let mut client = connect(&url, opts.token.as_deref(), opts.connect_wait)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let reg = client
+        .register(pb::RegisterRequest {
+            slots: opts.slots,
+            host,
+            pid: std::process::id(),
+        })
+        .await
+        .map_err(|s| anyhow!(status_line(&url, &s)))?
+        .into_inner();
+    let me = reg.worker_id;
+    tracing::info!(worker = me, slots = opts.slots, "registered with {url}");
+    let (up, up_rx) = mpsc::unbounded_channel::<pb::WorkerMessage>();
+    up.send(pb::WorkerMessage {
+        msg: Some(pb::worker_message::Msg::Hello(pb::Hello { worker_id: me })),
+    })?;
+    let mut down = client
+        .work(UnboundedReceiverStream::new(up_rx))
+        .await
+        .map_err(|s| anyhow!(status_line(&url, &s)))?
+        .into_inner();
+
+    // heartbeats
+    let totals = Arc::new(Totals::default());
+    {
+        let up = up.clone();
+        let totals = totals.clone();
+        let period = Duration::from_millis(reg.heartbeat_ms.max(100) as u64);
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(period);
+            let (mut last_cpu, mut last_t) = (proc_usage().0, Instant::now());
+            loop {
+                iv.tick().await;
+                let (cpu, rss) = proc_usage();
+                let dt = last_t.elapsed().as_secs_f64().max(1e-3);
+                let hb = pb::Heartbeat {
+                    cpu: ((cpu - last_cpu) / dt) as f32,
+                    rss,
+                    bytes_read: totals.read.load(Ordering::Relaxed),
+                    bytes_written: totals.written.load(Ordering::Relaxed),
+                };
+                (last_cpu, last_t) = (cpu, Instant::now());
+                let m = pb::WorkerMessage {
+                    msg: Some(pb::worker_message::Msg::Heartbeat(hb)),
+                };
+                if up.send(m).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    // results: batched into one message per wake-up
+    let (res_tx, mut res_rx) = mpsc::unbounded_channel::<pb::TaskResult>();
+    {
+        let up = up.clone();
+        tokio::spawn(async move {
+            while let Some(r) = res_rx.recv().await {
+                let mut results = vec![r];
+                while let Ok(r) = res_rx.try_recv() {
+                    results.push(r);
+                }
+                let m = pb::WorkerMessage {
+                    msg: Some(pb::worker_message::Msg::Results(pb::TaskResults { results })),
+                };
+                if up.send(m).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    // slot threads
+    let queue = Arc::new(Queue::default());
+    let mut threads = vec![];
+    for _ in 0..opts.slots.max(1) {
+        let q = queue.clone();
+        let tx = res_tx.clone();
+        let totals = totals.clone();
+        threads.push(std::thread::spawn(move || loop {
+            let w = {
+                let mut g = q.items.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    if g.1 {
+                        return;
+                    }
+                    if let Some(w) = g.0.pop_front() {
+                        break w;
+                    }
+                    g = q.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            if tx.send(run_one(&w, &totals)).is_err() {
+                return;
+            }
+        }));
+    }
+
+    let mut jobs: HashMap<u64, Result<Arc<JobCtx>, String>> = HashMap::new();
+    let end = loop {
+        let m = match down.next().await {
+            Some(Ok(m)) => m,
+            Some(Err(s)) => break Err(anyhow!(status_line(&url, &s))),
+            None => break Err(anyhow!("the scheduler at {url} closed the connection")),
+        };
+        match m.msg {
+            Some(pb::scheduler_message::Msg::Job(info)) => {
+                let job = info.job;
+                let ctx = tokio::task::spawn_blocking(move || open_job(&info)).await?;
+                if let Err(e) = &ctx {
+                    tracing::warn!(job, "cannot open job: {e}");
+                }
+                jobs.insert(job, ctx.map(Arc::new));
+            }
+            Some(pb::scheduler_message::Msg::Assign(a)) => {
+                let mut fast = vec![];
+                {
+                    let mut g = queue.items.lock().unwrap_or_else(|e| e.into_inner());
+                    for t in a.tasks {
+                        match jobs.get(&t.job) {
+                            Some(Ok(j)) if j.info.noop => fast.push(pb::TaskResult {
+                                job: t.job,
+                                task: t.task,
+                                attempt: t.attempt,
+                                ok: true,
+                                ..Default::default()
+                            }),
+                            Some(Ok(j)) => g.0.push_back(Work { job: j.clone(), a: t }),
+                            Some(Err(e)) => fast.push(pb::TaskResult {
+                                job: t.job,
+                                task: t.task,
+                                attempt: t.attempt,
+                                error: e.clone(),
+                                ..Default::default()
+                            }),
+                            None => fast.push(pb::TaskResult {
+                                job: t.job,
+                                task: t.task,
+                                attempt: t.attempt,
+                                error: format!("job {} unknown to this worker", t.job),
+                                ..Default::default()
+                            }),
+                        }
+                    }
+                }
+                queue.cv.notify_all();
+                for r in fast {
+                    let _ = res_tx.send(r);
+                }
+            }
+            Some(pb::scheduler_message::Msg::Cancel(c)) => {
+                jobs.remove(&c.job);
+                let mut g = queue.items.lock().unwrap_or_else(|e| e.into_inner());
+                g.0.retain(|w| w.a.job != c.job);
+            }
+            None => {}
+        }
+    };
+    {
+        let mut g = queue.items.lock().unwrap_or_else(|e| e.into_inner());
+        g.1 = true;
+        g.0.clear();
+    }
+    queue.cv.notify_all();
+    end.context("worker stopped")
+}
