@@ -309,7 +309,9 @@ fn run_convert_cluster(a: &ConvertArgs) -> Result<Option<Summary>> {
             let slots = (threads / n).max(1) as u32;
             Cluster::local(&bin_dir()?, n, slots, max_attempts)?
         }
-        (None, Some(url)) => Cluster::connect(url, geozarr_proto::client::env_token(), max_attempts)?,
+        (None, Some(url)) => {
+            Cluster::connect(url, geozarr_proto::client::env_token(), max_attempts)?
+        }
         (None, None) => unreachable!("checked above"),
     };
     let bar = progress_bar();

@@ -198,7 +198,13 @@ pub fn convert(
     opts: &ConvertOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<Summary> {
-    convert_with(input, output, opts, progress, &ThreadPool(threads(opts.threads)))
+    convert_with(
+        input,
+        output,
+        opts,
+        progress,
+        &ThreadPool(threads(opts.threads)),
+    )
 }
 
 /// Convert `input` into `output`, running the band and carry-over tasks on

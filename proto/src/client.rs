@@ -19,11 +19,9 @@ impl TokenInterceptor {
     /// From an optional token.
     pub fn new(token: Option<&str>) -> Result<Self, String> {
         let v = match token {
-            Some(t) => Some(
-                crate::bearer(t)
-                    .parse()
-                    .map_err(|_| format!("GEOZARR_TOKEN contains characters not allowed in a header"))?,
-            ),
+            Some(t) => Some(crate::bearer(t).parse().map_err(|_| {
+                format!("GEOZARR_TOKEN contains characters not allowed in a header")
+            })?),
             None => None,
         };
         Ok(TokenInterceptor(v))
@@ -41,7 +39,9 @@ impl tonic::service::Interceptor for TokenInterceptor {
 
 /// The token from `GEOZARR_TOKEN` (unset or empty = none).
 pub fn env_token() -> Option<String> {
-    std::env::var("GEOZARR_TOKEN").ok().filter(|t| !t.is_empty())
+    std::env::var("GEOZARR_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
 }
 
 /// Connect to a scheduler, retrying until `wait` has passed.
@@ -63,9 +63,11 @@ pub async fn connect(url: &str, token: Option<&str>, wait: Duration) -> Result<C
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     };
-    Ok(SchedulerClient::with_interceptor(channel, TokenInterceptor::new(token)?)
-        .max_decoding_message_size(1 << 30)
-        .max_encoding_message_size(1 << 30))
+    Ok(
+        SchedulerClient::with_interceptor(channel, TokenInterceptor::new(token)?)
+            .max_decoding_message_size(1 << 30)
+            .max_encoding_message_size(1 << 30),
+    )
 }
 
 /// The innermost cause of an error, for one-line messages.
@@ -87,4 +89,3 @@ pub fn status_line(url: &str, s: &tonic::Status) -> String {
         _ => format!("scheduler at {url}: {}", s.message()),
     }
 }
-

@@ -84,9 +84,10 @@ impl Cluster {
         let token = self.token.clone();
         self.rt.spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut int), Ok(mut term)) =
-                (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-            else {
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
                 return;
             };
             tokio::select! {
@@ -182,7 +183,12 @@ impl Cluster {
             };
             let ev = match ev {
                 Some(Ok(ev)) => ev,
-                Some(Err(s)) => return Err(lost(format!("lost the scheduler: {}", status_line(url, &s)))),
+                Some(Err(s)) => {
+                    return Err(lost(format!(
+                        "lost the scheduler: {}",
+                        status_line(url, &s)
+                    )))
+                }
                 None => return Err(lost(format!("the scheduler at {url} went away"))),
             };
             for d in ev.done {
@@ -205,7 +211,7 @@ impl Cluster {
             }
             for r in ev.retries {
                 let i = index[r.task as usize];
-                tracing::warn!(
+                tracing::info!(
                     "{}: attempt {} failed: {}; retrying",
                     label(plan, &tasks[i].task),
                     r.attempt,
@@ -404,7 +410,11 @@ impl LocalCluster {
                 .stdout(Stdio::null())
                 .spawn()
                 .map_err(|e| Error::Task(format!("{}: cannot start: {e}", worker_bin.display())))?;
-            cluster.workers.lock().unwrap_or_else(|e| e.into_inner()).push(w);
+            cluster
+                .workers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(w);
         }
         tracing::info!(workers, slots, "local cluster at {url}");
         Ok(cluster)

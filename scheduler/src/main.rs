@@ -39,7 +39,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let token = std::env::var("GEOZARR_TOKEN").ok().filter(|t| !t.is_empty());
+    let token = std::env::var("GEOZARR_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let (incoming, addr) = server::bind(args.listen)?;

@@ -16,9 +16,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::state::{
-    Command, Event, JobId, LostReason, Scheduler, Stats, WorkerId, HEARTBEAT_MS,
-};
+use crate::state::{Command, Event, JobId, LostReason, Scheduler, Stats, WorkerId, HEARTBEAT_MS};
 
 /// What the shell knows about a connected worker.
 #[derive(Debug, Clone, Default)]
@@ -162,9 +160,10 @@ impl Shell {
             }
             Command::Cancel { worker, job } => {
                 if let Some(w) = self.workers.get(&worker) {
-                    let _ = w.tx.send(Ok(msg(pb::scheduler_message::Msg::Cancel(
-                        pb::CancelJob { job },
-                    ))));
+                    let _ =
+                        w.tx.send(Ok(msg(pb::scheduler_message::Msg::Cancel(pb::CancelJob {
+                            job,
+                        }))));
                 }
             }
             Command::JobDone { job } => {
@@ -202,9 +201,8 @@ impl Shell {
             for t in &tasks {
                 if w.jobs_sent.insert(t.job) {
                     if let Some(j) = self.jobs.get(&t.job) {
-                        let _ = w
-                            .tx
-                            .send(Ok(msg(pb::scheduler_message::Msg::Job(j.info.clone()))));
+                        let _ =
+                            w.tx.send(Ok(msg(pb::scheduler_message::Msg::Job(j.info.clone()))));
                     }
                 }
             }
@@ -323,7 +321,9 @@ impl SchedulerRpc for Service {
             .await
             .ok_or_else(|| Status::invalid_argument("empty work stream"))??;
         let Some(pb::worker_message::Msg::Hello(hello)) = first.msg else {
-            return Err(Status::invalid_argument("work stream must start with Hello"));
+            return Err(Status::invalid_argument(
+                "work stream must start with Hello",
+            ));
         };
         let worker = hello.worker_id;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -554,9 +554,10 @@ pub async fn serve(
     let inner = SchedulerServer::new(service)
         .max_decoding_message_size(1 << 30)
         .max_encoding_message_size(1 << 30);
-    let svc = tonic::service::interceptor::InterceptedService::new(inner, move |req: Request<()>| {
-        check_token(&token, &req).map(|_| req)
-    });
+    let svc =
+        tonic::service::interceptor::InterceptedService::new(inner, move |req: Request<()>| {
+            check_token(&token, &req).map(|_| req)
+        });
     tonic::transport::Server::builder()
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming, shutdown)
@@ -565,7 +566,9 @@ pub async fn serve(
 }
 
 /// Bind `addr` (TCP_NODELAY on) and return the listener with its real address.
-pub fn bind(addr: SocketAddr) -> anyhow::Result<(tonic::transport::server::TcpIncoming, SocketAddr)> {
+pub fn bind(
+    addr: SocketAddr,
+) -> anyhow::Result<(tonic::transport::server::TcpIncoming, SocketAddr)> {
     let inc = tonic::transport::server::TcpIncoming::bind(addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?
         .with_nodelay(Some(true));

@@ -91,7 +91,10 @@ pub enum Event {
         error: String,
     },
     /// A worker is gone.
-    WorkerLost { worker: WorkerId, reason: LostReason },
+    WorkerLost {
+        worker: WorkerId,
+        reason: LostReason,
+    },
     /// Cancel a job.
     CancelJob { job: JobId },
     /// Time passes: check heartbeats.
@@ -134,7 +137,10 @@ pub enum Command {
         history: Vec<String>,
     },
     /// A worker was declared lost (the shell closes its stream).
-    WorkerLost { worker: WorkerId, reason: LostReason },
+    WorkerLost {
+        worker: WorkerId,
+        reason: LostReason,
+    },
 }
 
 /// Where a task is.
@@ -610,7 +616,10 @@ impl Scheduler {
     pub fn sanity_check(&self) {
         let mut assigned = 0;
         for (id, w) in &self.workers {
-            assert!(w.running.len() <= w.slots as usize, "worker {id} over slots");
+            assert!(
+                w.running.len() <= w.slots as usize,
+                "worker {id} over slots"
+            );
             for (j, t) in &w.running {
                 let st = self.jobs[j].tasks[*t as usize].state;
                 assert_eq!(st, TaskState::Assigned(*id), "job {j} task {t}");

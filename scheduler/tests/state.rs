@@ -37,7 +37,13 @@ impl Env {
             max_attempts: 3,
         })
     }
-    fn finish(&mut self, worker: WorkerId, job: JobId, task: TaskIdx, attempt: u32) -> Vec<Command> {
+    fn finish(
+        &mut self,
+        worker: WorkerId,
+        job: JobId,
+        task: TaskIdx,
+        attempt: u32,
+    ) -> Vec<Command> {
         self.ev(Event::TaskFinished {
             worker,
             job,
@@ -45,7 +51,14 @@ impl Env {
             attempt,
         })
     }
-    fn fail(&mut self, worker: WorkerId, job: JobId, task: TaskIdx, attempt: u32, e: &str) -> Vec<Command> {
+    fn fail(
+        &mut self,
+        worker: WorkerId,
+        job: JobId,
+        task: TaskIdx,
+        attempt: u32,
+        e: &str,
+    ) -> Vec<Command> {
         self.ev(Event::TaskFailed {
             worker,
             job,
@@ -134,7 +147,14 @@ fn lost_worker_requeues_with_next_attempt_and_late_results_are_ignored() {
         worker: 1,
         reason: LostReason::ConnectionLost
     }));
-    assert!(matches!(c[1], Command::TaskRetry { task: 0, attempt: 1, .. }));
+    assert!(matches!(
+        c[1],
+        Command::TaskRetry {
+            task: 0,
+            attempt: 1,
+            ..
+        }
+    ));
     assert_eq!(e.s.task(1, 0), Some((TaskState::Ready, 2)));
     let c = e.join(2, 1);
     assert_eq!(assigns(&c), vec![(2, 0, 2)]);
@@ -180,7 +200,9 @@ fn silent_worker_is_lost_on_tick_after_ten_seconds() {
     assert!(e.ev(Event::Tick).is_empty());
     e.now += 1;
     let c = e.ev(Event::Tick);
-    assert!(c.iter().any(|c| matches!(c, Command::WorkerLost { worker: 2, .. })));
+    assert!(c
+        .iter()
+        .any(|c| matches!(c, Command::WorkerLost { worker: 2, .. })));
 }
 
 #[test]
@@ -321,13 +343,28 @@ fn random_event_soup_every_task_done_exactly_once() {
         let mut out = vec![];
         let mut next_worker = 1;
         for _ in 0..1 + r.below(3) {
-            s.handle(now, Event::WorkerJoined { worker: next_worker, slots: 1 + r.below(4) as u32 }, &mut out);
+            s.handle(
+                now,
+                Event::WorkerJoined {
+                    worker: next_worker,
+                    slots: 1 + r.below(4) as u32,
+                },
+                &mut out,
+            );
             next_worker += 1;
         }
         for j in 0..jobs {
             let deps = random_dag(&mut r);
             sizes.push(deps.len());
-            s.handle(now, Event::JobSubmitted { job: j, deps, max_attempts: 1_000 }, &mut out);
+            s.handle(
+                now,
+                Event::JobSubmitted {
+                    job: j,
+                    deps,
+                    max_attempts: 1_000,
+                },
+                &mut out,
+            );
         }
         let mut done: Vec<Vec<u32>> = sizes.iter().map(|n| vec![0; *n]).collect();
         let mut jobs_done = vec![0; jobs as usize];
@@ -338,9 +375,12 @@ fn random_event_soup_every_task_done_exactly_once() {
         loop {
             for c in out.drain(..) {
                 match c {
-                    Command::Assign { worker, job, task, attempt } => {
-                        in_flight.push((worker, job, task, attempt))
-                    }
+                    Command::Assign {
+                        worker,
+                        job,
+                        task,
+                        attempt,
+                    } => in_flight.push((worker, job, task, attempt)),
                     Command::TaskDone { job, task, .. } => done[job as usize][task as usize] += 1,
                     Command::JobDone { job } => jobs_done[job as usize] += 1,
                     Command::JobFailed { .. } => panic!("seed {seed}: job failed"),
@@ -356,12 +396,23 @@ fn random_event_soup_every_task_done_exactly_once() {
             assert!(steps < 100_000, "seed {seed}: no progress");
             let roll = r.below(100);
             if alive.is_empty() || roll < 3 {
-                s.handle(now, Event::WorkerJoined { worker: next_worker, slots: 1 + r.below(4) as u32 }, &mut out);
+                s.handle(
+                    now,
+                    Event::WorkerJoined {
+                        worker: next_worker,
+                        slots: 1 + r.below(4) as u32,
+                    },
+                    &mut out,
+                );
                 alive.push(next_worker);
                 next_worker += 1;
-            } else if roll < 6 && alive.len() > 0 {
+            } else if roll < 6 && !alive.is_empty() {
                 let w = alive[r.below(alive.len() as u64) as usize];
-                let reason = if r.below(2) == 0 { LostReason::ConnectionLost } else { LostReason::Stopped };
+                let reason = if r.below(2) == 0 {
+                    LostReason::ConnectionLost
+                } else {
+                    LostReason::Stopped
+                };
                 s.handle(now, Event::WorkerLost { worker: w, reason }, &mut out);
             } else if roll < 8 {
                 // time passes; some workers stay silent and are lost
@@ -376,13 +427,41 @@ fn random_event_soup_every_task_done_exactly_once() {
             } else if roll < 12 && !delivered.is_empty() {
                 // a duplicate or late result
                 let (w, j, t, a) = delivered[r.below(delivered.len() as u64) as usize];
-                s.handle(now, Event::TaskFinished { worker: w, job: j, task: t, attempt: a }, &mut out);
+                s.handle(
+                    now,
+                    Event::TaskFinished {
+                        worker: w,
+                        job: j,
+                        task: t,
+                        attempt: a,
+                    },
+                    &mut out,
+                );
             } else if !in_flight.is_empty() {
                 let (w, j, t, a) = in_flight.swap_remove(r.below(in_flight.len() as u64) as usize);
                 if r.below(10) == 0 {
-                    s.handle(now, Event::TaskFailed { worker: w, job: j, task: t, attempt: a, error: "boom".into() }, &mut out);
+                    s.handle(
+                        now,
+                        Event::TaskFailed {
+                            worker: w,
+                            job: j,
+                            task: t,
+                            attempt: a,
+                            error: "boom".into(),
+                        },
+                        &mut out,
+                    );
                 } else {
-                    s.handle(now, Event::TaskFinished { worker: w, job: j, task: t, attempt: a }, &mut out);
+                    s.handle(
+                        now,
+                        Event::TaskFinished {
+                            worker: w,
+                            job: j,
+                            task: t,
+                            attempt: a,
+                        },
+                        &mut out,
+                    );
                 }
                 delivered.push((w, j, t, a));
             } else {
@@ -402,14 +481,34 @@ fn random_failures_end_in_exactly_one_job_failure_or_done() {
         let mut r = Rng(seed * 0x2545_f491_4f6c_dd1d + 1);
         let mut s = Scheduler::new();
         let mut out = vec![];
-        s.handle(0, Event::WorkerJoined { worker: 1, slots: 3 }, &mut out);
-        s.handle(0, Event::JobSubmitted { job: 1, deps: random_dag(&mut r), max_attempts: 3 }, &mut out);
+        s.handle(
+            0,
+            Event::WorkerJoined {
+                worker: 1,
+                slots: 3,
+            },
+            &mut out,
+        );
+        s.handle(
+            0,
+            Event::JobSubmitted {
+                job: 1,
+                deps: random_dag(&mut r),
+                max_attempts: 3,
+            },
+            &mut out,
+        );
         let mut in_flight = vec![];
         let (mut finals, mut assigned_after) = (0, 0);
         for _ in 0..10_000 {
             for c in out.drain(..) {
                 match c {
-                    Command::Assign { worker, job, task, attempt } => {
+                    Command::Assign {
+                        worker,
+                        job,
+                        task,
+                        attempt,
+                    } => {
                         if finals > 0 {
                             assigned_after += 1;
                         }
@@ -425,13 +524,35 @@ fn random_failures_end_in_exactly_one_job_failure_or_done() {
             }
             let (w, j, t, a) = in_flight.swap_remove(r.below(in_flight.len() as u64) as usize);
             if r.below(3) == 0 {
-                s.handle(0, Event::TaskFailed { worker: w, job: j, task: t, attempt: a, error: "e".into() }, &mut out);
+                s.handle(
+                    0,
+                    Event::TaskFailed {
+                        worker: w,
+                        job: j,
+                        task: t,
+                        attempt: a,
+                        error: "e".into(),
+                    },
+                    &mut out,
+                );
             } else {
-                s.handle(0, Event::TaskFinished { worker: w, job: j, task: t, attempt: a }, &mut out);
+                s.handle(
+                    0,
+                    Event::TaskFinished {
+                        worker: w,
+                        job: j,
+                        task: t,
+                        attempt: a,
+                    },
+                    &mut out,
+                );
             }
         }
         assert_eq!(finals, 1, "seed {seed}");
-        assert_eq!(assigned_after, 0, "seed {seed}: work assigned after the job ended");
+        assert_eq!(
+            assigned_after, 0,
+            "seed {seed}: work assigned after the job ended"
+        );
         assert!(!s.has_job(1));
     }
 }

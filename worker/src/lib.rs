@@ -9,12 +9,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
-pub use geozarr_proto::client::env_token;
 use geozarr_core::plan::{Plan, Task};
 use geozarr_core::store::{self, Location, Store};
 use geozarr_core::task::{self, v3_chunk_key, RunOptions, Stores};
-use geozarr_proto::pb;
+pub use geozarr_proto::client::env_token;
 use geozarr_proto::client::{connect, status_line};
+use geozarr_proto::pb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::StreamExt;
@@ -104,7 +104,9 @@ fn clear_stale_tmp(ctx: &JobCtx, t: &Task) {
     let rm_tree = |prefix: &str| {
         let mut stack = vec![root.join(prefix)];
         while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
             for e in rd.flatten() {
                 let p = e.path();
                 if p.is_dir() {
@@ -291,7 +293,9 @@ pub async fn run(opts: Options) -> Result<()> {
                     results.push(r);
                 }
                 let m = pb::WorkerMessage {
-                    msg: Some(pb::worker_message::Msg::Results(pb::TaskResults { results })),
+                    msg: Some(pb::worker_message::Msg::Results(pb::TaskResults {
+                        results,
+                    })),
                 };
                 if up.send(m).is_err() {
                     return;
@@ -355,7 +359,10 @@ pub async fn run(opts: Options) -> Result<()> {
                                 ok: true,
                                 ..Default::default()
                             }),
-                            Some(Ok(j)) => g.0.push_back(Work { job: j.clone(), a: t }),
+                            Some(Ok(j)) => g.0.push_back(Work {
+                                job: j.clone(),
+                                a: t,
+                            }),
                             Some(Err(e)) => fast.push(pb::TaskResult {
                                 job: t.job,
                                 task: t.task,

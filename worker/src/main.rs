@@ -35,7 +35,9 @@ fn main() -> std::process::ExitCode {
     let slots = if args.slots > 0 {
         args.slots
     } else {
-        std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1)
     };
     let opts = geozarr_worker::Options {
         scheduler: args.scheduler,

@@ -1,0 +1,418 @@
+//! The distributed engine end to end, with real processes on 127.0.0.1:
+//! local clusters of 1, 2 and 4 workers write the same bytes as the
+//! in-process executor; a worker killed with SIGKILL mid-job changes
+//! nothing; a lost or unreachable scheduler is a clear error and a re-run
+//! resumes; a wrong token is refused; a task failing 3 times fails the job
+//! with its history.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{assert_same_store, bin, cli_ok};
+
+/// Directory of the workspace binaries (the scheduler and worker are built
+/// by `cargo build --release --workspace`, which `cargo test --workspace` does).
+fn bin_dir() -> PathBuf {
+    let d = Path::new(env!("CARGO_BIN_EXE_eopf-geozarr"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    for b in ["geozarr-scheduler", "geozarr-worker"] {
+        assert!(
+            d.join(b).is_file(),
+            "{} missing: run `cargo build --release --workspace` (scripts/test.sh does)",
+            d.join(b).display()
+        );
+    }
+    d
+}
+
+fn synth(scale: u64, out: &Path) {
+    cli_ok(&[
+        "synth",
+        out.to_str().unwrap(),
+        "--scale",
+        &scale.to_string(),
+    ]);
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A scheduler started by the test; killed on drop.
+struct Sched {
+    child: Child,
+    url: String,
+}
+
+impl Sched {
+    fn start(token: Option<&str>) -> Sched {
+        Self::start_on("127.0.0.1:0", token)
+    }
+    fn start_on(addr: &str, token: Option<&str>) -> Sched {
+        let mut c = Command::new(bin_dir().join("geozarr-scheduler"));
+        c.args(["--listen", addr])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        match token {
+            Some(t) => c.env("GEOZARR_TOKEN", t),
+            None => c.env_remove("GEOZARR_TOKEN"),
+        };
+        let mut child = c.spawn().expect("start scheduler");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected scheduler output {line:?}"))
+            .to_string();
+        Sched {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+    fn worker(&self, token: Option<&str>) -> Child {
+        let mut c = Command::new(bin_dir().join("geozarr-worker"));
+        c.args(["--scheduler", &self.url, "--slots", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        match token {
+            Some(t) => c.env("GEOZARR_TOKEN", t),
+            None => c.env_remove("GEOZARR_TOKEN"),
+        };
+        c.spawn().expect("start worker")
+    }
+}
+
+impl Drop for Sched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Child processes of `pid` named `name` (Linux /proc).
+fn children_named(pid: u32, name: &str) -> Vec<u32> {
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let (Some(l), Some(r)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[l + 1..r];
+        let ppid: u32 = stat[r + 2..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0);
+        // comm is truncated to 15 characters
+        if ppid == pid && name.starts_with(comm) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn count_chunks(dir: &Path) -> usize {
+    common::files(dir)
+        .keys()
+        .filter(|k| k.contains("/c/") && !k.ends_with(".tmp"))
+        .count()
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn local_clusters_of_1_2_4_workers_write_the_in_process_bytes() {
+    bin_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.zarr");
+    synth(10, &input);
+    let reference = dir.path().join("ref.zarr");
+    cli_ok(&["convert", s(&input), s(&reference)]);
+    for n in [1, 2, 4] {
+        let out = dir.path().join(format!("c{n}.zarr"));
+        let stdout = cli_ok(&[
+            "convert",
+            s(&input),
+            s(&out),
+            "--local-workers",
+            &n.to_string(),
+        ]);
+        assert!(stdout.contains("converted 3 groups, 25 bands"), "{stdout}");
+        assert_same_store(&reference, &out);
+    }
+    // --dask-cluster = a local cluster with one worker per core
+    let out = dir.path().join("dask.zarr");
+    cli_ok(&["convert", s(&input), s(&out), "--dask-cluster"]);
+    assert_same_store(&reference, &out);
+}
+
+#[test]
+fn local_cluster_leaves_no_processes_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.zarr");
+    synth(20, &input);
+    let out = dir.path().join("out.zarr");
+    let mut cli = bin()
+        .args(["convert", s(&input), s(&out), "--local-workers", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = cli.id();
+    wait_for("workers", Duration::from_secs(20), || {
+        children_named(pid, "geozarr-worker").len() == 2
+    });
+    let kids = [
+        children_named(pid, "geozarr-worker"),
+        children_named(pid, "geozarr-scheduler"),
+    ]
+    .concat();
+    assert_eq!(kids.len(), 3);
+    assert!(cli.wait().unwrap().success());
+    for k in kids {
+        assert!(
+            !Path::new(&format!("/proc/{k}")).exists()
+                || std::fs::read_to_string(format!("/proc/{k}/stat"))
+                    .map(|s| s.contains(") Z "))
+                    .unwrap_or(true),
+            "cluster process {k} still running"
+        );
+    }
+}
+
+#[test]
+fn worker_killed_mid_job_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.zarr");
+    synth(4, &input);
+    let reference = dir.path().join("ref.zarr");
+    cli_ok(&["convert", s(&input), s(&reference)]);
+    let total = count_chunks(&reference);
+    let out = dir.path().join("out.zarr");
+    let mut cli = bin()
+        .args([
+            "convert",
+            s(&input),
+            s(&out),
+            "--local-workers",
+            "2",
+            "--threads",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = cli.id();
+    wait_for("a few chunks", Duration::from_secs(60), || {
+        count_chunks(&out) >= 20
+    });
+    let workers = children_named(pid, "geozarr-worker");
+    assert_eq!(workers.len(), 2, "two workers running");
+    assert!(cli.try_wait().unwrap().is_none(), "job still running");
+    assert!(
+        count_chunks(&out) < total,
+        "job not finished when the worker is killed"
+    );
+    let st = Command::new("kill")
+        .args(["-9", &workers[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = cli.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_same_store(&reference, &out);
+}
+
+#[test]
+fn unreachable_scheduler_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.zarr");
+    synth(20, &input);
+    // a port nobody listens on: bind, note it, close
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let o = bin()
+        .args([
+            "convert",
+            s(&input),
+            s(&dir.path().join("o.zarr")),
+            "--scheduler",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!("cannot reach the scheduler at {url}")),
+        "{e}"
+    );
+    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+}
+
+#[test]
+fn scheduler_killed_mid_job_fails_clearly_and_rerun_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.zarr");
+    synth(4, &input);
+    let reference = dir.path().join("ref.zarr");
+    cli_ok(&["convert", s(&input), s(&reference)]);
+    let out = dir.path().join("out.zarr");
+
+    let mut sched = Sched::start(None);
+    let mut w = sched.worker(None);
+    let cli = bin()
+        .args(["convert", s(&input), s(&out), "--scheduler", &sched.url])
+        .env_remove("GEOZARR_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("a few chunks", Duration::from_secs(60), || {
+        count_chunks(&out) >= 10
+    });
+    sched.child.kill().unwrap();
+    let o = cli.wait_with_output().unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("scheduler") && e.contains("re-run the same command to resume"),
+        "{e}"
+    );
+    let _ = w.kill();
+    let _ = w.wait();
+    let partial = count_chunks(&out);
+    assert!(partial >= 10);
+
+    // a new scheduler and worker: the re-run resumes from the chunks written
+    let sched2 = Sched::start(None);
+    let mut w2 = sched2.worker(None);
+    let o = bin()
+        .args(["convert", s(&input), s(&out), "--scheduler", &sched2.url])
+        .env_remove("GEOZARR_TOKEN")
+        .output()
+        .unwrap();
+    let _ = w2.kill();
+    let _ = w2.wait();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("resumed"), "{stdout}");
+    assert_same_store(&reference, &out);
+}
+
+#[test]
+fn wrong_token_is_refused_for_clients_and_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.zarr");
+    synth(20, &input);
+    let sched = Sched::start(Some("s3cret-token"));
+    // a client with the wrong token, then without one
+    for tok in [Some("wrong-guess"), None] {
+        let mut c = bin();
+        c.args([
+            "convert",
+            s(&input),
+            s(&dir.path().join("o.zarr")),
+            "--scheduler",
+            &sched.url,
+        ]);
+        match tok {
+            Some(t) => c.env("GEOZARR_TOKEN", t),
+            None => c.env_remove("GEOZARR_TOKEN"),
+        };
+        let o = c.output().unwrap();
+        assert!(!o.status.success());
+        let e = stderr(&o);
+        assert!(e.contains("refused") && e.contains("token"), "{e}");
+        assert!(
+            !e.contains("s3cret") && !e.contains("wrong-guess"),
+            "token leaked: {e}"
+        );
+    }
+    // a worker with the wrong token exits with the same message
+    let o = sched
+        .worker(Some("wrong-guess"))
+        .wait_with_output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("refused") && e.contains("token"), "{e}");
+    assert!(
+        !e.contains("s3cret") && !e.contains("wrong-guess"),
+        "token leaked: {e}"
+    );
+    // the right token works end to end
+    let mut w = sched.worker(Some("s3cret-token"));
+    let o = bin()
+        .args([
+            "convert",
+            s(&input),
+            s(&dir.path().join("ok.zarr")),
+            "--scheduler",
+            &sched.url,
+        ])
+        .env("GEOZARR_TOKEN", "s3cret-token")
+        .output()
+        .unwrap();
+    let _ = w.kill();
+    let _ = w.wait();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn task_failing_three_times_fails_the_job_with_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.zarr");
+    synth(20, &input);
+    // a corrupt input chunk: decoding it fails on every attempt
+    let chunk = input.join("measurements/reflectance/r20m/b05/0.0");
+    assert!(chunk.is_file());
+    std::fs::write(&chunk, b"not a blosc chunk").unwrap();
+    let o = bin()
+        .args([
+            "convert",
+            s(&input),
+            s(&dir.path().join("o.zarr")),
+            "--local-workers",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("b05 level 0 chunk (0, 0) failed 3 times"), "{e}");
+    assert!(
+        e.contains("attempt 1 on worker") && e.contains("attempt 3 on worker"),
+        "{e}"
+    );
+    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+}
