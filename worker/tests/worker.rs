@@ -22,7 +22,10 @@ fn unreachable_scheduler_is_one_clear_line() {
     let o = worker(&["--scheduler", &url, "--connect-wait", "0"]);
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains(&format!("cannot reach the scheduler at {url}")), "{e}");
+    assert!(
+        e.contains(&format!("cannot reach the scheduler at {url}")),
+        "{e}"
+    );
     assert_eq!(e.trim().lines().count(), 1, "{e}");
 }
 
