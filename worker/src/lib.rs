@@ -9,6 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
+use geozarr_core::localstore::LocalStore;
 use geozarr_core::plan::{Plan, Task};
 use geozarr_core::store::{self, Location, Store};
 use geozarr_core::task::{self, v3_chunk_key, RunOptions, Stores};
@@ -18,8 +19,6 @@ use geozarr_proto::pb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::StreamExt;
-use zarrs::filesystem::FilesystemStore;
-use zarrs::storage::storage_adapter::atomic_write::AtomicWriteStorageAdapter;
 use zarrs::storage::storage_adapter::performance_metrics::PerformanceMetricsStorageAdapter;
 
 /// Worker options.
@@ -78,8 +77,8 @@ fn open_job(info: &pb::JobInfo) -> Result<JobCtx, String> {
         let input = store::open_input(&il).map_err(|e| e.to_string())?;
         let output = match ol.local_path() {
             Some(p) => {
-                let fs = FilesystemStore::new(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                Arc::new(AtomicWriteStorageAdapter::new(Arc::new(fs))) as Store
+                let fs = LocalStore::new(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                Arc::new(fs) as Store
             }
             None => store::open_output(&ol).map_err(|e| e.to_string())?,
         };
@@ -93,9 +92,9 @@ fn open_job(info: &pb::JobInfo) -> Result<JobCtx, String> {
     })
 }
 
-/// Remove a `.tmp` left by a killed attempt of this task (the atomic writer
-/// refuses to write next to one). Chunk tasks own exactly one key; the other
-/// tasks own whole arrays.
+/// Remove temporary files left by a killed attempt of this task (a killed
+/// worker's write never renamed into place), so the finished store holds no
+/// strays. Chunk tasks own exactly one key; the other tasks own whole arrays.
 fn clear_stale_tmp(ctx: &JobCtx, t: &Task) {
     let (Some(plan), Ok(Location::Local(root))) = (&ctx.plan, Location::parse(&ctx.info.output))
     else {
@@ -126,8 +125,18 @@ fn clear_stale_tmp(ctx: &JobCtx, t: &Task) {
             col,
         } => {
             let gp = &plan.groups[group];
-            let k = v3_chunk_key(&gp.band_path(band, level), &[row, col]);
-            let _ = std::fs::remove_file(root.join(format!("{k}.tmp")));
+            let k = root.join(v3_chunk_key(&gp.band_path(band, level), &[row, col]));
+            let (Some(dir), Some(name)) = (k.parent(), k.file_name()) else {
+                return;
+            };
+            // LocalStore's temporary names: `.{name}.{pid}-{n}.tmp`
+            let stem = format!(".{}.", name.to_string_lossy());
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let f = e.file_name().to_string_lossy().into_owned();
+                if f.starts_with(&stem) && f.ends_with(".tmp") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
         }
         Task::Band { group, band } => {
             let gp = &plan.groups[group];
