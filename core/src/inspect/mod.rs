@@ -5,11 +5,14 @@
 //! present (one read, even on S3), otherwise every node's document.
 
 pub mod cf;
+mod consolidated;
 mod deep;
 pub mod html;
 pub mod info;
+mod pyramid;
 pub mod spatial;
 pub mod validate;
+mod variables;
 mod wkt;
 
 use std::collections::BTreeMap;
