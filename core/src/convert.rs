@@ -276,13 +276,16 @@ pub fn convert_with(
     };
     let mut complete = std::collections::HashSet::new();
     if resumed {
-        for (g, gp) in plan.groups.iter().enumerate() {
-            for b in 0..gp.bands.len() {
-                if band_complete(&plan, g, b, &stores.output).map_err(|e| relocate(e, &out_loc))? {
-                    complete.insert((g, b));
-                }
-            }
-        }
+        // many small requests (one per chunk): overlapped, for object stores
+        let all: Vec<(usize, usize)> = plan
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, gp)| (0..gp.bands.len()).map(move |b| (g, b)))
+            .collect();
+        let done = store::par_io(&all, |&(g, b)| band_complete(&plan, g, b, &stores.output))
+            .map_err(|e| relocate(e, &out_loc))?;
+        complete.extend(all.iter().zip(done).filter(|(_, d)| *d).map(|(gb, _)| *gb));
         summary.bands_skipped = complete.len();
         if !complete.is_empty() {
             progress.message(&format!(

@@ -22,20 +22,22 @@ fn strip_consolidated(v: &Value) -> Value {
 /// Returns how many arrays were reset.
 pub fn write_metadata(plan: &Plan, stores: &Stores) -> Result<usize> {
     let out = &stores.output;
-    let mut reset = 0;
-    for (path, meta) in &plan.nodes {
+    // one read per node (and a write where it differs): overlapped, for object stores
+    let reset = store::par_io(&plan.nodes, |(path, meta)| {
         let key = store::join(path, "zarr.json");
         let existing = store::get_json(out, &key).ok().flatten();
+        let mut reset = false;
         // the root is always rewritten: the store is unfinished until consolidated again
         if path.is_empty() || existing.as_ref().map(strip_consolidated).as_ref() != Some(meta) {
             if existing.is_some() && meta["node_type"] == "array" {
                 store::erase_prefix(out, path)?;
-                reset += 1;
+                reset = true;
             }
             store::put_json(out, &key, meta)?;
         }
-    }
-    Ok(reset)
+        Ok(reset)
+    })?;
+    Ok(reset.into_iter().filter(|r| *r).count())
 }
 
 /// Consolidated metadata of `group`: every planned descendant, by relative path.

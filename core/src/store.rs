@@ -243,6 +243,41 @@ pub fn open_output_with(loc: &Location, opts: &StoreOptions) -> Result<Store> {
     }
 }
 
+/// Map `f` over `items` with up to 16 calls in flight: remote stores answer
+/// each small request in milliseconds to tens of milliseconds, so I/O-bound
+/// work overlaps far beyond the core count. Results keep the order of `items`.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    const IN_FLIGHT: usize = 16;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<(usize, R)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..IN_FLIGHT.min(items.len()))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut got = vec![];
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        got.push((i, f(item)));
+                    }
+                    got
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("worker panicked"))
+            .collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// [`par_map`] for fallible store requests: all results, or the first error
+/// in item order.
+pub fn par_io<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    par_map(items, f).into_iter().collect()
+}
+
 /// Is the store empty (no key or prefix at its root)?
 pub fn is_empty(store: &Store) -> Result<bool> {
     let kp = store
@@ -408,6 +443,26 @@ mod tests {
         let p = |s: &str| Location::Local(d.path().join(s));
         assert!(p("in").contains(&p("in/out")));
         assert!(!p("in/out").contains(&p("in")));
+    }
+
+    #[test]
+    fn par_io_keeps_order_and_returns_the_first_error() {
+        let items: Vec<u32> = (0..100).collect();
+        assert_eq!(
+            par_io(&items, |i| Ok(i * 2)).unwrap(),
+            (0..100).map(|i| i * 2).collect::<Vec<_>>()
+        );
+        let e = par_io(&items, |&i| {
+            if i >= 40 {
+                Err(Error::Task(format!("item {i}")))
+            } else {
+                Ok(i)
+            }
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(e, "item 40");
+        assert!(par_io(&Vec::<u32>::new(), |&i| Ok(i)).unwrap().is_empty());
     }
 
     #[test]

@@ -151,34 +151,7 @@ fn parse_json(store: &Store, key: &str) -> std::result::Result<Option<Value>, St
     }
 }
 
-/// Map `f` over `items` with a few calls in flight: remote stores answer
-/// each small GET in tens of milliseconds, so I/O-bound work overlaps.
-/// Results keep the order of `items`.
-pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    const IN_FLIGHT: usize = 16;
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut out: Vec<(usize, R)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..IN_FLIGHT.min(items.len()))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut got = vec![];
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { break };
-                        got.push((i, f(item)));
-                    }
-                    got
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("worker panicked"))
-            .collect()
-    });
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, r)| r).collect()
-}
+pub(crate) use crate::store::par_map;
 
 /// Read and parse many small documents at once.
 fn fetch_all(
