@@ -15,7 +15,8 @@ struct Args {
     /// Address to listen on (port 0 = any free port).
     #[arg(long, default_value = "127.0.0.1:8786")]
     listen: SocketAddr,
-    /// Serve the dashboard on this address (not available yet).
+    /// Serve the live dashboard (HTML, /api/status, /api/events, /metrics) on
+    /// this address, e.g. 127.0.0.1:8787.
     #[arg(long)]
     dashboard: Option<SocketAddr>,
 }
@@ -45,10 +46,20 @@ fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let (incoming, addr) = server::bind(args.listen)?;
-        if args.dashboard.is_some() {
-            eprintln!("geozarr-scheduler: --dashboard is not available in this build; ignored");
-        }
+        let service = server::Service::new();
         println!("listening on {addr}");
+        if let Some(d) = args.dashboard {
+            let l = tokio::net::TcpListener::bind(d)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {d} (dashboard): {e}"))?;
+            println!("dashboard on http://{}", l.local_addr()?);
+            let dash = service.dashboard();
+            tokio::spawn(async move {
+                if let Err(e) = geozarr_dashboard::serve(l, dash).await {
+                    tracing::error!("dashboard stopped: {e}");
+                }
+            });
+        }
         std::io::stdout().flush()?;
         let shutdown = async {
             let mut term =
@@ -59,6 +70,6 @@ fn run(args: Args) -> anyhow::Result<()> {
                 _ = term.recv() => {}
             }
         };
-        server::serve(incoming, server::Service::new(), token, shutdown).await
+        server::serve(incoming, service, token, shutdown).await
     })
 }

@@ -16,6 +16,10 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
+use geozarr_dashboard::{
+    Counters, Dashboard, JobStatus, Part, Status as DashStatus, TaskEvent, WorkerStatus,
+};
+
 use crate::state::{Command, Event, JobId, LostReason, Scheduler, Stats, WorkerId, HEARTBEAT_MS};
 
 /// What the shell knows about a connected worker.
@@ -47,11 +51,18 @@ struct WorkerConn {
     tx: mpsc::UnboundedSender<Result<pb::SchedulerMessage, Status>>,
     jobs_sent: HashSet<JobId>,
     view: WorkerView,
+    last_heard: u64,
 }
 
 struct JobRec {
     info: pb::JobInfo,
     tasks: Vec<pb::TaskSpec>,
+    labels: Vec<String>,
+    /// Dashboard progress: the part of each task, and per part (name, done, total).
+    part_of: Vec<u32>,
+    parts: Vec<(String, u32, u32)>,
+    done: u64,
+    error: Option<String>,
     log: Vec<pb::JobEvent>,
     notify: watch::Sender<usize>,
     ended: bool,
@@ -69,6 +80,34 @@ pub struct Shell {
     // per-flush batches
     assign: HashMap<WorkerId, Vec<pb::Assignment>>,
     events: HashMap<JobId, pb::JobEvent>,
+    dash: Option<Arc<Dashboard>>,
+    bytes: (u64, u64),
+}
+
+/// The progress part of a task label: the band and level of a chunk task
+/// (`…/b02 level 1`), else the kind of task.
+fn part_name(label: &str) -> String {
+    if let Some(i) = label.find(" chunk (") {
+        return label[..i].to_string();
+    }
+    kind(label).to_string()
+}
+
+/// The task-stream colour class of a task label.
+fn kind(label: &str) -> &'static str {
+    if label.contains(" level 0 chunk") {
+        "level0"
+    } else if label.contains(" chunk (") {
+        "overview"
+    } else if label.starts_with("carry-over") {
+        "carry"
+    } else if label.starts_with("coordinates") {
+        "coords"
+    } else if label.is_empty() {
+        "other"
+    } else {
+        "band"
+    }
 }
 
 impl Shell {
@@ -83,6 +122,8 @@ impl Shell {
             jobs: HashMap::new(),
             assign: HashMap::new(),
             events: HashMap::new(),
+            dash: None,
+            bytes: (0, 0),
         }
     }
 
@@ -135,6 +176,30 @@ impl Shell {
                 if let Some(w) = self.workers.get_mut(&worker) {
                     w.view.tasks_done += 1;
                 }
+                self.bytes.0 += r.bytes_read;
+                self.bytes.1 += r.bytes_written;
+                let now = self.now() as f64;
+                if let Some(j) = self.jobs.get_mut(&job) {
+                    j.done += 1;
+                    if let Some(&p) = j.part_of.get(task as usize) {
+                        j.parts[p as usize].1 += 1;
+                    }
+                    if let Some(d) = &self.dash {
+                        let label = j.labels.get(task as usize).cloned().unwrap_or_default();
+                        d.task(&TaskEvent {
+                            job,
+                            task,
+                            kind: kind(&label).into(),
+                            label,
+                            worker,
+                            start_ms: now - r.micros as f64 / 1000.0,
+                            stop_ms: now,
+                            ok: true,
+                            bytes_read: r.bytes_read,
+                            bytes_written: r.bytes_written,
+                        });
+                    }
+                }
                 self.job_event(job).done.push(pb::TaskDone {
                     task,
                     worker,
@@ -177,6 +242,10 @@ impl Shell {
                 history,
             } => {
                 tracing::warn!(job, task, "job failed: {error}");
+                if let Some(j) = self.jobs.get_mut(&job) {
+                    let label = j.labels.get(task as usize).cloned().unwrap_or_default();
+                    j.error = Some(format!("{label}: {error}"));
+                }
                 self.job_event(job).failed = Some(pb::JobFailed {
                     task,
                     error,
@@ -225,6 +294,108 @@ impl Shell {
             }
             j.log.push(ev);
             let _ = j.notify.send(j.log.len());
+        }
+    }
+
+    fn dash_failure(&self, worker: WorkerId, r: &pb::TaskResult) {
+        let (Some(d), Some(j)) = (&self.dash, self.jobs.get(&r.job)) else {
+            return;
+        };
+        let label = j.labels.get(r.task as usize).cloned().unwrap_or_default();
+        let now = self.now() as f64;
+        d.error(&format!(
+            "job {} {label} attempt {} on worker {worker}: {}",
+            r.job, r.attempt, r.error
+        ));
+        d.task(&TaskEvent {
+            job: r.job,
+            task: r.task,
+            kind: kind(&label).into(),
+            label,
+            worker,
+            start_ms: now - r.micros as f64 / 1000.0,
+            stop_ms: now,
+            ok: false,
+            bytes_read: r.bytes_read,
+            bytes_written: r.bytes_written,
+        });
+    }
+
+    /// A snapshot for the dashboard.
+    pub fn status(&self) -> DashStatus {
+        let now = self.now();
+        let running: HashMap<WorkerId, usize> = self
+            .sched
+            .workers()
+            .into_iter()
+            .map(|(id, _, n)| (id, n))
+            .collect();
+        let mut workers: Vec<WorkerStatus> = self
+            .workers
+            .values()
+            .map(|w| WorkerStatus {
+                id: w.view.id,
+                host: w.view.host.clone(),
+                pid: w.view.pid,
+                slots: w.view.slots,
+                running: running.get(&w.view.id).copied().unwrap_or(0) as u32,
+                tasks_done: w.view.tasks_done,
+                tasks_failed: w.view.tasks_failed,
+                bytes_read: w.view.bytes_read,
+                bytes_written: w.view.bytes_written,
+                cpu: w.view.cpu,
+                rss: w.view.rss,
+                heartbeat_age_ms: now.saturating_sub(w.last_heard),
+            })
+            .collect();
+        workers.sort_by_key(|w| w.id);
+        let mut ids: Vec<&JobId> = self.jobs.keys().collect();
+        ids.sort();
+        let jobs = ids
+            .into_iter()
+            .map(|id| {
+                let j = &self.jobs[id];
+                JobStatus {
+                    id: *id,
+                    state: if !j.ended {
+                        "running"
+                    } else if j.error.is_some() || j.log.iter().any(|e| e.failed.is_some()) {
+                        "failed"
+                    } else {
+                        "done"
+                    }
+                    .into(),
+                    output: j.info.output.clone(),
+                    done: j.done,
+                    total: j.labels.len() as u64,
+                    parts: j
+                        .parts
+                        .iter()
+                        .map(|(name, done, total)| Part {
+                            name: name.clone(),
+                            done: *done,
+                            total: *total,
+                        })
+                        .collect(),
+                    error: j.error.clone(),
+                }
+            })
+            .collect();
+        let st = self.sched.stats();
+        DashStatus {
+            workers,
+            jobs,
+            counters: Counters {
+                tasks_done: st.tasks_done,
+                retries: st.retries,
+                stale_results: st.stale_results,
+                workers_lost: st.workers_lost,
+                jobs_done: st.jobs_done,
+                jobs_failed: st.jobs_failed,
+                bytes_read: self.bytes.0,
+                bytes_written: self.bytes.1,
+                uptime_ms: now,
+            },
         }
     }
 
@@ -328,6 +499,7 @@ impl SchedulerRpc for Service {
         let worker = hello.worker_id;
         let (tx, rx) = mpsc::unbounded_channel();
         self.with(|s| {
+            let now = s.now();
             let view = s
                 .registered
                 .remove(&worker)
@@ -339,6 +511,7 @@ impl SchedulerRpc for Service {
                     tx,
                     jobs_sent: HashSet::new(),
                     view,
+                    last_heard: now,
                 },
             );
             s.event(Event::WorkerJoined { worker, slots }, None);
@@ -373,6 +546,21 @@ impl SchedulerRpc for Service {
             }
             deps.push(t.deps.clone());
         }
+        let mut parts: Vec<(String, u32, u32)> = vec![];
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let part_of: Vec<u32> = spec
+            .tasks
+            .iter()
+            .map(|t| {
+                let name = part_name(&t.label);
+                let p = *index.entry(name.clone()).or_insert_with(|| {
+                    parts.push((name, 0, 0));
+                    parts.len() as u32 - 1
+                });
+                parts[p as usize].2 += 1;
+                p
+            })
+            .collect();
         let job = self.with(|s| {
             let job = s.next_job;
             s.next_job += 1;
@@ -388,6 +576,11 @@ impl SchedulerRpc for Service {
                         skip_existing: spec.skip_existing,
                         noop: spec.noop,
                     },
+                    labels: spec.tasks.iter().map(|t| t.label.clone()).collect(),
+                    part_of,
+                    parts,
+                    done: 0,
+                    error: None,
                     tasks: spec.tasks,
                     log: vec![],
                     notify,
@@ -470,7 +663,32 @@ impl SchedulerRpc for Service {
 
 impl Service {
     fn worker_message(&self, worker: WorkerId, m: pb::WorkerMessage) {
-        self.with(|s| match m.msg {
+        self.with(|s| {
+            let now = s.now();
+            if let Some(w) = s.workers.get_mut(&worker) {
+                w.last_heard = now;
+            }
+            s.worker_message(worker, m)
+        })
+    }
+
+    /// A dashboard fed by this scheduler.
+    pub fn dashboard(&self) -> Arc<Dashboard> {
+        let weak = Arc::downgrade(&self.shell);
+        let d = Dashboard::new(move || {
+            weak.upgrade()
+                .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).status())
+                .unwrap_or_default()
+        });
+        self.shell.lock().unwrap_or_else(|e| e.into_inner()).dash = Some(d.clone());
+        d
+    }
+}
+
+impl Shell {
+    fn worker_message(&mut self, worker: WorkerId, m: pb::WorkerMessage) {
+        let s = self;
+        match m.msg {
             Some(pb::worker_message::Msg::Heartbeat(h)) => {
                 if let Some(w) = s.workers.get_mut(&worker) {
                     w.view.cpu = h.cpu;
@@ -493,6 +711,7 @@ impl Service {
                         if let Some(w) = s.workers.get_mut(&worker) {
                             w.view.tasks_failed += 1;
                         }
+                        s.dash_failure(worker, &r);
                         Event::TaskFailed {
                             worker,
                             job: r.job,
@@ -505,7 +724,7 @@ impl Service {
                 }
             }
             Some(pb::worker_message::Msg::Hello(_)) | None => {}
-        })
+        }
     }
 }
 
