@@ -31,13 +31,12 @@ fn bin_dir() -> PathBuf {
     d
 }
 
-fn synth(scale: u64, out: &Path) {
-    cli_ok(&[
-        "synth",
-        out.to_str().unwrap(),
-        "--scale",
-        &scale.to_string(),
-    ]);
+/// A synthetic product at `scale` in a fresh temporary directory.
+fn product(scale: u64) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.zarr");
+    cli_ok(&["synth", s(&input), "--scale", &scale.to_string()]);
+    (dir, input)
 }
 
 fn s(p: &Path) -> &str {
@@ -147,9 +146,7 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 #[test]
 fn local_clusters_of_1_2_4_workers_write_the_in_process_bytes() {
     bin_dir();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.zarr");
-    synth(10, &input);
+    let (dir, input) = product(10);
     let reference = dir.path().join("ref.zarr");
     cli_ok(&["convert", s(&input), s(&reference)]);
     for n in [1, 2, 4] {
@@ -172,9 +169,7 @@ fn local_clusters_of_1_2_4_workers_write_the_in_process_bytes() {
 
 #[test]
 fn local_cluster_leaves_no_processes_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.zarr");
-    synth(20, &input);
+    let (dir, input) = product(20);
     let out = dir.path().join("out.zarr");
     let mut cli = bin()
         .args(["convert", s(&input), s(&out), "--local-workers", "2"])
@@ -206,9 +201,7 @@ fn local_cluster_leaves_no_processes_behind() {
 
 #[test]
 fn worker_killed_mid_job_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.zarr");
-    synth(4, &input);
+    let (dir, input) = product(4);
     let reference = dir.path().join("ref.zarr");
     cli_ok(&["convert", s(&input), s(&reference)]);
     let total = count_chunks(&reference);
@@ -250,9 +243,7 @@ fn worker_killed_mid_job_changes_nothing() {
 
 #[test]
 fn unreachable_scheduler_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.zarr");
-    synth(20, &input);
+    let (dir, input) = product(20);
     // a port nobody listens on: bind, note it, close
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -281,9 +272,7 @@ fn unreachable_scheduler_is_a_clear_error() {
 
 #[test]
 fn scheduler_killed_mid_job_fails_clearly_and_rerun_resumes() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.zarr");
-    synth(4, &input);
+    let (dir, input) = product(4);
     let reference = dir.path().join("ref.zarr");
     cli_ok(&["convert", s(&input), s(&reference)]);
     let out = dir.path().join("out.zarr");
@@ -331,9 +320,7 @@ fn scheduler_killed_mid_job_fails_clearly_and_rerun_resumes() {
 
 #[test]
 fn wrong_token_is_refused_for_clients_and_workers() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.zarr");
-    synth(20, &input);
+    let (dir, input) = product(20);
     let sched = Sched::start(Some("s3cret-token"));
     // a client with the wrong token, then without one
     for tok in [Some("wrong-guess"), None] {
@@ -390,9 +377,7 @@ fn wrong_token_is_refused_for_clients_and_workers() {
 
 #[test]
 fn task_failing_three_times_fails_the_job_with_its_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.zarr");
-    synth(20, &input);
+    let (dir, input) = product(20);
     // a corrupt input chunk: decoding it fails on every attempt
     let chunk = input.join("measurements/reflectance/r20m/b05/0.0");
     assert!(chunk.is_file());

@@ -376,6 +376,26 @@ impl Scheduler {
         ok
     }
 
+    /// A result arrived: the worker is alive; if the result is for the
+    /// current attempt, free the worker's slot and return true.
+    fn accept(
+        &mut self,
+        now: Millis,
+        worker: WorkerId,
+        job: JobId,
+        task: TaskIdx,
+        attempt: u32,
+    ) -> bool {
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.last_seen = now;
+        }
+        if !self.current(worker, job, task, attempt) {
+            return false;
+        }
+        self.release(worker, job, task);
+        true
+    }
+
     fn release(&mut self, worker: WorkerId, job: JobId, task: TaskIdx) {
         if let Some(w) = self.workers.get_mut(&worker) {
             if let Some(p) = w.running.iter().position(|x| *x == (job, task)) {
@@ -393,14 +413,10 @@ impl Scheduler {
         attempt: u32,
         out: &mut Vec<Command>,
     ) {
-        if let Some(w) = self.workers.get_mut(&worker) {
-            w.last_seen = now;
-        }
-        if !self.current(worker, job, task, attempt) {
+        if !self.accept(now, worker, job, task, attempt) {
             return;
         }
-        self.release(worker, job, task);
-        let j = self.jobs.get_mut(&job).expect("checked by current()");
+        let j = self.jobs.get_mut(&job).expect("checked by accept()");
         j.tasks[task as usize].state = TaskState::Done;
         j.done += 1;
         self.stats.tasks_done += 1;
@@ -449,13 +465,9 @@ impl Scheduler {
         error: String,
         out: &mut Vec<Command>,
     ) {
-        if let Some(w) = self.workers.get_mut(&worker) {
-            w.last_seen = now;
-        }
-        if !self.current(worker, job, task, attempt) {
+        if !self.accept(now, worker, job, task, attempt) {
             return;
         }
-        self.release(worker, job, task);
         let msg = format!("attempt {attempt} on worker {worker}: {error}");
         self.retry_or_fail(job, task, msg, error, out);
         self.fill(worker, out);
