@@ -92,6 +92,11 @@ struct ConvertArgs {
     /// the job (GEOZARR_TOKEN is sent when set).
     #[arg(long, value_name = "URL")]
     scheduler: Option<String>,
+    /// Task size on a cluster: `chunk` (one task per output chunk and level;
+    /// spreads one band over many workers) or `band` (one streaming task per
+    /// band pyramid, as in-process: each input chunk decoded once).
+    #[arg(long, value_name = "SIZE", default_value = "chunk", value_parser = ["chunk", "band"])]
+    cluster_tasks: String,
     /// Detailed logs (tracing) on stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -301,7 +306,11 @@ fn run_convert_cluster(a: &ConvertArgs) -> Result<Option<Summary>> {
     }
     init_logging(a.verbose);
     let mut opts = a.options();
-    opts.granularity = geozarr_core::plan::Granularity::Chunk;
+    opts.granularity = if a.cluster_tasks == "band" {
+        geozarr_core::plan::Granularity::Band
+    } else {
+        geozarr_core::plan::Granularity::Chunk
+    };
     let max_attempts = opts.max_retries;
     let cluster = match (local, &a.scheduler) {
         (Some(n), _) => {

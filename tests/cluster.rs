@@ -161,6 +161,18 @@ fn local_clusters_of_1_2_4_workers_write_the_in_process_bytes() {
         assert!(stdout.contains("converted 3 groups, 25 bands"), "{stdout}");
         assert_same_store(&reference, &out);
     }
+    // whole-band tasks on a cluster write the same bytes too
+    let out = dir.path().join("band.zarr");
+    cli_ok(&[
+        "convert",
+        s(&input),
+        s(&out),
+        "--local-workers",
+        "2",
+        "--cluster-tasks",
+        "band",
+    ]);
+    assert_same_store(&reference, &out);
     // --dask-cluster = a local cluster with one worker per core
     let out = dir.path().join("dask.zarr");
     cli_ok(&["convert", s(&input), s(&out), "--dask-cluster"]);
