@@ -430,8 +430,7 @@ impl Scheduler {
             j.dep_start[task as usize] as usize,
             j.dep_start[task as usize + 1] as usize,
         );
-        let local = self.workers.get_mut(&worker).map(|w| &mut w.local);
-        let mut local = local;
+        let mut local = self.workers.get_mut(&worker).map(|w| &mut w.local);
         for &d in &j.dependents[a..b] {
             let t = &mut j.tasks[d as usize];
             if let TaskState::Waiting(n) = t.state {
