@@ -6,12 +6,16 @@ use std::time::{Duration, Instant};
 
 use zarrs::storage::storage_adapter::performance_metrics::PerformanceMetricsStorageAdapter;
 
+use crate::cache::{CacheRef, ChunkCache};
 use crate::executor::{Executor, ThreadPool};
 use crate::plan::{self, Granularity, Plan, Task, TaskSpec};
 use crate::source::Product;
 use crate::store::{self, Location, StoreOptions};
 use crate::task::{self, band_chunk_keys, RunOptions, Stores, TaskStats};
 use crate::{Error, Result};
+
+/// Budget of the decoded-chunk cache that in-process chunk tasks share.
+pub const CHUNK_CACHE_BYTES: usize = 1 << 30;
 
 /// Options of `convert`.
 #[derive(Debug, Clone)]
@@ -250,6 +254,11 @@ pub fn convert_with(
         input_name: input.to_string(),
         output_name: output.to_string(),
         progress: Some(Arc::new(move |n| p2.advance(n))),
+        // chunk tasks share decoded source chunks (band tasks stream instead)
+        cache: (opts.granularity == Granularity::Chunk).then(|| CacheRef {
+            cache: Arc::new(ChunkCache::new(CHUNK_CACHE_BYTES)),
+            scope: 0,
+        }),
     };
     let ro = RunOptions {
         skip_existing: resumed,

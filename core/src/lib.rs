@@ -8,6 +8,7 @@
 
 pub mod attrs;
 pub mod aws;
+pub mod cache;
 pub mod chunking;
 pub mod convert;
 pub mod crs;

@@ -169,6 +169,19 @@ pub enum Task {
     Consolidate,
 }
 
+impl Task {
+    /// Tasks that read the same chunks share a non-zero affinity (one per
+    /// band), so a scheduler can keep them on one worker; 0 for the rest.
+    pub fn affinity(&self) -> u32 {
+        match *self {
+            Task::Band { group, band } | Task::Chunk { group, band, .. } => {
+                1 + ((group as u32) << 16 | band as u32)
+            }
+            _ => 0,
+        }
+    }
+}
+
 /// A task and the tasks it waits for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskSpec {

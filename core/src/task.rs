@@ -9,6 +9,7 @@ use zarrs::array::{
 use zarrs::storage::ReadableWritableListableStorageTraits;
 
 use crate::attrs::DType;
+use crate::cache::{readers, CacheRef};
 use crate::downsample::{downsample, Pixel};
 use crate::plan::{CarryMode, GroupPlan, Plan, Task};
 use crate::source::u64_list;
@@ -30,6 +31,8 @@ pub struct Stores {
     pub output_name: String,
     /// Called with the number of band chunks finished (written or skipped).
     pub progress: Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>,
+    /// Decoded chunks shared by chunk tasks (a worker's; `None`: decode per task).
+    pub cache: Option<CacheRef>,
 }
 
 impl Stores {
@@ -246,44 +249,59 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         )
     }
 
-    /// Write chunk (row, col) of level `l` (padded with the fill value at the
-    /// edges); with `skip_existing`, a chunk already stored is left alone.
-    fn store(&self, l: usize, row: u64, col: u64, src: Region<'_, T>) -> Result<TaskStats> {
+    /// Is chunk (row, col) of level `l` already stored (resume)?
+    fn exists(&self, l: usize, row: u64, col: u64) -> Result<bool> {
+        let key = self.outs[l].chunk_key(&[row, col]);
+        Ok(self
+            .stores
+            .output
+            .size_key(&key)
+            .map_err(|e| self.out_err(l, e))?
+            .is_some_and(|s| s > 0))
+    }
+
+    /// Chunk (row, col) of level `l` from `src`, padded with the fill value
+    /// at the edges (built without a zero-fill first).
+    fn assemble(&self, l: usize, col: u64, src: Region<'_, T>) -> Vec<T> {
         let lv = &self.gp.levels[l];
         let c = lv.chunk as usize;
-        let arr = &self.outs[l];
-        if self.ro.skip_existing {
-            let key = arr.chunk_key(&[row, col]);
-            if self
-                .stores
-                .output
-                .size_key(&key)
-                .map_err(|e| self.out_err(l, e))?
-                .is_some_and(|s| s > 0)
-            {
-                self.stores.tick(1);
-                return Ok(TaskStats {
-                    chunks_written: 0,
-                    chunks_skipped: 1,
-                });
-            }
-        }
         let cols = (lv.grid.width as usize - col as usize * c).min(c);
-        // assemble the chunk, padding edges with the fill value (no
-        // zero-fill first; the chunk is borrowed by the encoder, not copied)
         let mut chunk = Vec::with_capacity(c * c);
         for y in 0..src.rows() {
             chunk.extend_from_slice(&src.row(y)[src.x0..src.x0 + cols]);
             chunk.resize((y + 1) * c, self.pad);
         }
         chunk.resize(c * c, self.pad);
-        arr.store_chunk_opt(&[row, col], &chunk, &self.copts)
+        chunk
+    }
+
+    /// Encode and write a whole chunk (borrowed by the encoder, not copied).
+    fn write(&self, l: usize, row: u64, col: u64, chunk: &[T]) -> Result<TaskStats> {
+        self.outs[l]
+            .store_chunk_opt(&[row, col], chunk, &self.copts)
             .map_err(|e| self.out_err(l, e))?;
         self.stores.tick(1);
         Ok(TaskStats {
             chunks_written: 1,
             chunks_skipped: 0,
         })
+    }
+
+    fn skipped(&self) -> TaskStats {
+        self.stores.tick(1);
+        TaskStats {
+            chunks_written: 0,
+            chunks_skipped: 1,
+        }
+    }
+
+    /// Write chunk (row, col) of level `l`; with `skip_existing`, a chunk
+    /// already stored is left alone.
+    fn store(&self, l: usize, row: u64, col: u64, src: Region<'_, T>) -> Result<TaskStats> {
+        if self.ro.skip_existing && self.exists(l, row, col)? {
+            return Ok(self.skipped());
+        }
+        self.write(l, row, col, &self.assemble(l, col, src))
     }
 
     /// Write one full chunk row of level `l` from the full-width rows of
@@ -439,34 +457,34 @@ impl<'a, T: Pixel> BandJob<'a, T> {
     }
 
     /// One output chunk: level 0 from the input, level L from level L-1.
+    /// Source chunks go through the worker's cache (when there is one), and
+    /// the chunk written is kept there for level L+1.
     fn run_chunk(&self, l: usize, row: u64, col: u64) -> Result<TaskStats> {
+        if self.ro.skip_existing && self.exists(l, row, col)? {
+            return Ok(self.skipped());
+        }
         let lv = &self.gp.levels[l];
         let c = lv.chunk;
-        let r0 = row * c;
-        let c0 = col * c;
+        let (r0, c0) = (row * c, col * c);
         let r1 = (r0 + c).min(lv.grid.height);
         let c1 = (c0 + c).min(lv.grid.width);
-        let cols = (c1 - c0) as usize;
         let region: Vec<T> = if l == 0 {
             let band = &self.gp.bands[self.b];
             let input = input_array(&band.input_meta, self.stores, &band.input)?;
-            input
-                .retrieve_array_subset_opt::<Vec<T>>(
-                    &ArraySubset::new_with_ranges(&[r0..r1, c0..c1]),
-                    &self.copts,
-                )
-                .map_err(|e| {
-                    Error::input(format!("{}/{}", self.stores.input_name, band.input), e)
-                })?
+            let name = format!("{}/{}", self.stores.input_name, band.input);
+            self.read_window(&input, &name, [r0..r1, c0..c1], c)
+                .map_err(|e| Error::input(&name, e))?
         } else {
             let pg = &self.gp.levels[l - 1].grid;
             let (pr0, pc0) = (2 * r0, 2 * c0);
             let (pr1, pc1) = ((2 * r1).min(pg.height), (2 * c1).min(pg.width));
-            let parent = self.outs[l - 1]
-                .retrieve_array_subset_opt::<Vec<T>>(
-                    &ArraySubset::new_with_ranges(&[pr0..pr1, pc0..pc1]),
-                    &self.copts,
-                )
+            let name = format!(
+                "{}/{}",
+                self.stores.output_name,
+                self.gp.band_path(self.b, l - 1)
+            );
+            let parent = self
+                .read_window(&self.outs[l - 1], &name, [pr0..pr1, pc0..pc1], 2 * c)
                 .map_err(|e| self.out_err(l - 1, e))?;
             downsample(
                 &parent,
@@ -475,17 +493,74 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                 self.fill_avg,
             )
         };
-        self.store(
+        let chunk = self.assemble(
             l,
-            row,
             col,
             Region {
                 top: &[],
                 rest: &region,
-                stride: cols,
+                stride: (c1 - c0) as usize,
                 x0: 0,
             },
-        )
+        );
+        drop(region);
+        let stats = self.write(l, row, col, &chunk)?;
+        if let (Some(cr), Some(next)) = (&self.stores.cache, self.gp.levels.get(l + 1)) {
+            let step = 2 * next.chunk;
+            let reads =
+                readers(row, c, lv.grid.height, step) * readers(col, c, lv.grid.width, step);
+            let name = format!(
+                "{}/{}",
+                self.stores.output_name,
+                self.gp.band_path(self.b, l)
+            );
+            cr.cache.put(cr.scope, &name, &[row, col], reads, chunk);
+        }
+        Ok(stats)
+    }
+
+    /// The window `[rows, cols]` of a 2-D array, chunk by chunk: each source
+    /// chunk comes from the cache or is decoded (whole) once. `step` is the
+    /// width of the windows tasks read from this array, for counting how
+    /// often the plan reads each chunk.
+    fn read_window(
+        &self,
+        arr: &Arr,
+        name: &str,
+        [rows, cols]: [std::ops::Range<u64>; 2],
+        step: u64,
+    ) -> Result<Vec<T>, String> {
+        let shape = arr.shape();
+        let (h, w) = (shape[0], shape[1]);
+        let cs = arr.chunk_shape(&[0, 0]).map_err(|e| e.to_string())?;
+        let (ch, cw) = (cs[0].get(), cs[1].get());
+        let ncols = (cols.end - cols.start) as usize;
+        let mut out = vec![T::default(); (rows.end - rows.start) as usize * ncols];
+        for ci in rows.start / ch..rows.end.div_ceil(ch) {
+            for cj in cols.start / cw..cols.end.div_ceil(cw) {
+                let decode = || -> Result<Vec<T>> {
+                    arr.retrieve_chunk_opt::<Vec<T>>(&[ci, cj], &self.copts)
+                        .map_err(|e| Error::Task(e.to_string()))
+                };
+                let data = match &self.stores.cache {
+                    Some(cr) => {
+                        let reads = readers(ci, ch, h, step) * readers(cj, cw, w, step);
+                        cr.cache.get(cr.scope, name, &[ci, cj], reads, decode)
+                    }
+                    None => decode().map(std::sync::Arc::new),
+                }
+                .map_err(|e| e.to_string())?;
+                let (y0, y1) = (rows.start.max(ci * ch), rows.end.min((ci + 1) * ch));
+                let (x0, x1) = (cols.start.max(cj * cw), cols.end.min((cj + 1) * cw));
+                let n = (x1 - x0) as usize;
+                for y in y0..y1 {
+                    let src = ((y - ci * ch) * cw + (x0 - cj * cw)) as usize;
+                    let dst = (y - rows.start) as usize * ncols + (x0 - cols.start) as usize;
+                    out[dst..dst + n].copy_from_slice(&data[src..src + n]);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -154,3 +154,77 @@ fn chunk_dag_orders_levels() {
     let expected = plan.band_chunks();
     assert_eq!(n as u64, expected);
 }
+
+/// Chunk tasks run in one process with a shared cache decode every input
+/// chunk exactly once, although input and output chunk grids differ, and
+/// read every level back from memory, not from the store.
+#[test]
+fn chunk_tasks_with_a_cache_decode_each_input_chunk_once() {
+    use geozarr_core::cache::{CacheRef, ChunkCache};
+    use geozarr_core::source::u64_list;
+    use geozarr_core::store::{open_input, Location, Store};
+    use geozarr_core::task::{run, RunOptions, Stores};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.zarr");
+    synthesize(DEFAULT_SCHEMA, &input, &SynthOptions { scale: 8 }).unwrap();
+    let store = open_input(&Location::parse(input.to_str().unwrap()).unwrap()).unwrap();
+    let product = geozarr_core::source::Product::open(&store, "in").unwrap();
+    let plan = geozarr_core::plan::build(
+        &product,
+        &store,
+        &Options {
+            spatial_chunk: 200,
+            min_dimension: 64,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let output: Store = Arc::new(geozarr_core::localstore::LocalStore::new(&out_dir).unwrap());
+    let cache = Arc::new(ChunkCache::new(1 << 30));
+    let stores = Stores {
+        input: store,
+        output,
+        input_name: "in".into(),
+        output_name: "out".into(),
+        progress: None,
+        cache: Some(CacheRef {
+            cache: cache.clone(),
+            scope: 1,
+        }),
+    };
+    let mut input_chunks = 0;
+    let mut straddling = false;
+    for gp in &plan.groups {
+        for b in &gp.bands {
+            let (shape, chunks) = (
+                u64_list(&b.input_meta["shape"]),
+                u64_list(&b.input_meta["chunks"]),
+            );
+            input_chunks += shape[0].div_ceil(chunks[0]) * shape[1].div_ceil(chunks[1]);
+            straddling |= chunks[0] % gp.levels[0].chunk != 0;
+        }
+    }
+    assert!(
+        straddling,
+        "the test needs input chunks that output chunks straddle"
+    );
+    for t in plan.tasks(Granularity::Chunk) {
+        if t.task != Task::Consolidate {
+            run(&plan, &t.task, &stores, RunOptions::default()).unwrap();
+        }
+    }
+    assert_eq!(cache.decodes(), input_chunks, "one decode per input chunk");
+    assert!(
+        cache.hits() > input_chunks,
+        "shared reads: {}",
+        cache.hits()
+    );
+    assert_eq!(
+        cache.held_bytes(),
+        0,
+        "every chunk released after its last read"
+    );
+}

@@ -14,6 +14,9 @@ use geozarr_core::plan::{Plan, Task, TaskSpec};
 use geozarr_core::task::{RunOptions, Stores, TaskStats};
 use geozarr_core::{Error, Result};
 use geozarr_proto::client::{connect, status_line};
+
+/// MB of decoded-chunk cache a local cluster's workers share (split evenly).
+const LOCAL_CACHE_MB: usize = 1024;
 use geozarr_proto::pb;
 use tokio_stream::StreamExt;
 
@@ -142,6 +145,7 @@ impl Cluster {
                         .map(|d| new_of[*d])
                         .collect(),
                     label: label(plan, &tasks[i].task),
+                    affinity: tasks[i].task.affinity(),
                 })
                 .collect(),
             plan_json: serde_json::to_vec(plan).expect("plans serialise"),
@@ -401,10 +405,12 @@ impl LocalCluster {
             scheduler: Mutex::new(sched),
             workers: Mutex::new(vec![]),
         };
+        // one machine's chunk-cache budget, shared out among its workers
+        let cache_mb = (LOCAL_CACHE_MB / workers.max(1)).max(128).to_string();
         for _ in 0..workers.max(1) {
             let w = child(&worker_bin)
                 .args(["--scheduler", &url, "--slots", &slots.max(1).to_string()])
-                .args(["--connect-wait", "10"])
+                .args(["--connect-wait", "10", "--cache-mb", &cache_mb])
                 .env("GEOZARR_TOKEN", token)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

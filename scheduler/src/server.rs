@@ -546,6 +546,7 @@ impl SchedulerRpc for Service {
             }
             deps.push(t.deps.clone());
         }
+        let affinity: Vec<u32> = spec.tasks.iter().map(|t| t.affinity).collect();
         let mut parts: Vec<(String, u32, u32)> = vec![];
         let mut index: HashMap<String, u32> = HashMap::new();
         let part_of: Vec<u32> = spec
@@ -591,6 +592,7 @@ impl SchedulerRpc for Service {
                 Event::JobSubmitted {
                     job,
                     deps,
+                    affinity,
                     max_attempts: spec.max_attempts,
                 },
                 None,

@@ -8,6 +8,11 @@
 //!   assigned task is running (there is no prefetch queue on the worker);
 //! - locality: tasks made ready by a task a worker finished are offered to
 //!   that worker first (children of the chunks it just wrote);
+//! - affinity: tasks sharing a non-zero affinity (the chunks of one band,
+//!   which read the same input chunks) go to the worker that owns that
+//!   group; a worker with nothing of its own claims an unowned group, and
+//!   only when none is left takes tasks from another worker's group
+//!   (counted in [`Stats::stolen`]) — so each input chunk is decoded once;
 //! - a worker silent for [`LOST_AFTER_MS`] (checked on [`Event::Tick`]) or
 //!   whose stream broke is lost; its tasks go back to ready with attempt + 1;
 //! - a result whose attempt is not the task's current assignment is ignored
@@ -65,10 +70,13 @@ impl std::fmt::Display for LostReason {
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// A new job: `deps[i]` are the tasks task `i` waits for.
+    /// A new job: `deps[i]` are the tasks task `i` waits for; `affinity[i]`
+    /// (0 = none; an empty list: none at all) groups tasks best run on one
+    /// worker.
     JobSubmitted {
         job: JobId,
         deps: Vec<Vec<TaskIdx>>,
+        affinity: Vec<u32>,
         max_attempts: u32,
     },
     /// A worker connected with `slots` task slots.
@@ -172,6 +180,22 @@ struct Job {
     dependents: Vec<TaskIdx>,
     done: u32,
     max_attempts: u32,
+    /// Affinity group of each task (0 = none; empty = no task has one).
+    affinity: Vec<u32>,
+    /// Affinity groups with unfinished tasks.
+    groups: HashMap<u32, Group>,
+}
+
+/// Tasks of one affinity group.
+#[derive(Debug, Default)]
+struct Group {
+    /// Ready tasks (may hold entries already taken through a local queue).
+    ready: VecDeque<TaskIdx>,
+    owner: Option<WorkerId>,
+    /// Tasks not done yet.
+    left: u32,
+    /// Listed in `Scheduler::open`.
+    listed: bool,
 }
 
 #[derive(Debug)]
@@ -181,6 +205,8 @@ struct Worker {
     last_seen: Millis,
     /// Tasks made ready by this worker's results (locality).
     local: VecDeque<(JobId, TaskIdx)>,
+    /// Affinity groups this worker owns.
+    owned: Vec<(JobId, u32)>,
 }
 
 /// Counters.
@@ -198,6 +224,9 @@ pub struct Stats {
     pub jobs_done: u64,
     /// Jobs failed.
     pub jobs_failed: u64,
+    /// Tasks taken from another worker's affinity group (idle worker, no
+    /// unowned group left).
+    pub stolen: u64,
 }
 
 /// The scheduler state: jobs, their task DAGs, workers and their slots.
@@ -205,7 +234,10 @@ pub struct Stats {
 pub struct Scheduler {
     jobs: HashMap<JobId, Job>,
     workers: BTreeMap<WorkerId, Worker>,
+    /// Ready tasks without affinity.
     ready: VecDeque<(JobId, TaskIdx)>,
+    /// Affinity groups that had ready tasks and no owner when listed.
+    open: VecDeque<(JobId, u32)>,
     stats: Stats,
 }
 
@@ -245,8 +277,9 @@ impl Scheduler {
             Event::JobSubmitted {
                 job,
                 deps,
+                affinity,
                 max_attempts,
-            } => self.submit(job, deps, max_attempts, out),
+            } => self.submit(job, deps, affinity, max_attempts, out),
             Event::WorkerJoined { worker, slots } => {
                 self.workers.insert(
                     worker,
@@ -255,6 +288,7 @@ impl Scheduler {
                         running: Vec::new(),
                         last_seen: now,
                         local: VecDeque::new(),
+                        owned: Vec::new(),
                     },
                 );
                 self.fill(worker, out);
@@ -302,10 +336,20 @@ impl Scheduler {
         &mut self,
         job: JobId,
         deps: Vec<Vec<TaskIdx>>,
+        mut affinity: Vec<u32>,
         max_attempts: u32,
         out: &mut Vec<Command>,
     ) {
         let n = deps.len();
+        if affinity.iter().all(|a| *a == 0) {
+            affinity.clear();
+        } else {
+            affinity.resize(n, 0);
+        }
+        let mut groups: HashMap<u32, Group> = HashMap::new();
+        for &a in affinity.iter().filter(|a| **a != 0) {
+            groups.entry(a).or_default().left += 1;
+        }
         let mut count = vec![0u32; n + 1];
         for d in deps.iter().flatten() {
             count[*d as usize] += 1;
@@ -336,11 +380,9 @@ impl Scheduler {
                 history: Vec::new(),
             })
             .collect();
-        for (i, t) in tasks.iter().enumerate() {
-            if t.state == TaskState::Ready {
-                self.ready.push_back((job, i as TaskIdx));
-            }
-        }
+        let ready: Vec<TaskIdx> = (0..n as TaskIdx)
+            .filter(|i| tasks[*i as usize].state == TaskState::Ready)
+            .collect();
         if n == 0 {
             self.stats.jobs_done += 1;
             out.push(Command::JobDone { job });
@@ -358,9 +400,42 @@ impl Scheduler {
                 } else {
                     max_attempts
                 },
+                affinity,
+                groups,
             },
         );
+        for i in ready {
+            self.push_ready(job, i, false);
+        }
         self.schedule(out);
+    }
+
+    /// Queue a ready task: in its affinity group, or with the others.
+    fn push_ready(&mut self, job: JobId, task: TaskIdx, front: bool) {
+        let Some(j) = self.jobs.get_mut(&job) else {
+            return;
+        };
+        let a = j.affinity.get(task as usize).copied().unwrap_or(0);
+        let q = match j.groups.get_mut(&a).filter(|_| a != 0) {
+            None => &mut self.ready,
+            Some(g) => {
+                if g.owner.is_none() && !g.listed {
+                    g.listed = true;
+                    self.open.push_back((job, a));
+                }
+                if front {
+                    g.ready.push_front(task);
+                } else {
+                    g.ready.push_back(task);
+                }
+                return;
+            }
+        };
+        if front {
+            q.push_front((job, task));
+        } else {
+            q.push_back((job, task));
+        }
     }
 
     /// Is this result for the task's current assignment? If not, count it.
@@ -420,6 +495,17 @@ impl Scheduler {
         j.tasks[task as usize].state = TaskState::Done;
         j.done += 1;
         self.stats.tasks_done += 1;
+        let aff = j.affinity.get(task as usize).copied().unwrap_or(0);
+        if let Some(g) = j.groups.get_mut(&aff).filter(|_| aff != 0) {
+            g.left -= 1;
+            if g.left == 0 {
+                let owner = g.owner;
+                j.groups.remove(&aff);
+                if let Some(w) = owner.and_then(|o| self.workers.get_mut(&o)) {
+                    w.owned.retain(|x| *x != (job, aff));
+                }
+            }
+        }
         out.push(Command::TaskDone {
             job,
             task,
@@ -430,22 +516,34 @@ impl Scheduler {
             j.dep_start[task as usize] as usize,
             j.dep_start[task as usize + 1] as usize,
         );
-        let mut local = self.workers.get_mut(&worker).map(|w| &mut w.local);
+        let mut ready = vec![];
         for &d in &j.dependents[a..b] {
             let t = &mut j.tasks[d as usize];
             if let TaskState::Waiting(n) = t.state {
                 if n == 1 {
                     t.state = TaskState::Ready;
-                    self.ready.push_back((job, d));
-                    if let Some(l) = local.as_deref_mut() {
-                        l.push_back((job, d));
-                    }
+                    ready.push(d);
                 } else {
                     t.state = TaskState::Waiting(n - 1);
                 }
             }
         }
-        if j.done as usize == j.tasks.len() {
+        let done = j.done as usize == j.tasks.len();
+        for d in ready {
+            // children of the same group (or of no group) stay local
+            let da = self.jobs[&job]
+                .affinity
+                .get(d as usize)
+                .copied()
+                .unwrap_or(0);
+            if da == 0 || da == aff {
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.local.push_back((job, d));
+                }
+            }
+            self.push_ready(job, d, false);
+        }
+        if done {
             self.jobs.remove(&job);
             self.stats.jobs_done += 1;
             out.push(Command::JobDone { job });
@@ -507,7 +605,7 @@ impl Scheduler {
             t.attempt += 1;
             t.state = TaskState::Ready;
             self.stats.retries += 1;
-            self.ready.push_back((job, task));
+            self.push_ready(job, task, false);
         }
     }
 
@@ -529,6 +627,16 @@ impl Scheduler {
         };
         self.stats.workers_lost += 1;
         out.push(Command::WorkerLost { worker, reason });
+        // its groups are up for grabs
+        for (job, a) in w.owned {
+            if let Some(g) = self.jobs.get_mut(&job).and_then(|j| j.groups.get_mut(&a)) {
+                g.owner = None;
+                if !g.listed {
+                    g.listed = true;
+                    self.open.push_back((job, a));
+                }
+            }
+        }
         for (job, task) in w.running {
             let Some(j) = self.jobs.get_mut(&job) else {
                 continue;
@@ -540,38 +648,88 @@ impl Scheduler {
             } else {
                 t.attempt += 1;
                 t.state = TaskState::Ready;
-                self.ready.push_front((job, task));
+                self.push_ready(job, task, true);
             }
         }
         self.schedule(out);
     }
 
-    /// Next ready task for a worker: its local queue first, then the global one.
+    /// Next ready task for a worker: its local queue, its own groups, an
+    /// unowned group (claimed), tasks without affinity, and last another
+    /// worker's group.
     fn next_for(&mut self, worker: WorkerId) -> Option<(JobId, TaskIdx)> {
-        let jobs = &self.jobs;
-        let is_ready = |(j, t): (JobId, TaskIdx)| {
+        let jobs = &mut self.jobs;
+        let ready = |jobs: &HashMap<JobId, Job>, j: JobId, t: TaskIdx| {
             jobs.get(&j)
                 .is_some_and(|j| j.tasks[t as usize].state == TaskState::Ready)
         };
-        if let Some(w) = self.workers.get_mut(&worker) {
-            while let Some(x) = w.local.pop_front() {
-                if is_ready(x) {
-                    return Some(x);
+        let w = self.workers.get_mut(&worker)?;
+        while let Some((j, t)) = w.local.pop_front() {
+            if ready(jobs, j, t) {
+                return Some((j, t));
+            }
+        }
+        // pop a ready task of group `a` of job `j`
+        let pop = |jobs: &mut HashMap<JobId, Job>, j: JobId, a: u32| {
+            let job = jobs.get_mut(&j)?;
+            let g = job.groups.get_mut(&a)?;
+            while let Some(t) = g.ready.pop_front() {
+                if job.tasks[t as usize].state == TaskState::Ready {
+                    return Some(t);
                 }
             }
-        }
-        while let Some(x) = self.ready.pop_front() {
-            if is_ready(x) {
-                return Some(x);
+            None
+        };
+        w.owned
+            .retain(|(j, a)| jobs.get(j).is_some_and(|job| job.groups.contains_key(a)));
+        for &(j, a) in &w.owned {
+            if let Some(t) = pop(jobs, j, a) {
+                return Some((j, t));
             }
         }
-        None
+        while let Some((j, a)) = self.open.pop_front() {
+            let Some(g) = jobs.get_mut(&j).and_then(|job| job.groups.get_mut(&a)) else {
+                continue;
+            };
+            g.listed = false;
+            if g.owner.is_some() {
+                continue;
+            }
+            if let Some(t) = pop(jobs, j, a) {
+                jobs.get_mut(&j)
+                    .expect("popped")
+                    .groups
+                    .get_mut(&a)
+                    .expect("popped")
+                    .owner = Some(worker);
+                w.owned.push((j, a));
+                return Some((j, t));
+            }
+        }
+        while let Some((j, t)) = self.ready.pop_front() {
+            if ready(jobs, j, t) {
+                return Some((j, t));
+            }
+        }
+        // idle: help the group with the most ready tasks
+        let (j, a) = jobs
+            .iter()
+            .flat_map(|(jid, job)| {
+                job.groups
+                    .iter()
+                    .map(move |(a, g)| (g.ready.len(), *jid, *a))
+            })
+            .filter(|(n, _, _)| *n > 0)
+            .max()
+            .map(|(_, j, a)| (j, a))?;
+        let t = pop(jobs, j, a)?;
+        self.stats.stolen += 1;
+        Some((j, t))
     }
 
     /// Give `worker` tasks up to its slots, then the others.
     fn fill(&mut self, worker: WorkerId, out: &mut Vec<Command>) {
-        self.fill_one(worker, out);
-        if !self.ready.is_empty() {
+        if self.fill_one(worker, out) {
             self.schedule(out);
         }
     }
@@ -614,10 +772,8 @@ impl Scheduler {
             .collect();
         for id in ids {
             if !self.fill_one(id, out) {
-                // out of ready tasks (a false from a full worker is impossible here)
-                if self.ready.is_empty() {
-                    break;
-                }
+                // out of ready tasks: every worker may take any ready task
+                break;
             }
         }
     }
@@ -646,6 +802,18 @@ impl Scheduler {
                     for &d in &j.dependents[a..b] {
                         waiting_on[d as usize] += 1;
                     }
+                }
+            }
+            for (a, g) in &j.groups {
+                let left = (0..j.tasks.len())
+                    .filter(|i| j.affinity[*i] == *a && j.tasks[*i].state != TaskState::Done)
+                    .count();
+                assert_eq!(g.left as usize, left, "job {jid} group {a} count");
+                if let Some(o) = g.owner {
+                    assert!(
+                        self.workers[&o].owned.contains(&(*jid, *a)),
+                        "group {a} owner {o} does not list it"
+                    );
                 }
             }
             for (i, t) in j.tasks.iter().enumerate() {

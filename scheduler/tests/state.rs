@@ -34,6 +34,7 @@ impl Env {
         self.ev(Event::JobSubmitted {
             job,
             deps,
+            affinity: vec![],
             max_attempts: 3,
         })
     }
@@ -100,6 +101,117 @@ fn chain_runs_in_dependency_order_and_finishes() {
     assert!(c.contains(&Command::JobDone { job: 7 }));
     assert!(!e.s.has_job(7));
     assert_eq!(e.s.stats().tasks_done, 4);
+}
+
+/// Root 0; group 1: tasks 1..=4 then 9 (needs 1..=4); group 2: tasks 5..=8
+/// then 10 (needs 5..=8); 11 needs everything.
+fn two_groups(e: &mut Env, job: JobId) {
+    let mut deps: Vec<Vec<TaskIdx>> = vec![vec![]];
+    deps.extend((1..=8).map(|_| vec![0]));
+    deps.push(vec![1, 2, 3, 4]);
+    deps.push(vec![5, 6, 7, 8]);
+    deps.push((0..11).collect());
+    let affinity = vec![0, 1, 1, 1, 1, 2, 2, 2, 2, 1, 2, 0];
+    e.ev(Event::JobSubmitted {
+        job,
+        deps,
+        affinity,
+        max_attempts: 3,
+    });
+}
+
+/// Run every assigned task to the end, oldest first; (worker, task) in order.
+fn drain(
+    e: &mut Env,
+    job: JobId,
+    mut queue: Vec<(WorkerId, TaskIdx, u32)>,
+) -> Vec<(WorkerId, TaskIdx)> {
+    let mut ran = vec![];
+    while !queue.is_empty() {
+        let (w, t, a) = queue.remove(0);
+        ran.push((w, t));
+        let c = e.finish(w, job, t, a);
+        queue.extend(assigns(&c));
+    }
+    ran
+}
+
+#[test]
+fn affinity_groups_stay_on_one_worker() {
+    let mut e = Env::new();
+    e.join(1, 1);
+    e.join(2, 1);
+    two_groups(&mut e, 1);
+    let first = assigns(&e.out);
+    assert_eq!(first, vec![(1, 0, 1)]);
+    let ran = drain(&mut e, 1, first);
+    assert!(!e.s.has_job(1));
+    let on = |t: TaskIdx| ran.iter().find(|r| r.1 == t).unwrap().0;
+    for g in [[1, 2, 3, 4, 9], [5, 6, 7, 8, 10]] {
+        let w = on(g[0]);
+        assert!(g.iter().all(|t| on(*t) == w), "group split: {ran:?}");
+    }
+    assert_ne!(on(1), on(5), "both workers busy: {ran:?}");
+    assert_eq!(e.s.stats().stolen, 0);
+}
+
+#[test]
+fn an_idle_worker_steals_only_when_no_group_is_unowned() {
+    let mut e = Env::new();
+    e.join(1, 1);
+    two_groups(&mut e, 1);
+    // worker 1 claims group 1 while it is alone
+    let c = e.finish(1, 1, 0, 1);
+    assert_eq!(assigns(&c), vec![(1, 1, 1)]);
+    // worker 2 arrives: group 2 is unowned, so it takes that
+    let c = e.join(2, 1);
+    assert_eq!(assigns(&c), vec![(2, 5, 1)]);
+    // worker 2 finishes group 2's ready tasks fast, then helps group 1
+    for t in [5, 6, 7] {
+        let c = e.finish(2, 1, t, 1);
+        assert_eq!(assigns(&c), vec![(2, t + 1, 1)]);
+    }
+    let c = e.finish(2, 1, 8, 1);
+    assert_eq!(assigns(&c), vec![(2, 10, 1)], "its own group's child first");
+    let c = e.finish(2, 1, 10, 1);
+    assert_eq!(assigns(&c), vec![(2, 2, 1)], "then another worker's group");
+    assert_eq!(e.s.stats().stolen, 1);
+}
+
+#[test]
+fn a_lost_workers_group_goes_to_another_worker() {
+    let mut e = Env::new();
+    e.join(1, 1);
+    e.join(2, 1);
+    two_groups(&mut e, 1);
+    let c = e.finish(1, 1, 0, 1);
+    assert_eq!(assigns(&c), vec![(1, 1, 1), (2, 5, 1)]);
+    let c = e.ev(Event::WorkerLost {
+        worker: 1,
+        reason: LostReason::ConnectionLost,
+    });
+    assert!(assigns(&c).is_empty(), "worker 2 is busy");
+    // worker 2 finishes its task: its own group first, then the orphaned one
+    let mut ran = vec![];
+    let mut q = assigns(&e.finish(2, 1, 5, 1));
+    while let Some((w, t, a)) = q.pop() {
+        ran.push(t);
+        q.extend(assigns(&e.finish(w, 1, t, a)));
+    }
+    assert_eq!(&ran[..4], &[6, 7, 8, 10]);
+    let mut orphaned = ran[4..9].to_vec();
+    orphaned.sort();
+    assert_eq!(
+        orphaned,
+        vec![1, 2, 3, 4, 9],
+        "the lost worker's group: {ran:?}"
+    );
+    assert!(!e.s.has_job(1));
+    assert_eq!(
+        e.s.stats().stolen,
+        0,
+        "an orphaned group is claimed, not stolen"
+    );
 }
 
 #[test]
@@ -356,11 +468,14 @@ fn random_event_soup_every_task_done_exactly_once() {
         for j in 0..jobs {
             let deps = random_dag(&mut r);
             sizes.push(deps.len());
+            // some tasks in affinity groups, some in none
+            let affinity = deps.iter().map(|_| r.below(4) as u32).collect();
             s.handle(
                 now,
                 Event::JobSubmitted {
                     job: j,
                     deps,
+                    affinity,
                     max_attempts: 1_000,
                 },
                 &mut out,
@@ -494,6 +609,7 @@ fn random_failures_end_in_exactly_one_job_failure_or_done() {
             Event::JobSubmitted {
                 job: 1,
                 deps: random_dag(&mut r),
+                affinity: vec![],
                 max_attempts: 3,
             },
             &mut out,

@@ -9,6 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
+use geozarr_core::cache::{CacheRef, ChunkCache};
 use geozarr_core::localstore::LocalStore;
 use geozarr_core::plan::{Plan, Task};
 use geozarr_core::store::{self, Location, Store};
@@ -32,6 +33,8 @@ pub struct Options {
     pub token: Option<String>,
     /// How long to keep trying to reach the scheduler at start.
     pub connect_wait: Duration,
+    /// Budget of the decoded-chunk cache shared by this worker's tasks.
+    pub cache_bytes: usize,
 }
 
 /// What slot threads need to run a job's tasks.
@@ -40,6 +43,7 @@ struct JobCtx {
     input: Store,
     output: Store,
     info: pb::JobInfo,
+    cache: Arc<ChunkCache>,
 }
 
 struct Work {
@@ -62,7 +66,7 @@ struct Totals {
 
 /// Open the job's stores. Output is opened without the start-of-run cleanup
 /// of `store::open_output` (other workers are writing into it right now).
-fn open_job(info: &pb::JobInfo) -> Result<JobCtx, String> {
+fn open_job(info: &pb::JobInfo, cache: Arc<ChunkCache>) -> Result<JobCtx, String> {
     let plan: Option<Plan> = if info.noop {
         None
     } else {
@@ -89,6 +93,7 @@ fn open_job(info: &pb::JobInfo) -> Result<JobCtx, String> {
         input,
         output,
         info: info.clone(),
+        cache,
     })
 }
 
@@ -181,6 +186,10 @@ fn run_one(w: &Work, totals: &Totals) -> pb::TaskResult {
             input_name: w.job.info.input.clone(),
             output_name: w.job.info.output.clone(),
             progress: None,
+            cache: Some(CacheRef {
+                cache: w.job.cache.clone(),
+                scope: w.a.job,
+            }),
         };
         let ro = RunOptions {
             skip_existing: w.job.info.skip_existing,
@@ -339,6 +348,7 @@ pub async fn run(opts: Options) -> Result<()> {
         }));
     }
 
+    let cache = Arc::new(ChunkCache::new(opts.cache_bytes));
     let mut jobs: HashMap<u64, Result<Arc<JobCtx>, String>> = HashMap::new();
     let end = loop {
         let m = match down.next().await {
@@ -349,7 +359,8 @@ pub async fn run(opts: Options) -> Result<()> {
         match m.msg {
             Some(pb::scheduler_message::Msg::Job(info)) => {
                 let job = info.job;
-                let ctx = tokio::task::spawn_blocking(move || open_job(&info)).await?;
+                let c = cache.clone();
+                let ctx = tokio::task::spawn_blocking(move || open_job(&info, c)).await?;
                 if let Err(e) = &ctx {
                     tracing::warn!(job, "cannot open job: {e}");
                 }
@@ -396,6 +407,7 @@ pub async fn run(opts: Options) -> Result<()> {
             }
             Some(pb::scheduler_message::Msg::Cancel(c)) => {
                 jobs.remove(&c.job);
+                cache.drop_scope(c.job);
                 let mut g = queue.items.lock().unwrap_or_else(|e| e.into_inner());
                 g.0.retain(|w| w.a.job != c.job);
             }

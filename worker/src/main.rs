@@ -21,6 +21,10 @@ struct Args {
     /// Seconds to keep trying to reach the scheduler at start.
     #[arg(long, default_value_t = 30)]
     connect_wait: u64,
+    /// MB of decoded chunks kept for the next tasks of the same band (input
+    /// chunks that several output chunks read, levels read by the next).
+    #[arg(long, default_value_t = 1024)]
+    cache_mb: usize,
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +48,7 @@ fn main() -> std::process::ExitCode {
         slots,
         token: geozarr_worker::env_token(),
         connect_wait: Duration::from_secs(args.connect_wait),
+        cache_bytes: args.cache_mb << 20,
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

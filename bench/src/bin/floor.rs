@@ -95,6 +95,7 @@ fn main() -> Result<()> {
         input_name: args[0].clone(),
         output_name: args[1].clone(),
         progress: None,
+        cache: None,
     };
     let jobs: Vec<(usize, usize)> = plan
         .groups

@@ -58,6 +58,7 @@ fn bench_state(n: usize) {
         Event::JobSubmitted {
             job: 1,
             deps,
+            affinity: vec![],
             max_attempts: 3,
         },
         &mut out,
