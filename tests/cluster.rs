@@ -254,6 +254,57 @@ fn worker_killed_mid_job_changes_nothing() {
 }
 
 #[test]
+fn stopped_worker_is_lost_after_ten_silent_seconds_and_its_task_rerun() {
+    let (dir, input) = product(4);
+    let reference = dir.path().join("ref.zarr");
+    cli_ok(&["convert", s(&input), s(&reference)]);
+    let total = count_chunks(&reference);
+    let out = dir.path().join("out.zarr");
+    let mut cli = bin()
+        .args([
+            "convert",
+            s(&input),
+            s(&out),
+            "--local-workers",
+            "2",
+            "--threads",
+            "2",
+            "--verbose",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = cli.id();
+    wait_for("a few chunks", Duration::from_secs(60), || {
+        count_chunks(&out) >= 20
+    });
+    let workers = children_named(pid, "geozarr-worker");
+    assert_eq!(workers.len(), 2, "two workers running");
+    assert!(count_chunks(&out) < total, "job not finished yet");
+    // frozen, not dead: its connection stays open, only heartbeats stop
+    let signal = |sig: &str, p: u32| {
+        Command::new("kill")
+            .args([sig, &p.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(signal("-STOP", workers[0]));
+    let o = cli.wait_with_output().unwrap();
+    signal("-CONT", workers[0]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("worker silent for 10 s; retrying"), "{e}");
+    assert_same_store(&reference, &out);
+    wait_for("the frozen worker gone", Duration::from_secs(20), || {
+        !std::path::Path::new(&format!("/proc/{}", workers[0])).exists()
+            || std::fs::read_to_string(format!("/proc/{}/stat", workers[0]))
+                .is_ok_and(|st| st.contains(") Z "))
+    });
+}
+
+#[test]
 fn unreachable_scheduler_is_a_clear_error() {
     let (dir, input) = product(20);
     // a port nobody listens on: bind, note it, close
