@@ -93,8 +93,10 @@ struct ConvertArgs {
     #[arg(long, value_name = "URL")]
     scheduler: Option<String>,
     /// Task size on a cluster: `chunk` (one task per output chunk and level;
-    /// spreads one band over many workers) or `band` (one streaming task per
-    /// band pyramid, as in-process: each input chunk decoded once).
+    /// a band's tasks stay on one worker, which keeps decoded chunks for the
+    /// next task, so each input chunk is decoded once; an idle worker helps
+    /// another's band) or `band` (one streaming task per band pyramid, as
+    /// in-process).
     #[arg(long, value_name = "SIZE", default_value = "chunk", value_parser = ["chunk", "band"])]
     cluster_tasks: String,
     /// Detailed logs (tracing) on stderr.

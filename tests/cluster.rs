@@ -212,6 +212,54 @@ fn local_cluster_leaves_no_processes_behind() {
 }
 
 #[test]
+fn ctrl_c_stops_the_local_cluster_and_says_how_to_resume() {
+    let (dir, input) = product(4);
+    let out = dir.path().join("out.zarr");
+    let cli = bin()
+        .args(["convert", s(&input), s(&out), "--local-workers", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = cli.id();
+    wait_for("a few chunks", Duration::from_secs(60), || {
+        count_chunks(&out) >= 10
+    });
+    let kids = [
+        children_named(pid, "geozarr-worker"),
+        children_named(pid, "geozarr-scheduler"),
+    ]
+    .concat();
+    assert_eq!(kids.len(), 3);
+    // SIGINT to the CLI alone (not its process group): it must stop the cluster
+    assert!(Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let o = cli.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130));
+    let e = stderr(&o);
+    assert!(
+        e.contains("interrupted; re-run the same command to resume"),
+        "{e}"
+    );
+    wait_for("cluster processes gone", Duration::from_secs(10), || {
+        kids.iter().all(|k| {
+            std::fs::read_to_string(format!("/proc/{k}/stat"))
+                .map_or(true, |st| st.contains(") Z "))
+        })
+    });
+    assert!(
+        !out.join("zarr.json").exists()
+            || !std::fs::read_to_string(out.join("zarr.json"))
+                .unwrap()
+                .contains("consolidated_metadata"),
+        "an interrupted store must not look complete"
+    );
+}
+
+#[test]
 fn worker_killed_mid_job_changes_nothing() {
     let (dir, input) = product(4);
     let reference = dir.path().join("ref.zarr");

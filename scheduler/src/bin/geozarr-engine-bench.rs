@@ -1,6 +1,7 @@
 //! Engine benchmarks (issue 6), run by `bench/engine.sh`:
 //! - `state N`: the pure state machine, events/s over a job of N tasks
-//!   (a chunk-pyramid-shaped DAG) on 4 workers × 8 slots, every assignment
+//!   (a chunk-pyramid-shaped DAG, in affinity groups of 64 roots and their
+//!   descendants, like bands) on 4 workers × 8 slots, every assignment
 //!   answered at once, a heartbeat per 100 results and a tick per 1000;
 //! - `grpc URL N`: N no-op tasks through a running scheduler and its
 //!   workers over real gRPC (submit → all done), tasks/s.
@@ -35,6 +36,15 @@ fn pyramid(n: usize) -> Vec<Vec<u32>> {
 
 fn bench_state(n: usize) {
     let deps = pyramid(n);
+    // roots in groups of 64; a task joins the group of its first dependency
+    let mut affinity: Vec<u32> = Vec::with_capacity(deps.len());
+    for (i, d) in deps.iter().enumerate() {
+        let a = match d.first() {
+            None => 1 + i as u32 / 64,
+            Some(&p) => affinity[p as usize],
+        };
+        affinity.push(a);
+    }
     let tasks = deps.len();
     let mut s = Scheduler::new();
     let mut out = Vec::with_capacity(64);
@@ -58,7 +68,7 @@ fn bench_state(n: usize) {
         Event::JobSubmitted {
             job: 1,
             deps,
-            affinity: vec![],
+            affinity,
             max_attempts: 3,
         },
         &mut out,
