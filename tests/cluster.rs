@@ -308,7 +308,7 @@ fn stopped_worker_is_lost_after_ten_silent_seconds_and_its_task_rerun() {
     cli_ok(&["convert", s(&input), s(&reference)]);
     let total = count_chunks(&reference);
     let out = dir.path().join("out.zarr");
-    let mut cli = bin()
+    let cli = bin()
         .args([
             "convert",
             s(&input),
