@@ -334,6 +334,7 @@ fn stopped_worker_is_lost_after_ten_silent_seconds_and_its_task_rerun() {
     let signal = |sig: &str, p: u32| {
         Command::new("kill")
             .args([sig, &p.to_string()])
+            .stderr(Stdio::null())
             .status()
             .unwrap()
             .success()
@@ -382,13 +383,19 @@ fn unreachable_scheduler_is_a_clear_error() {
 }
 
 #[test]
-fn scheduler_killed_mid_job_fails_clearly_and_rerun_resumes() {
+fn scheduler_killed_mid_job_fails_clearly_worker_reconnects_and_rerun_resumes() {
     let (dir, input) = product(4);
     let reference = dir.path().join("ref.zarr");
     cli_ok(&["convert", s(&input), s(&reference)]);
     let out = dir.path().join("out.zarr");
 
-    let mut sched = Sched::start(None);
+    // a port below the kernel's ephemeral range, so no other test's
+    // scheduler (bound to port 0) can take it while ours is down
+    let free_port = (20_000..32_000)
+        .map(|p| p + std::process::id() as u16 % 1000)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port");
+    let mut sched = Sched::start_on(&format!("127.0.0.1:{free_port}"), None);
     let mut w = sched.worker(None);
     let cli = bin()
         .args(["convert", s(&input), s(&out), "--scheduler", &sched.url])
@@ -408,21 +415,29 @@ fn scheduler_killed_mid_job_fails_clearly_and_rerun_resumes() {
         e.contains("scheduler") && e.contains("re-run the same command to resume"),
         "{e}"
     );
-    let _ = w.kill();
-    let _ = w.wait();
     let partial = count_chunks(&out);
     assert!(partial >= 10);
 
-    // a new scheduler and worker: the re-run resumes from the chunks written
-    let sched2 = Sched::start(None);
-    let mut w2 = sched2.worker(None);
-    let o = bin()
+    // the scheduler restarts on the same address: the worker, still running,
+    // reconnects, and the re-run resumes from the chunks written
+    let addr = sched.url.trim_start_matches("http://").to_string();
+    let sched2 = Sched::start_on(&addr, None);
+    let mut rerun = bin()
         .args(["convert", s(&input), s(&out), "--scheduler", &sched2.url])
         .env_remove("GEOZARR_TOKEN")
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let _ = w2.kill();
-    let _ = w2.wait();
+    wait_for(
+        "the re-run on the reconnected worker",
+        Duration::from_secs(120),
+        || rerun.try_wait().unwrap().is_some(),
+    );
+    let o = rerun.wait_with_output().unwrap();
+    assert!(w.try_wait().unwrap().is_none(), "the worker stayed up");
+    let _ = w.kill();
+    let _ = w.wait();
     assert!(o.status.success(), "{}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("resumed"), "{stdout}");

@@ -96,6 +96,22 @@ fn dashboard_shows_a_finished_job_in_chromium() {
     for p in job["parts"].as_array().unwrap() {
         assert_eq!(p["done"], p["total"], "{p}");
     }
+    // the next heartbeats carry each worker's chunk-cache counters
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status: serde_json::Value = serde_json::from_str(&get(&web, "/api/status")).unwrap();
+    let sum = |k: &str| -> u64 {
+        status["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w[k].as_u64().unwrap())
+            .sum()
+    };
+    assert!(sum("chunks_decoded") > 0, "{status}");
+    assert!(
+        sum("cache_hits") > 0,
+        "levels read from the cache: {status}"
+    );
     let metrics = get(&web, "/metrics");
     assert!(
         metrics.contains(&format!("geozarr_tasks_done_total {total}\n")),
@@ -114,6 +130,7 @@ fn dashboard_shows_a_finished_job_in_chromium() {
         {"expect": "document.querySelectorAll('#workers tbody tr').length === 2", "label": "two workers"},
         {"expect": format!("new Promise(r => {{ const t = Date.now(); (function w() {{ if (window.geozarr.tasks.length >= {total} || Date.now() - t > 5000) r(window.geozarr.tasks.length === {total}); else setTimeout(w, 100); }})(); }})"), "label": "every task in the stream"},
         {"expect": "window.geozarr.lanes.size === 2", "label": "one lane group per worker"},
+        {"expect": "[...document.querySelectorAll('#workers td.cache')].some(td => /^[1-9][0-9]* \\/ [1-9]/.test(td.textContent))", "label": "chunk-cache counters shown"},
         {"expect": "document.querySelectorAll('.bar').length > 0 && document.querySelectorAll('.bar').length === document.querySelectorAll('.bar.done').length", "label": "all progress bars complete"},
         {"expect": "document.getElementById('summary').textContent.includes('done')", "label": "job shown done"},
         {"expect": "document.getElementById('errors').textContent === 'none'", "label": "no errors"},

@@ -46,6 +46,10 @@ pub struct WorkerStatus {
     pub cpu: f32,
     /// See `cpu`.
     pub rss: u64,
+    /// Source chunks decoded (chunk-cache misses) and reads the cache served.
+    pub chunks_decoded: u64,
+    /// See `chunks_decoded`.
+    pub cache_hits: u64,
     /// Milliseconds since the worker was last heard from.
     pub heartbeat_age_ms: u64,
 }

@@ -411,6 +411,8 @@ impl LocalCluster {
             let w = child(&worker_bin)
                 .args(["--scheduler", &url, "--slots", &slots.max(1).to_string()])
                 .args(["--connect-wait", "10", "--cache-mb", &cache_mb])
+                // its scheduler never comes back: stop with it
+                .args(["--reconnect-wait", "0"])
                 .env("GEOZARR_TOKEN", token)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

@@ -45,6 +45,10 @@ pub struct WorkerView {
     pub cpu: f32,
     /// Resident memory at the last heartbeat.
     pub rss: u64,
+    /// Source chunks decoded and reads served by the chunk cache.
+    pub chunks_decoded: u64,
+    /// See `chunks_decoded`.
+    pub cache_hits: u64,
 }
 
 struct WorkerConn {
@@ -345,6 +349,8 @@ impl Shell {
                 bytes_written: w.view.bytes_written,
                 cpu: w.view.cpu,
                 rss: w.view.rss,
+                chunks_decoded: w.view.chunks_decoded,
+                cache_hits: w.view.cache_hits,
                 heartbeat_age_ms: now.saturating_sub(w.last_heard),
             })
             .collect();
@@ -697,6 +703,8 @@ impl Shell {
                     w.view.rss = h.rss;
                     w.view.bytes_read = h.bytes_read;
                     w.view.bytes_written = h.bytes_written;
+                    w.view.chunks_decoded = h.chunks_decoded;
+                    w.view.cache_hits = h.cache_hits;
                 }
                 s.event(Event::Heartbeat { worker }, None);
             }

@@ -35,6 +35,38 @@ pub struct Options {
     pub connect_wait: Duration,
     /// Budget of the decoded-chunk cache shared by this worker's tasks.
     pub cache_bytes: usize,
+    /// When the scheduler goes away, how long to try to reconnect (a
+    /// restarted scheduler gets its workers back); zero: stop at once.
+    pub reconnect_wait: Duration,
+}
+
+/// How a session with the scheduler ended badly.
+enum Ended {
+    /// Never got going (unreachable, refused): stop.
+    Fatal(anyhow::Error),
+    /// Was working and lost the scheduler: may reconnect.
+    Lost(anyhow::Error),
+}
+
+/// Run a worker until the scheduler ends the stream, it cannot be reached,
+/// or it refuses us. A scheduler lost mid-way is reconnected to for up to
+/// `reconnect_wait`.
+pub async fn run(opts: Options) -> Result<()> {
+    let mut wait = opts.connect_wait;
+    loop {
+        match session(&opts, wait).await {
+            Ok(()) => return Ok(()),
+            Err(Ended::Fatal(e)) => return Err(e),
+            Err(Ended::Lost(e)) if opts.reconnect_wait.is_zero() => return Err(e),
+            Err(Ended::Lost(e)) => {
+                tracing::warn!(
+                    "{e:#}; reconnecting for up to {} s",
+                    opts.reconnect_wait.as_secs()
+                );
+                wait = opts.reconnect_wait;
+            }
+        }
+    }
 }
 
 /// What slot threads need to run a job's tasks.
@@ -240,12 +272,14 @@ fn proc_usage() -> (f64, u64) {
     (cpu, rss)
 }
 
-/// Run a worker until the scheduler goes away (an error) or the stream ends.
-pub async fn run(opts: Options) -> Result<()> {
+/// One registration with the scheduler, with a fresh chunk cache (a
+/// restarted scheduler numbers its jobs anew).
+async fn session(opts: &Options, wait: Duration) -> Result<(), Ended> {
+    let fatal = |e: anyhow::Error| Ended::Fatal(e);
     let url = opts.scheduler.clone();
-    let mut client = connect(&url, opts.token.as_deref(), opts.connect_wait)
+    let mut client = connect(&url, opts.token.as_deref(), wait)
         .await
-        .map_err(|e| anyhow!(e))?;
+        .map_err(|e| fatal(anyhow!(e)))?;
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
@@ -256,25 +290,28 @@ pub async fn run(opts: Options) -> Result<()> {
             pid: std::process::id(),
         })
         .await
-        .map_err(|s| anyhow!(status_line(&url, &s)))?
+        .map_err(|s| fatal(anyhow!(status_line(&url, &s))))?
         .into_inner();
     let me = reg.worker_id;
     tracing::info!(worker = me, slots = opts.slots, "registered with {url}");
     let (up, up_rx) = mpsc::unbounded_channel::<pb::WorkerMessage>();
     up.send(pb::WorkerMessage {
         msg: Some(pb::worker_message::Msg::Hello(pb::Hello { worker_id: me })),
-    })?;
+    })
+    .map_err(|e| fatal(e.into()))?;
     let mut down = client
         .work(UnboundedReceiverStream::new(up_rx))
         .await
-        .map_err(|s| anyhow!(status_line(&url, &s)))?
+        .map_err(|s| fatal(anyhow!(status_line(&url, &s))))?
         .into_inner();
 
     // heartbeats
     let totals = Arc::new(Totals::default());
+    let cache = Arc::new(ChunkCache::new(opts.cache_bytes));
     {
         let up = up.clone();
         let totals = totals.clone();
+        let cache = cache.clone();
         let period = Duration::from_millis(reg.heartbeat_ms.max(100) as u64);
         tokio::spawn(async move {
             let mut iv = tokio::time::interval(period);
@@ -288,6 +325,8 @@ pub async fn run(opts: Options) -> Result<()> {
                     rss,
                     bytes_read: totals.read.load(Ordering::Relaxed),
                     bytes_written: totals.written.load(Ordering::Relaxed),
+                    chunks_decoded: cache.decodes(),
+                    cache_hits: cache.hits(),
                 };
                 (last_cpu, last_t) = (cpu, Instant::now());
                 let m = pb::WorkerMessage {
@@ -348,7 +387,6 @@ pub async fn run(opts: Options) -> Result<()> {
         }));
     }
 
-    let cache = Arc::new(ChunkCache::new(opts.cache_bytes));
     let mut jobs: HashMap<u64, Result<Arc<JobCtx>, String>> = HashMap::new();
     let end = loop {
         let m = match down.next().await {
@@ -360,7 +398,9 @@ pub async fn run(opts: Options) -> Result<()> {
             Some(pb::scheduler_message::Msg::Job(info)) => {
                 let job = info.job;
                 let c = cache.clone();
-                let ctx = tokio::task::spawn_blocking(move || open_job(&info, c)).await?;
+                let ctx = tokio::task::spawn_blocking(move || open_job(&info, c))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("opening the job: {e}")));
                 if let Err(e) = &ctx {
                     tracing::warn!(job, "cannot open job: {e}");
                 }
@@ -420,5 +460,5 @@ pub async fn run(opts: Options) -> Result<()> {
         g.0.clear();
     }
     queue.cv.notify_all();
-    end.context("worker stopped")
+    end.context("worker stopped").map_err(Ended::Lost)
 }

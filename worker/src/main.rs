@@ -25,6 +25,10 @@ struct Args {
     /// chunks that several output chunks read, levels read by the next).
     #[arg(long, default_value_t = 1024)]
     cache_mb: usize,
+    /// Seconds to keep trying to reconnect when the scheduler goes away
+    /// mid-way (0: exit at once).
+    #[arg(long, default_value_t = 60)]
+    reconnect_wait: u64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +53,7 @@ fn main() -> std::process::ExitCode {
         token: geozarr_worker::env_token(),
         connect_wait: Duration::from_secs(args.connect_wait),
         cache_bytes: args.cache_mb << 20,
+        reconnect_wait: Duration::from_secs(args.reconnect_wait),
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
