@@ -181,12 +181,7 @@ fn init_logging(verbose: bool) {
     } else {
         "warn"
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    geozarr_core::logging::init(filter);
 }
 
 fn print_summary(s: &Summary, output: &str) {

@@ -20,6 +20,7 @@ pub mod httplist;
 pub mod inspect;
 pub mod jsonfmt;
 pub mod localstore;
+pub mod logging;
 pub mod plan;
 pub mod remote;
 pub mod sink;

@@ -42,28 +42,45 @@ pub struct Options {
 
 /// How a session with the scheduler ended badly.
 enum Ended {
-    /// Never got going (unreachable, refused): stop.
-    Fatal(anyhow::Error),
-    /// Was working and lost the scheduler: may reconnect.
-    Lost(anyhow::Error),
+    /// The scheduler refused us (token, protocol): stop.
+    Refused(anyhow::Error),
+    /// Unreachable or gone; `worked`: after a working session.
+    Retry { e: anyhow::Error, worked: bool },
 }
 
-/// Run a worker until the scheduler ends the stream, it cannot be reached,
-/// or it refuses us. A scheduler lost mid-way is reconnected to for up to
-/// `reconnect_wait`.
+/// Is this refusal final (a wrong token or request), not a network hiccup?
+fn refused(s: &tonic::Status) -> bool {
+    use tonic::Code::*;
+    matches!(
+        s.code(),
+        Unauthenticated | PermissionDenied | InvalidArgument | FailedPrecondition | Unimplemented
+    )
+}
+
+/// Run a worker until the scheduler ends the stream, refuses us, or cannot
+/// be reached for `connect_wait` at start. A scheduler lost mid-way (killed,
+/// restarted) is waited for up to `reconnect_wait`.
 pub async fn run(opts: Options) -> Result<()> {
-    let mut wait = opts.connect_wait;
+    let mut deadline = Instant::now() + opts.connect_wait;
     loop {
-        match session(&opts, wait).await {
+        match session(&opts, deadline).await {
             Ok(()) => return Ok(()),
-            Err(Ended::Fatal(e)) => return Err(e),
-            Err(Ended::Lost(e)) if opts.reconnect_wait.is_zero() => return Err(e),
-            Err(Ended::Lost(e)) => {
+            Err(Ended::Refused(e)) => return Err(e),
+            Err(Ended::Retry { e, worked: true }) => {
+                if opts.reconnect_wait.is_zero() {
+                    return Err(e);
+                }
                 tracing::warn!(
                     "{e:#}; reconnecting for up to {} s",
                     opts.reconnect_wait.as_secs()
                 );
-                wait = opts.reconnect_wait;
+                deadline = Instant::now() + opts.reconnect_wait;
+            }
+            Err(Ended::Retry { e, worked: false }) => {
+                if Instant::now() >= deadline {
+                    return Err(e);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     }
@@ -274,12 +291,23 @@ fn proc_usage() -> (f64, u64) {
 
 /// One registration with the scheduler, with a fresh chunk cache (a
 /// restarted scheduler numbers its jobs anew).
-async fn session(opts: &Options, wait: Duration) -> Result<(), Ended> {
-    let fatal = |e: anyhow::Error| Ended::Fatal(e);
+async fn session(opts: &Options, deadline: Instant) -> Result<(), Ended> {
     let url = opts.scheduler.clone();
+    let early = |s: tonic::Status| {
+        let e = anyhow!(status_line(&url, &s));
+        if refused(&s) {
+            Ended::Refused(e)
+        } else {
+            Ended::Retry { e, worked: false }
+        }
+    };
+    let wait = deadline.saturating_duration_since(Instant::now());
     let mut client = connect(&url, opts.token.as_deref(), wait)
         .await
-        .map_err(|e| fatal(anyhow!(e)))?;
+        .map_err(|e| Ended::Retry {
+            e: anyhow!(e),
+            worked: false,
+        })?;
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
@@ -290,7 +318,7 @@ async fn session(opts: &Options, wait: Duration) -> Result<(), Ended> {
             pid: std::process::id(),
         })
         .await
-        .map_err(|s| fatal(anyhow!(status_line(&url, &s))))?
+        .map_err(early)?
         .into_inner();
     let me = reg.worker_id;
     tracing::info!(worker = me, slots = opts.slots, "registered with {url}");
@@ -298,11 +326,11 @@ async fn session(opts: &Options, wait: Duration) -> Result<(), Ended> {
     up.send(pb::WorkerMessage {
         msg: Some(pb::worker_message::Msg::Hello(pb::Hello { worker_id: me })),
     })
-    .map_err(|e| fatal(e.into()))?;
+    .map_err(|e| Ended::Refused(e.into()))?;
     let mut down = client
         .work(UnboundedReceiverStream::new(up_rx))
         .await
-        .map_err(|s| fatal(anyhow!(status_line(&url, &s))))?
+        .map_err(early)?
         .into_inner();
 
     // heartbeats
@@ -460,5 +488,6 @@ async fn session(opts: &Options, wait: Duration) -> Result<(), Ended> {
         g.0.clear();
     }
     queue.cv.notify_all();
-    end.context("worker stopped").map_err(Ended::Lost)
+    end.context("worker stopped")
+        .map_err(|e| Ended::Retry { e, worked: true })
 }
