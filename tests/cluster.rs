@@ -232,11 +232,7 @@ fn ctrl_c_stops_the_local_cluster_and_says_how_to_resume() {
     .concat();
     assert_eq!(kids.len(), 3);
     // SIGINT to the CLI alone (not its process group): it must stop the cluster
-    assert!(Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
+    assert!(signal("-INT", pid));
     let o = cli.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130));
     let e = stderr(&o);
@@ -259,97 +255,78 @@ fn ctrl_c_stops_the_local_cluster_and_says_how_to_resume() {
     );
 }
 
-#[test]
-fn worker_killed_mid_job_changes_nothing() {
-    let (dir, input) = product(4);
-    let reference = dir.path().join("ref.zarr");
-    cli_ok(&["convert", s(&input), s(&reference)]);
-    let total = count_chunks(&reference);
-    let out = dir.path().join("out.zarr");
-    let mut cli = bin()
-        .args([
-            "convert",
-            s(&input),
-            s(&out),
-            "--local-workers",
-            "2",
-            "--threads",
-            "2",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = cli.id();
-    wait_for("a few chunks", Duration::from_secs(60), || {
-        count_chunks(&out) >= 20
-    });
-    let workers = children_named(pid, "geozarr-worker");
-    assert_eq!(workers.len(), 2, "two workers running");
-    assert!(cli.try_wait().unwrap().is_none(), "job still running");
-    assert!(
-        count_chunks(&out) < total,
-        "job not finished when the worker is killed"
-    );
-    let st = Command::new("kill")
-        .args(["-9", &workers[0].to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let o = cli.wait_with_output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_same_store(&reference, &out);
+/// A conversion through a 2-worker local cluster, caught mid-job (after a
+/// few chunks), beside an in-process reference of the same product.
+struct MidJob {
+    _dir: tempfile::TempDir,
+    reference: PathBuf,
+    out: PathBuf,
+    cli: Child,
+    workers: Vec<u32>,
 }
 
-#[test]
-fn stopped_worker_is_lost_after_ten_silent_seconds_and_its_task_rerun() {
+fn local_cluster_mid_job(extra: &[&str]) -> MidJob {
     let (dir, input) = product(4);
     let reference = dir.path().join("ref.zarr");
     cli_ok(&["convert", s(&input), s(&reference)]);
     let total = count_chunks(&reference);
     let out = dir.path().join("out.zarr");
     let cli = bin()
-        .args([
-            "convert",
-            s(&input),
-            s(&out),
-            "--local-workers",
-            "2",
-            "--threads",
-            "2",
-            "--verbose",
-        ])
+        .args(["convert", s(&input), s(&out)])
+        .args(["--local-workers", "2", "--threads", "2"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = cli.id();
     wait_for("a few chunks", Duration::from_secs(60), || {
         count_chunks(&out) >= 20
     });
-    let workers = children_named(pid, "geozarr-worker");
+    let workers = children_named(cli.id(), "geozarr-worker");
     assert_eq!(workers.len(), 2, "two workers running");
     assert!(count_chunks(&out) < total, "job not finished yet");
+    MidJob {
+        _dir: dir,
+        reference,
+        out,
+        cli,
+        workers,
+    }
+}
+
+/// `kill -SIG pid`; did it reach the process?
+fn signal(sig: &str, pid: u32) -> bool {
+    Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[test]
+fn worker_killed_mid_job_changes_nothing() {
+    let j = local_cluster_mid_job(&[]);
+    assert!(signal("-9", j.workers[0]));
+    let o = j.cli.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_same_store(&j.reference, &j.out);
+}
+
+#[test]
+fn stopped_worker_is_lost_after_ten_silent_seconds_and_its_task_rerun() {
+    let j = local_cluster_mid_job(&["--verbose"]);
     // frozen, not dead: its connection stays open, only heartbeats stop
-    let signal = |sig: &str, p: u32| {
-        Command::new("kill")
-            .args([sig, &p.to_string()])
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-    };
-    assert!(signal("-STOP", workers[0]));
-    let o = cli.wait_with_output().unwrap();
-    signal("-CONT", workers[0]);
+    assert!(signal("-STOP", j.workers[0]));
+    let o = j.cli.wait_with_output().unwrap();
+    signal("-CONT", j.workers[0]);
     let e = stderr(&o);
     assert!(o.status.success(), "{e}");
     assert!(e.contains("worker silent for 10 s; retrying"), "{e}");
-    assert_same_store(&reference, &out);
+    assert_same_store(&j.reference, &j.out);
     wait_for("the frozen worker gone", Duration::from_secs(20), || {
-        !std::path::Path::new(&format!("/proc/{}", workers[0])).exists()
-            || std::fs::read_to_string(format!("/proc/{}/stat", workers[0]))
-                .is_ok_and(|st| st.contains(") Z "))
+        std::fs::read_to_string(format!("/proc/{}/stat", j.workers[0]))
+            .map_or(true, |st| st.contains(") Z "))
     });
 }
 
