@@ -7,13 +7,19 @@ time, CPU time (user+sys of the whole process tree) and peak RSS (sum over
 the process tree, sampled every 50 ms). Results go to stdout as a table and
 to bench/results/<UTC time>.json.
 
+Also the distributed engine's own figures: the pure scheduler state machine
+(events/s) and no-op tasks through a real scheduler and 2 worker processes
+over gRPC on loopback (tasks/s).
+
 Usage: bench/run [--scale 1] [--python-cap 600] [--no-python] [--no-scaling]
+                 [--no-engine]
 """
 import argparse
 import datetime
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -115,12 +121,39 @@ def python_tool():
     return venv / "bin/eopf-geozarr"
 
 
+def engine_figures():
+    """State-machine events/s and gRPC no-op tasks/s (2 local workers)."""
+    b = ROOT / "target/release"
+    bench = b / "geozarr-engine-bench"
+    out = subprocess.run([bench, "state", "1000000"], capture_output=True, text=True, check=True).stdout
+    state = float(re.search(r"= ([0-9.]+) M events/s", out).group(1))
+    env = dict(os.environ, GEOZARR_TOKEN=f"bench-{os.getpid()}")
+    sched = subprocess.Popen([b / "geozarr-scheduler", "--listen", "127.0.0.1:0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    procs = [sched]
+    try:
+        addr = sched.stdout.readline().strip().removeprefix("listening on ")
+        url = f"http://{addr}"
+        for _ in range(2):
+            procs.append(subprocess.Popen([b / "geozarr-worker", "--scheduler", url, "--slots", "64",
+                                           "--reconnect-wait", "0"], env=env, stderr=subprocess.DEVNULL))
+        out = subprocess.run([bench, "grpc", url, "200000"], capture_output=True, text=True,
+                             check=True, env=env).stdout
+        grpc = float(re.search(r"= ([0-9.]+) tasks/s", out).group(1))
+    finally:
+        for p in reversed(procs):
+            p.kill()
+            p.wait()
+    return {"state_machine_m_events_per_s": state, "grpc_noop_tasks_per_s_2_workers": round(grpc)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scale", type=int, default=1, help="synthetic product scale (1 = full size)")
     ap.add_argument("--python-cap", type=int, default=600, help="seconds before a Python tool run is stopped")
     ap.add_argument("--no-python", action="store_true", help="skip the Python tool")
     ap.add_argument("--no-scaling", action="store_true", help="skip the scale 4/2/1 run")
+    ap.add_argument("--no-engine", action="store_true", help="skip the state-machine and gRPC figures")
     a = ap.parse_args()
 
     work = BENCH / "work"
@@ -189,6 +222,7 @@ def main():
         "runs": runs,
         "ratios": ratios,
         "scaling": scaling,
+        "engine": None if a.no_engine else engine_figures(),
     }
     print()
     print(f"{'run':<24}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}{'output MB':>11}{'in MB/s':>9}")
@@ -203,6 +237,8 @@ def main():
     for k, v in ratios.items():
         if v is not None:
             print(f"{k}: {v}")
+    for k, v in (result["engine"] or {}).items():
+        print(f"{k}: {v}")
     results = BENCH / "results"
     results.mkdir(exist_ok=True)
     name = results / (result["time_utc"].replace(":", "").replace("+0000", "Z") + ".json")

@@ -436,8 +436,9 @@ async fn session(opts: &Options, deadline: Instant) -> Result<(), Ended> {
             }
             Some(pb::scheduler_message::Msg::Assign(a)) => {
                 let mut fast = vec![];
-                {
+                let queued = {
                     let mut g = queue.items.lock().unwrap_or_else(|e| e.into_inner());
+                    let before = g.0.len();
                     for t in a.tasks {
                         match jobs.get(&t.job) {
                             Some(Ok(j)) if j.info.noop => fast.push(pb::TaskResult {
@@ -467,8 +468,12 @@ async fn session(opts: &Options, deadline: Instant) -> Result<(), Ended> {
                             }),
                         }
                     }
+                    g.0.len() - before
+                };
+                // wake one slot thread per new task, not all of them per message
+                for _ in 0..queued {
+                    queue.cv.notify_one();
                 }
-                queue.cv.notify_all();
                 for r in fast {
                     let _ = res_tx.send(r);
                 }
