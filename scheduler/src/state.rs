@@ -711,20 +711,24 @@ impl Scheduler {
                 return Some((j, t));
             }
         }
-        // idle: help the group with the most ready tasks
-        let (j, a) = jobs
-            .iter()
-            .flat_map(|(jid, job)| {
-                job.groups
-                    .iter()
-                    .map(move |(a, g)| (g.ready.len(), *jid, *a))
-            })
-            .filter(|(n, _, _)| *n > 0)
-            .max()
-            .map(|(_, j, a)| (j, a))?;
-        let t = pop(jobs, j, a)?;
-        self.stats.stolen += 1;
-        Some((j, t))
+        // idle: help the group with the most ready tasks; a queue holding
+        // only entries taken meanwhile is emptied by the try, so go on
+        loop {
+            let (j, a) = jobs
+                .iter()
+                .flat_map(|(jid, job)| {
+                    job.groups
+                        .iter()
+                        .map(move |(a, g)| (g.ready.len(), *jid, *a))
+                })
+                .filter(|(n, _, _)| *n > 0)
+                .max()
+                .map(|(_, j, a)| (j, a))?;
+            if let Some(t) = pop(jobs, j, a) {
+                self.stats.stolen += 1;
+                return Some((j, t));
+            }
+        }
     }
 
     /// Give `worker` tasks up to its slots, then the others.
@@ -779,7 +783,8 @@ impl Scheduler {
     }
 
     /// Check the cross-invariants (tests): each worker's running list matches
-    /// the task states, in-flight ≤ slots, waiting counts match unfinished deps.
+    /// the task states, in-flight ≤ slots, waiting counts match unfinished
+    /// deps, no task waits in a ready queue while a slot is free.
     pub fn sanity_check(&self) {
         let mut assigned = 0;
         for (id, w) in &self.workers {
@@ -832,5 +837,21 @@ impl Scheduler {
             }
         }
         assert_eq!(assigned, assigned_states);
+        // work-conserving: no ready task while a worker has a free slot
+        if self
+            .workers
+            .values()
+            .any(|w| w.running.len() < w.slots as usize)
+        {
+            for (jid, j) in &self.jobs {
+                for (i, t) in j.tasks.iter().enumerate() {
+                    assert_ne!(
+                        t.state,
+                        TaskState::Ready,
+                        "job {jid} task {i} ready, a slot free"
+                    );
+                }
+            }
+        }
     }
 }
