@@ -78,7 +78,7 @@ struct ConvertArgs {
     #[arg(long)]
     overwrite: bool,
     /// Worker threads [default: all cores].
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
     threads: usize,
     /// Run on a local cluster with one worker process per core (the Python
     /// tool's flag; same as --local-workers <cores>).

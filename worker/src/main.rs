@@ -16,7 +16,7 @@ struct Args {
     #[arg(long, default_value = "http://127.0.0.1:8786")]
     scheduler: String,
     /// Tasks run at once [default: all cores].
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
     slots: u32,
     /// Seconds to keep trying to reach the scheduler at start.
     #[arg(long, default_value_t = 30)]
