@@ -57,9 +57,10 @@ fn refused(s: &tonic::Status) -> bool {
     )
 }
 
-/// Run a worker until the scheduler ends the stream, refuses us, or cannot
-/// be reached for `connect_wait` at start. A scheduler lost mid-way (killed,
-/// restarted) is waited for up to `reconnect_wait`.
+/// Run a worker: serve the scheduler; when it goes away mid-way (killed,
+/// restarted, stream closed), reconnect for up to `reconnect_wait`. Stops
+/// with an error when refused (token) or unreachable for `connect_wait` at
+/// start or `reconnect_wait` after a loss.
 pub async fn run(opts: Options) -> Result<()> {
     let mut deadline = Instant::now() + opts.connect_wait;
     loop {
