@@ -22,39 +22,12 @@ use geozarr_dashboard::{
 
 use crate::state::{Command, Event, JobId, LostReason, Scheduler, Stats, WorkerId, HEARTBEAT_MS};
 
-/// What the shell knows about a connected worker.
-#[derive(Debug, Clone, Default)]
-pub struct WorkerView {
-    /// Worker id.
-    pub id: WorkerId,
-    /// Host name and pid it reported.
-    pub host: String,
-    /// Process id on its host.
-    pub pid: u32,
-    /// Task slots.
-    pub slots: u32,
-    /// Tasks finished.
-    pub tasks_done: u64,
-    /// Tasks failed.
-    pub tasks_failed: u64,
-    /// Bytes read / written (totals the worker reported).
-    pub bytes_read: u64,
-    /// See `bytes_read`.
-    pub bytes_written: u64,
-    /// CPU use (1.0 = one core) at the last heartbeat.
-    pub cpu: f32,
-    /// Resident memory at the last heartbeat.
-    pub rss: u64,
-    /// Source chunks decoded and reads served by the chunk cache.
-    pub chunks_decoded: u64,
-    /// See `chunks_decoded`.
-    pub cache_hits: u64,
-}
-
 struct WorkerConn {
     tx: mpsc::UnboundedSender<Result<pb::SchedulerMessage, Status>>,
     jobs_sent: HashSet<JobId>,
-    view: WorkerView,
+    /// What the dashboard shows of it (`running` and `heartbeat_age_ms` are
+    /// filled in per snapshot).
+    view: WorkerStatus,
     last_heard: u64,
 }
 
@@ -78,7 +51,7 @@ pub struct Shell {
     t0: Instant,
     next_worker: WorkerId,
     next_job: JobId,
-    registered: HashMap<WorkerId, WorkerView>,
+    registered: HashMap<WorkerId, WorkerStatus>,
     workers: HashMap<WorkerId, WorkerConn>,
     jobs: HashMap<JobId, JobRec>,
     // per-flush batches
@@ -338,20 +311,9 @@ impl Shell {
             .workers
             .values()
             .map(|w| WorkerStatus {
-                id: w.view.id,
-                host: w.view.host.clone(),
-                pid: w.view.pid,
-                slots: w.view.slots,
                 running: running.get(&w.view.id).copied().unwrap_or(0) as u32,
-                tasks_done: w.view.tasks_done,
-                tasks_failed: w.view.tasks_failed,
-                bytes_read: w.view.bytes_read,
-                bytes_written: w.view.bytes_written,
-                cpu: w.view.cpu,
-                rss: w.view.rss,
-                chunks_decoded: w.view.chunks_decoded,
-                cache_hits: w.view.cache_hits,
                 heartbeat_age_ms: now.saturating_sub(w.last_heard),
+                ..w.view.clone()
             })
             .collect();
         workers.sort_by_key(|w| w.id);
@@ -409,13 +371,6 @@ impl Shell {
     pub fn stats(&self) -> Stats {
         self.sched.stats()
     }
-
-    /// Connected workers.
-    pub fn workers(&self) -> Vec<WorkerView> {
-        let mut v: Vec<WorkerView> = self.workers.values().map(|w| w.view.clone()).collect();
-        v.sort_by_key(|w| w.id);
-        v
-    }
 }
 
 fn msg(m: pb::scheduler_message::Msg) -> pb::SchedulerMessage {
@@ -469,7 +424,7 @@ impl SchedulerRpc for Service {
             s.next_worker += 1;
             s.registered.insert(
                 id,
-                WorkerView {
+                WorkerStatus {
                     id,
                     host: r.host.clone(),
                     pid: r.pid,
