@@ -198,6 +198,45 @@ struct Group {
     listed: bool,
 }
 
+impl Group {
+    /// List this group in `open` if it has no owner and is not listed yet.
+    fn offer(&mut self, key: (JobId, u32), open: &mut VecDeque<(JobId, u32)>) {
+        if self.owner.is_none() && !self.listed {
+            self.listed = true;
+            open.push_back(key);
+        }
+    }
+
+    /// Its next task still ready (entries taken meanwhile are dropped).
+    fn pop_ready(&mut self, tasks: &[TaskRec]) -> Option<TaskIdx> {
+        std::iter::from_fn(|| self.ready.pop_front())
+            .find(|t| tasks[*t as usize].state == TaskState::Ready)
+    }
+}
+
+impl Job {
+    /// Affinity group of a task (0: none; `groups` never holds 0).
+    fn affinity_of(&self, task: TaskIdx) -> u32 {
+        self.affinity.get(task as usize).copied().unwrap_or(0)
+    }
+}
+
+/// A ready task of group `a` of job `j`, and the group.
+fn pop_group(jobs: &mut HashMap<JobId, Job>, j: JobId, a: u32) -> Option<(TaskIdx, &mut Group)> {
+    let Job { groups, tasks, .. } = jobs.get_mut(&j)?;
+    let g = groups.get_mut(&a)?;
+    Some((g.pop_ready(tasks)?, g))
+}
+
+/// Push at the front (a task to run soon again) or the back.
+fn push_end<T>(q: &mut VecDeque<T>, x: T, front: bool) {
+    if front {
+        q.push_front(x);
+    } else {
+        q.push_back(x);
+    }
+}
+
 #[derive(Debug)]
 struct Worker {
     slots: u32,
@@ -415,26 +454,13 @@ impl Scheduler {
         let Some(j) = self.jobs.get_mut(&job) else {
             return;
         };
-        let a = j.affinity.get(task as usize).copied().unwrap_or(0);
-        let q = match j.groups.get_mut(&a).filter(|_| a != 0) {
-            None => &mut self.ready,
+        let a = j.affinity_of(task);
+        match j.groups.get_mut(&a) {
             Some(g) => {
-                if g.owner.is_none() && !g.listed {
-                    g.listed = true;
-                    self.open.push_back((job, a));
-                }
-                if front {
-                    g.ready.push_front(task);
-                } else {
-                    g.ready.push_back(task);
-                }
-                return;
+                g.offer((job, a), &mut self.open);
+                push_end(&mut g.ready, task, front);
             }
-        };
-        if front {
-            q.push_front((job, task));
-        } else {
-            q.push_back((job, task));
+            None => push_end(&mut self.ready, (job, task), front),
         }
     }
 
@@ -495,8 +521,8 @@ impl Scheduler {
         j.tasks[task as usize].state = TaskState::Done;
         j.done += 1;
         self.stats.tasks_done += 1;
-        let aff = j.affinity.get(task as usize).copied().unwrap_or(0);
-        if let Some(g) = j.groups.get_mut(&aff).filter(|_| aff != 0) {
+        let aff = j.affinity_of(task);
+        if let Some(g) = j.groups.get_mut(&aff) {
             g.left -= 1;
             if g.left == 0 {
                 let owner = g.owner;
@@ -531,11 +557,7 @@ impl Scheduler {
         let done = j.done as usize == j.tasks.len();
         for d in ready {
             // children of the same group (or of no group) stay local
-            let da = self.jobs[&job]
-                .affinity
-                .get(d as usize)
-                .copied()
-                .unwrap_or(0);
+            let da = self.jobs[&job].affinity_of(d);
             if da == 0 || da == aff {
                 if let Some(w) = self.workers.get_mut(&worker) {
                     w.local.push_back((job, d));
@@ -631,10 +653,7 @@ impl Scheduler {
         for (job, a) in w.owned {
             if let Some(g) = self.jobs.get_mut(&job).and_then(|j| j.groups.get_mut(&a)) {
                 g.owner = None;
-                if !g.listed {
-                    g.listed = true;
-                    self.open.push_back((job, a));
-                }
+                g.offer((job, a), &mut self.open);
             }
         }
         for (job, task) in w.running {
@@ -669,21 +688,10 @@ impl Scheduler {
                 return Some((j, t));
             }
         }
-        // pop a ready task of group `a` of job `j`
-        let pop = |jobs: &mut HashMap<JobId, Job>, j: JobId, a: u32| {
-            let job = jobs.get_mut(&j)?;
-            let g = job.groups.get_mut(&a)?;
-            while let Some(t) = g.ready.pop_front() {
-                if job.tasks[t as usize].state == TaskState::Ready {
-                    return Some(t);
-                }
-            }
-            None
-        };
         w.owned
             .retain(|(j, a)| jobs.get(j).is_some_and(|job| job.groups.contains_key(a)));
         for &(j, a) in &w.owned {
-            if let Some(t) = pop(jobs, j, a) {
+            if let Some((t, _)) = pop_group(jobs, j, a) {
                 return Some((j, t));
             }
         }
@@ -695,13 +703,8 @@ impl Scheduler {
             if g.owner.is_some() {
                 continue;
             }
-            if let Some(t) = pop(jobs, j, a) {
-                jobs.get_mut(&j)
-                    .expect("popped")
-                    .groups
-                    .get_mut(&a)
-                    .expect("popped")
-                    .owner = Some(worker);
+            if let Some((t, g)) = pop_group(jobs, j, a) {
+                g.owner = Some(worker);
                 w.owned.push((j, a));
                 return Some((j, t));
             }
@@ -724,7 +727,7 @@ impl Scheduler {
                 .filter(|(n, _, _)| *n > 0)
                 .max()
                 .map(|(_, j, a)| (j, a))?;
-            if let Some(t) = pop(jobs, j, a) {
+            if let Some((t, _)) = pop_group(jobs, j, a) {
                 self.stats.stolen += 1;
                 return Some((j, t));
             }
