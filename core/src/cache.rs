@@ -116,12 +116,14 @@ impl ChunkCache {
             }
             cell
         };
-        let mut loaded = false;
+        let mut loaded = None;
         let v = cell.get_or_init(|| {
-            loaded = true;
             self.decodes.fetch_add(1, Ordering::Relaxed);
             load()
-                .map(|v| Arc::new(v) as Value)
+                .map(|v| {
+                    loaded = Some(std::mem::size_of::<T>() * v.len());
+                    Arc::new(v) as Value
+                })
                 .map_err(|e| e.to_string())
         });
         let v = match v {
@@ -131,17 +133,14 @@ impl ChunkCache {
                 return Err(Error::Task(e.clone()));
             }
         };
-        if loaded {
-            self.account(&key, &cell, std::mem::size_of::<T>() * self.len_of::<T>(&v));
-        } else {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+        match loaded {
+            Some(bytes) => self.account(&key, &cell, bytes),
+            None => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+            }
         }
         v.downcast::<Vec<T>>()
             .map_err(|_| Error::Task(format!("{array}: cached chunk has another type")))
-    }
-
-    fn len_of<T: Send + Sync + 'static>(&self, v: &Value) -> usize {
-        v.downcast_ref::<Vec<T>>().map_or(0, Vec::len)
     }
 
     /// Hold a chunk this process just produced, for `reads` later reads.
@@ -238,10 +237,17 @@ pub struct CacheRef {
     pub scope: u64,
 }
 
-/// How many reads of the source chunk `i` (size `chunk`, axis length `len`)
-/// tasks whose source windows are `step` wide and aligned on multiples of
-/// `step` make along one axis.
-pub fn readers(i: u64, chunk: u64, len: u64, step: u64) -> u32 {
+/// How many reads of the 2-D source chunk `idx` (chunk shape `chunk`, array
+/// shape `shape`) tasks make whose square source windows are `step` wide
+/// and aligned on multiples of `step`.
+pub fn readers(idx: [u64; 2], chunk: [u64; 2], shape: [u64; 2], step: u64) -> u32 {
+    (0..2)
+        .map(|d| axis_readers(idx[d], chunk[d], shape[d], step))
+        .product()
+}
+
+/// [`readers`] along one axis.
+fn axis_readers(i: u64, chunk: u64, len: u64, step: u64) -> u32 {
     let start = i * chunk;
     let end = ((i + 1) * chunk).min(len);
     if end <= start || step == 0 {
@@ -320,13 +326,16 @@ mod tests {
     #[test]
     fn readers_count_windows_over_a_chunk() {
         // input chunks 5490 over 10980 rows, output chunks 3660
-        assert_eq!(readers(0, 5490, 10980, 3660), 2);
-        assert_eq!(readers(1, 5490, 10980, 3660), 2);
+        assert_eq!(axis_readers(0, 5490, 10980, 3660), 2);
+        assert_eq!(axis_readers(1, 5490, 10980, 3660), 2);
         // level-0 chunks 3660 read by level-1 windows of 2 × 2745 = 5490
-        assert_eq!(readers(0, 3660, 10980, 5490), 1);
-        assert_eq!(readers(1, 3660, 10980, 5490), 2);
-        assert_eq!(readers(2, 3660, 10980, 5490), 1);
+        assert_eq!(axis_readers(0, 3660, 10980, 5490), 1);
+        assert_eq!(axis_readers(1, 3660, 10980, 5490), 2);
+        assert_eq!(axis_readers(2, 3660, 10980, 5490), 1);
         // a chunk past the end is read by nobody
-        assert_eq!(readers(3, 3660, 10980, 5490), 0);
+        assert_eq!(axis_readers(3, 3660, 10980, 5490), 0);
+        // both axes: the middle chunk of a 3 × 3 grid, read 2 × 2 times
+        assert_eq!(readers([1, 1], [3660; 2], [10980; 2], 5490), 4);
+        assert_eq!(readers([1, 3], [3660; 2], [10980; 2], 5490), 0);
     }
 }

@@ -238,15 +238,22 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         })
     }
 
-    fn out_err(&self, l: usize, e: impl std::fmt::Display) -> Error {
-        Error::storage(
-            format!(
-                "{}/{}",
-                self.stores.output_name,
-                self.gp.band_path(self.b, l)
-            ),
-            e,
+    /// The band's input array, named for messages and cache keys.
+    fn in_name(&self) -> String {
+        format!("{}/{}", self.stores.input_name, self.gp.bands[self.b].input)
+    }
+
+    /// The band's level-`l` output array, named for messages and cache keys.
+    fn out_name(&self, l: usize) -> String {
+        format!(
+            "{}/{}",
+            self.stores.output_name,
+            self.gp.band_path(self.b, l)
         )
+    }
+
+    fn out_err(&self, l: usize, e: impl std::fmt::Display) -> Error {
+        Error::storage(self.out_name(l), e)
     }
 
     /// Is chunk (row, col) of level `l` already stored (resume)?
@@ -434,9 +441,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             })
             .collect();
         let mut stats = TaskStats::default();
-        let in_err = |e: &dyn std::fmt::Display| {
-            Error::input(format!("{}/{}", self.stores.input_name, band.input), e)
-        };
+        let in_err = |e: &dyn std::fmt::Display| Error::input(self.in_name(), e);
         // decode each input chunk row straight into one stripe (chunks in parallel)
         let stripe_opts = self
             .copts
@@ -471,20 +476,20 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         let region: Vec<T> = if l == 0 {
             let band = &self.gp.bands[self.b];
             let input = input_array(&band.input_meta, self.stores, &band.input)?;
-            let name = format!("{}/{}", self.stores.input_name, band.input);
+            let name = self.in_name();
             self.read_window(&input, &name, [r0..r1, c0..c1], c)
                 .map_err(|e| Error::input(&name, e))?
         } else {
             let pg = &self.gp.levels[l - 1].grid;
             let (pr0, pc0) = (2 * r0, 2 * c0);
             let (pr1, pc1) = ((2 * r1).min(pg.height), (2 * c1).min(pg.width));
-            let name = format!(
-                "{}/{}",
-                self.stores.output_name,
-                self.gp.band_path(self.b, l - 1)
-            );
             let parent = self
-                .read_window(&self.outs[l - 1], &name, [pr0..pr1, pc0..pc1], 2 * c)
+                .read_window(
+                    &self.outs[l - 1],
+                    &self.out_name(l - 1),
+                    [pr0..pr1, pc0..pc1],
+                    2 * c,
+                )
                 .map_err(|e| self.out_err(l - 1, e))?;
             downsample(
                 &parent,
@@ -506,15 +511,14 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         drop(region);
         let stats = self.write(l, row, col, &chunk)?;
         if let (Some(cr), Some(next)) = (&self.stores.cache, self.gp.levels.get(l + 1)) {
-            let step = 2 * next.chunk;
-            let reads =
-                readers(row, c, lv.grid.height, step) * readers(col, c, lv.grid.width, step);
-            let name = format!(
-                "{}/{}",
-                self.stores.output_name,
-                self.gp.band_path(self.b, l)
+            let reads = readers(
+                [row, col],
+                [c, c],
+                [lv.grid.height, lv.grid.width],
+                2 * next.chunk,
             );
-            cr.cache.put(cr.scope, &name, &[row, col], reads, chunk);
+            cr.cache
+                .put(cr.scope, &self.out_name(l), &[row, col], reads, chunk);
         }
         Ok(stats)
     }
@@ -544,7 +548,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                 };
                 let data = match &self.stores.cache {
                     Some(cr) => {
-                        let reads = readers(ci, ch, h, step) * readers(cj, cw, w, step);
+                        let reads = readers([ci, cj], [ch, cw], [h, w], step);
                         cr.cache.get(cr.scope, name, &[ci, cj], reads, decode)
                     }
                     None => decode().map(std::sync::Arc::new),
