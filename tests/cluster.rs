@@ -101,6 +101,20 @@ impl Drop for Sched {
     }
 }
 
+/// A local cluster's processes: the workers and the scheduler under `cli`.
+fn cluster_of(cli: u32) -> Vec<u32> {
+    [
+        children_named(cli, "geozarr-worker"),
+        children_named(cli, "geozarr-scheduler"),
+    ]
+    .concat()
+}
+
+/// Has process `pid` ended (gone, or a zombie waiting to be reaped)?
+fn gone(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |st| st.contains(") Z "))
+}
+
 /// Child processes of `pid` named `name` (Linux /proc).
 fn children_named(pid: u32, name: &str) -> Vec<u32> {
     let mut out = vec![];
@@ -193,21 +207,11 @@ fn local_cluster_leaves_no_processes_behind() {
     wait_for("workers", Duration::from_secs(20), || {
         children_named(pid, "geozarr-worker").len() == 2
     });
-    let kids = [
-        children_named(pid, "geozarr-worker"),
-        children_named(pid, "geozarr-scheduler"),
-    ]
-    .concat();
+    let kids = cluster_of(pid);
     assert_eq!(kids.len(), 3);
     assert!(cli.wait().unwrap().success());
     for k in kids {
-        assert!(
-            !Path::new(&format!("/proc/{k}")).exists()
-                || std::fs::read_to_string(format!("/proc/{k}/stat"))
-                    .map(|s| s.contains(") Z "))
-                    .unwrap_or(true),
-            "cluster process {k} still running"
-        );
+        assert!(gone(k), "cluster process {k} still running");
     }
 }
 
@@ -225,11 +229,7 @@ fn ctrl_c_stops_the_local_cluster_and_says_how_to_resume() {
     wait_for("a few chunks", Duration::from_secs(60), || {
         count_chunks(&out) >= 10
     });
-    let kids = [
-        children_named(pid, "geozarr-worker"),
-        children_named(pid, "geozarr-scheduler"),
-    ]
-    .concat();
+    let kids = cluster_of(pid);
     assert_eq!(kids.len(), 3);
     // SIGINT to the CLI alone (not its process group): it must stop the cluster
     assert!(signal("-INT", pid));
@@ -241,10 +241,7 @@ fn ctrl_c_stops_the_local_cluster_and_says_how_to_resume() {
         "{e}"
     );
     wait_for("cluster processes gone", Duration::from_secs(10), || {
-        kids.iter().all(|k| {
-            std::fs::read_to_string(format!("/proc/{k}/stat"))
-                .map_or(true, |st| st.contains(") Z "))
-        })
+        kids.iter().all(|k| gone(*k))
     });
     assert!(
         !out.join("zarr.json").exists()
@@ -325,8 +322,7 @@ fn stopped_worker_is_lost_after_ten_silent_seconds_and_its_task_rerun() {
     assert!(e.contains("worker silent for 10 s; retrying"), "{e}");
     assert_same_store(&j.reference, &j.out);
     wait_for("the frozen worker gone", Duration::from_secs(20), || {
-        std::fs::read_to_string(format!("/proc/{}/stat", j.workers[0]))
-            .map_or(true, |st| st.contains(") Z "))
+        gone(j.workers[0])
     });
 }
 
