@@ -8,6 +8,8 @@
 
 pub mod attrs;
 pub mod aws;
+pub mod blosc_frame;
+pub mod blosc_rows;
 pub mod cache;
 pub mod chunking;
 pub mod convert;

@@ -9,6 +9,7 @@ use zarrs::array::{
 use zarrs::storage::ReadableWritableListableStorageTraits;
 
 use crate::attrs::DType;
+use crate::blosc_rows;
 use crate::cache::{readers, CacheRef};
 use crate::downsample::{downsample, Pixel};
 use crate::plan::{CarryMode, GroupPlan, Plan, Task};
@@ -17,6 +18,9 @@ use crate::store::{self, Store};
 use crate::{Error, Result};
 
 type Arr = Array<dyn ReadableWritableListableStorageTraits>;
+
+/// Input rows decoded at a time when a band streams by rows (about 8 MiB).
+const WINDOW_BYTES: usize = 8 << 20;
 
 /// The stores a task reads and writes.
 #[derive(Clone)]
@@ -420,7 +424,8 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         Ok(())
     }
 
-    /// The whole pyramid of one band, streamed in input chunk rows.
+    /// The whole pyramid of one band, streamed in windows of input rows
+    /// (whole chunk rows when the input codec cannot be read by rows).
     fn run_streaming(&self) -> Result<TaskStats> {
         let band = &self.gp.bands[self.b];
         let input = input_array(&band.input_meta, self.stores, &band.input)?;
@@ -429,7 +434,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         let cs = input
             .chunk_shape(&[0, 0])
             .map_err(|e| Error::input(&band.input, e))?;
-        let ch = cs[0].get();
+        let (ch, cw) = (cs[0].get(), cs[1].get());
         let mut states: Vec<LevelState<T>> = self
             .gp
             .levels
@@ -442,21 +447,63 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             .collect();
         let mut stats = TaskStats::default();
         let in_err = |e: &dyn std::fmt::Display| Error::input(self.in_name(), e);
-        // decode each input chunk row straight into one stripe (chunks in parallel)
+        let by_rows = blosc_rows::applies(&band.input_meta, std::mem::size_of::<T>());
+        // whole chunk rows: decode each straight into one stripe (chunks in parallel)
         let stripe_opts = self
             .copts
             .with_concurrent_target(rayon::current_num_threads());
+        let window = (WINDOW_BYTES / (w as usize * std::mem::size_of::<T>())).max(2) as u64;
         for r in 0..h.div_ceil(ch) {
             let r0 = r * ch;
             let r1 = (r0 + ch).min(h);
-            let rows = (r1 - r0) as usize;
-            let stripe = input
-                .retrieve_array_subset_opt::<Vec<T>>(
-                    &ArraySubset::new_with_ranges(&[r0..r1, 0..w]),
-                    &stripe_opts,
-                )
-                .map_err(|e| in_err(&e))?;
-            self.push(&mut states, 0, stripe, rows as u64, &mut stats)?;
+            if !by_rows {
+                let stripe = input
+                    .retrieve_array_subset_opt::<Vec<T>>(
+                        &ArraySubset::new_with_ranges(&[r0..r1, 0..w]),
+                        &stripe_opts,
+                    )
+                    .map_err(|e| in_err(&e))?;
+                self.push(&mut states, 0, stripe, r1 - r0, &mut stats)?;
+                continue;
+            }
+            // the chunk row's compressed chunks, decoded a window at a time
+            let cols: Vec<u64> = (0..w.div_ceil(cw)).collect();
+            let mut chunks = store::par_io(&cols, |&c| {
+                let key = input.chunk_key(&[r, c]);
+                let key = key.as_str();
+                let items = (ch * cw) as usize;
+                store::get(&self.stores.input, key)?
+                    .map(|enc| blosc_rows::ChunkRows::new(enc, items, std::mem::size_of::<T>()))
+                    .transpose()
+                    .map_err(|e| in_err(&format!("chunk {key}: {e}")))
+            })?;
+            let fill = parse_fill::<T>(&band.input_meta["fill_value"]).unwrap_or_default();
+            let mut y = r0;
+            while y < r1 {
+                let n = window.min(r1 - y);
+                let parts = chunks
+                    .par_iter_mut()
+                    .map(|c| {
+                        let mut part = vec![fill; (n * cw) as usize];
+                        if let Some(c) = c {
+                            c.take(&mut part).map_err(|e| in_err(&e))?;
+                        }
+                        Ok(part)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let mut rows = Vec::with_capacity((n * w) as usize);
+                for i in 0..n as usize {
+                    for (c, part) in parts.iter().enumerate() {
+                        let x0 = c as u64 * cw;
+                        let valid = (w - x0).min(cw) as usize;
+                        let at = i * cw as usize;
+                        rows.extend_from_slice(&part[at..at + valid]);
+                    }
+                }
+                drop(parts);
+                self.push(&mut states, 0, rows, n, &mut stats)?;
+                y += n;
+            }
         }
         Ok(stats)
     }
