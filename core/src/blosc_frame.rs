@@ -35,7 +35,10 @@ fn compress(raw: &[u8], typesize: usize) -> Result<Vec<u8>, String> {
         )
     };
     if n <= 0 {
-        return Err(format!("blosc compression of {} bytes failed ({n})", raw.len()));
+        return Err(format!(
+            "blosc compression of {} bytes failed ({n})",
+            raw.len()
+        ));
     }
     // SAFETY: blosc wrote `n <= cap` bytes.
     unsafe { out.set_len(n as usize) };
@@ -156,12 +159,7 @@ mod tests {
         let mut out = vec![0u8; n];
         // SAFETY: `out` has room for the `n` bytes the frame holds.
         let got = unsafe {
-            blosc_src::blosc_decompress_ctx(
-                frame.as_ptr().cast(),
-                out.as_mut_ptr().cast(),
-                n,
-                1,
-            )
+            blosc_src::blosc_decompress_ctx(frame.as_ptr().cast(), out.as_mut_ptr().cast(), n, 1)
         };
         assert_eq!(got as usize, n);
         out
@@ -184,7 +182,15 @@ mod tests {
     #[test]
     fn piecewise_frames_equal_whole_ones_and_decode() {
         for noisy in [false, true] {
-            for n in [64, 4000, BLOCK, 2 * BLOCK, 2 * BLOCK + 6, 5 * BLOCK + 1234, 9_000_000] {
+            for n in [
+                64,
+                4000,
+                BLOCK,
+                2 * BLOCK,
+                2 * BLOCK + 6,
+                5 * BLOCK + 1234,
+                9_000_000,
+            ] {
                 let raw = data(n, noisy);
                 let whole = FrameWriter::encode(&raw, 2).unwrap();
                 for step in [7 * 2, 7320, 1 << 20] {

@@ -57,7 +57,7 @@ impl ChunkRows {
         if version != 2 {
             return Err(format!("blosc format version {version}, expected 2"));
         }
-        if nbytes != items * item || typesize != item || block == 0 || block % item != 0 {
+        if nbytes != items * item || typesize != item || block == 0 || !block.is_multiple_of(item) {
             return Err(format!(
                 "blosc chunk holds {nbytes} bytes of {typesize}-byte items in {block}-byte \
                  blocks, expected {} bytes of {item}-byte items",
