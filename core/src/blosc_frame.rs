@@ -13,13 +13,15 @@ pub const BLOCK: usize = 128 << 10;
 const HEADER: usize = 16;
 const MEMCPYED: u8 = 0x2;
 
-/// Compress `raw` as one blosc frame with [`BLOCK`]-byte blocks. The output
-/// has room for every block stored raw, so blosc never falls back to a
-/// whole-frame copy (which could not be stitched).
-fn compress(raw: &[u8], typesize: usize) -> Result<Vec<u8>, String> {
+/// Compress `raw` as one blosc frame with [`BLOCK`]-byte blocks, appended
+/// to `out`. There is room for every block stored raw, so blosc never falls
+/// back to a whole-frame copy (which could not be stitched).
+fn compress(raw: &[u8], typesize: usize, out: &mut Vec<u8>) -> Result<(), String> {
     let cap = HEADER + raw.len() + 8 * raw.len().div_ceil(BLOCK) + 64;
-    let mut out = Vec::<u8>::with_capacity(cap);
-    // SAFETY: `raw` and `out` are valid for `raw.len()` and `cap` bytes.
+    out.reserve(cap);
+    let at = out.len();
+    // SAFETY: `raw` is valid for `raw.len()` bytes and `out` has `cap`
+    // spare bytes from `at`.
     let n = unsafe {
         blosc_src::blosc_compress_ctx(
             3 as c_int,
@@ -27,7 +29,7 @@ fn compress(raw: &[u8], typesize: usize) -> Result<Vec<u8>, String> {
             typesize,
             raw.len(),
             raw.as_ptr().cast::<c_void>(),
-            out.as_mut_ptr().cast::<c_void>(),
+            out.as_mut_ptr().add(at).cast::<c_void>(),
             cap,
             c"zstd".as_ptr(),
             BLOCK,
@@ -40,9 +42,9 @@ fn compress(raw: &[u8], typesize: usize) -> Result<Vec<u8>, String> {
             raw.len()
         ));
     }
-    // SAFETY: blosc wrote `n <= cap` bytes.
-    unsafe { out.set_len(n as usize) };
-    Ok(out)
+    // SAFETY: blosc wrote `n <= cap` bytes from `at`.
+    unsafe { out.set_len(at + n as usize) };
+    Ok(())
 }
 
 fn u32_at(b: &[u8], at: usize) -> usize {
@@ -89,16 +91,26 @@ impl FrameWriter {
         self.staged.extend_from_slice(raw);
         if self.staged.len() >= 2 * BLOCK {
             let n = (self.staged.len() - BLOCK) / BLOCK * BLOCK;
-            let piece = compress(&self.staged[..n], self.typesize)?;
-            self.append(&piece)?;
+            if self.frame.is_empty() {
+                // room for the worst case up front: no copies as the frame
+                // grows, and pages never written are never resident
+                let all = self.total.div_ceil(BLOCK);
+                self.frame
+                    .reserve_exact(2 * HEADER + 12 * all + self.total + 64);
+                self.frame.resize(HEADER + 4 * all, 0);
+            }
+            self.append(n)?;
             self.staged.drain(..n);
         }
         Ok(())
     }
 
-    /// Add a compressed piece's blocks to the frame, their starts made
-    /// absolute in the whole frame.
-    fn append(&mut self, piece: &[u8]) -> Result<(), String> {
+    /// Compress the first `n` staged bytes onto the end of the frame, then
+    /// drop the piece's own header and make its block starts absolute.
+    fn append(&mut self, n: usize) -> Result<(), String> {
+        let at = self.frame.len();
+        compress(&self.staged[..n], self.typesize, &mut self.frame)?;
+        let piece = &self.frame[at..];
         let head = [piece[0], piece[1], piece[2], piece[3]];
         if head[2] & MEMCPYED != 0 || u32_at(piece, 8) != BLOCK {
             return Err("blosc stored a piece of a chunk uncompressed".into());
@@ -106,22 +118,19 @@ impl FrameWriter {
         if self.head.is_some_and(|h| h != head) {
             return Err("blosc pieces of one chunk have different flags".into());
         }
-        if self.head.is_none() {
-            self.head = Some(head);
-            let all = self.total.div_ceil(BLOCK);
-            self.frame.reserve(HEADER + 4 * all);
-            self.frame.resize(HEADER + 4 * all, 0);
-        }
-        let k = u32_at(piece, 4).div_ceil(BLOCK);
+        self.head = Some(head);
+        let k = n.div_ceil(BLOCK);
         let data = HEADER + 4 * k;
-        let base = self.frame.len() - data;
-        for j in 0..k {
-            let start = (base + u32_at(piece, HEADER + 4 * j)) as u32;
-            let at = HEADER + 4 * (self.blocks + j);
-            self.frame[at..at + 4].copy_from_slice(&start.to_le_bytes());
+        let starts: Vec<usize> = (0..k).map(|j| u32_at(piece, HEADER + 4 * j)).collect();
+        for (j, start) in starts.into_iter().enumerate() {
+            let abs = (at + start - data) as u32;
+            let slot = HEADER + 4 * (self.blocks + j);
+            self.frame[slot..slot + 4].copy_from_slice(&abs.to_le_bytes());
         }
         self.blocks += k;
-        self.frame.extend_from_slice(&piece[data..]);
+        let end = self.frame.len();
+        self.frame.copy_within(at + data..end, at);
+        self.frame.truncate(end - data);
         Ok(())
     }
 
@@ -130,11 +139,11 @@ impl FrameWriter {
         if self.fed != self.total {
             return Err(format!("chunk fed {} of {} bytes", self.fed, self.total));
         }
-        let last = compress(&std::mem::take(&mut self.staged), self.typesize)?;
         if self.head.is_none() {
-            return Ok(last);
+            return Self::encode(&self.staged, self.typesize);
         }
-        self.append(&last)?;
+        let n = self.staged.len();
+        self.append(n)?;
         let head = self.head.unwrap_or_default();
         let len = self.frame.len() as u32;
         let f = &mut self.frame;
@@ -147,7 +156,9 @@ impl FrameWriter {
 
     /// Encode a whole chunk at once (the same bytes as pushing it piecewise).
     pub fn encode(raw: &[u8], typesize: usize) -> Result<Vec<u8>, String> {
-        compress(raw, typesize)
+        let mut out = vec![];
+        compress(raw, typesize, &mut out)?;
+        Ok(out)
     }
 }
 

@@ -1,10 +1,16 @@
 //! Reading a Zarr v2 blosc chunk a few rows at a time. A blosc chunk is a
 //! run of independently compressed blocks (128 KiB here), so a band can
-//! stream through memory in windows of rows instead of decoding whole chunk
-//! rows: only the compressed chunk and the current window are held.
+//! stream through memory in windows of rows: the chunk is fetched in byte
+//! ranges of a few MiB and decoded block by block, and neither the whole
+//! compressed chunk nor a decoded chunk row is ever held.
 
 use serde_json::Value;
 use zarrs::storage::Bytes;
+
+/// Compressed bytes fetched at a time (one range request).
+pub const FETCH_BYTES: usize = 4 << 20;
+const HEADER: usize = 16;
+const MEMCPYED: u8 = 0x2;
 
 /// Can the input chunks of this Zarr v2 array be read by [`ChunkRows`] as
 /// items of `item_size` bytes? Blosc compressor, no filters, C order,
@@ -28,32 +34,58 @@ pub fn applies(meta: &Value, item_size: usize) -> bool {
         && order_ok
 }
 
-/// One compressed chunk, decoded front to back in whole blosc blocks.
-pub struct ChunkRows {
-    enc: Bytes,
+/// Reads `len` bytes at `offset` of one stored chunk (`None`: no such chunk).
+pub type Fetch<'a> = Box<dyn FnMut(u64, u64) -> Result<Option<Bytes>, String> + Send + 'a>;
+
+fn u32_at(b: &[u8], at: usize) -> usize {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
+}
+
+/// One stored chunk, decoded front to back in whole blosc blocks.
+pub struct ChunkRows<'a> {
+    fetch: Fetch<'a>,
+    fetch_bytes: usize,
     item: usize,
     nbytes: usize,
     block: usize,
+    cbytes: usize,
+    head: [u8; HEADER],
+    /// Where each block's compressed data starts and ends in the chunk
+    /// (blocks written by several threads need not be in order).
+    spans: Vec<(usize, usize)>,
+    /// Blocks `[b0, b1)` as a blosc frame of their own (raw bytes for a
+    /// chunk stored uncompressed).
+    part: Vec<u8>,
+    b0: usize,
+    b1: usize,
     /// Bytes decoded so far (a multiple of the block size, or `nbytes`).
     decoded: usize,
-    /// Items of a block decoded but not yet taken, from `pos` on.
+    /// Bytes of a block decoded but not yet taken, from `pos` on.
     pending: Vec<u8>,
     pos: usize,
 }
 
-impl ChunkRows {
-    /// Check the header of `enc`, a chunk of `items` items of `item` bytes.
-    pub fn new(enc: Bytes, items: usize, item: usize) -> Result<Self, String> {
-        let mut nbytes = 0usize;
-        // SAFETY: reads at most `enc.len()` bytes of `enc`.
-        let ok = unsafe {
-            blosc_src::blosc_cbuffer_validate(enc.as_ptr().cast(), enc.len(), &mut nbytes)
+impl<'a> ChunkRows<'a> {
+    /// Open a chunk of `items` items of `item` bytes: read and check its
+    /// header and block table. `None` when the chunk is not stored.
+    pub fn open(fetch: Fetch<'a>, items: usize, item: usize) -> Result<Option<Self>, String> {
+        Self::open_with(fetch, items, item, FETCH_BYTES)
+    }
+
+    fn open_with(
+        mut fetch: Fetch<'a>,
+        items: usize,
+        item: usize,
+        fetch_bytes: usize,
+    ) -> Result<Option<Self>, String> {
+        let Some(h) = fetch(0, HEADER as u64)? else {
+            return Ok(None);
         };
-        if ok != 0 || enc.len() < 16 {
-            return Err("not a valid blosc chunk".into());
+        if h.len() != HEADER {
+            return Err("not a blosc chunk (too short)".into());
         }
-        let (version, typesize) = (enc[0], enc[3] as usize);
-        let block = u32::from_le_bytes([enc[8], enc[9], enc[10], enc[11]]) as usize;
+        let (version, typesize, flags) = (h[0], h[3] as usize, h[2]);
+        let (nbytes, block, cbytes) = (u32_at(&h, 4), u32_at(&h, 8), u32_at(&h, 12));
         if version != 2 {
             return Err(format!("blosc format version {version}, expected 2"));
         }
@@ -64,32 +96,138 @@ impl ChunkRows {
                 items * item
             ));
         }
-        Ok(ChunkRows {
-            enc,
+        let nblocks = nbytes.div_ceil(block);
+        let mut spans = vec![];
+        if flags & MEMCPYED != 0 {
+            if cbytes != HEADER + nbytes {
+                return Err("blosc chunk of the wrong size".into());
+            }
+        } else {
+            let table = HEADER + 4 * nblocks;
+            let t = fetch(HEADER as u64, 4 * nblocks as u64)?
+                .filter(|t| t.len() == 4 * nblocks && cbytes > table)
+                .ok_or("blosc chunk too short for its block table")?;
+            let starts: Vec<usize> = (0..nblocks).map(|j| u32_at(&t, 4 * j)).collect();
+            if starts.iter().any(|s| *s < table || *s >= cbytes) {
+                return Err("blosc block table points outside the chunk".into());
+            }
+            let mut sorted = starts.clone();
+            sorted.sort_unstable();
+            spans = starts
+                .iter()
+                .map(|s| {
+                    let i = sorted.partition_point(|x| x <= s);
+                    (*s, sorted.get(i).copied().unwrap_or(cbytes))
+                })
+                .collect();
+        }
+        let mut head = [0u8; HEADER];
+        head.copy_from_slice(&h);
+        Ok(Some(ChunkRows {
+            fetch,
+            fetch_bytes,
             item,
             nbytes,
             block,
+            cbytes,
+            head,
+            spans,
+            part: vec![],
+            b0: 0,
+            b1: 0,
             decoded: 0,
             pending: vec![],
             pos: 0,
-        })
+        }))
     }
 
-    /// Decode bytes `[decoded, decoded + len)` into `dst` (`len` bytes).
-    fn decode_into(&mut self, dst: *mut u8, len: usize) -> Result<(), String> {
-        let (start, n) = (self.decoded / self.item, len / self.item);
-        let (start, n) = (
-            i32::try_from(start).map_err(|e| e.to_string())?,
-            i32::try_from(n).map_err(|e| e.to_string())?,
-        );
-        // SAFETY: the header was validated in `new`, `start + n` items lie
-        // inside the chunk and `dst` has room for `len` bytes.
-        let got =
-            unsafe { blosc_src::blosc_getitem(self.enc.as_ptr().cast(), start, n, dst.cast()) };
-        if got < 0 || got as usize != len {
-            return Err(format!("blosc block decoding failed ({got})"));
+    /// Fetch the blocks from `b` on, about `fetch_bytes` of them, into `part`.
+    fn load(&mut self, b: usize) -> Result<(), String> {
+        let nblocks = self.nbytes.div_ceil(self.block);
+        if self.spans.is_empty() {
+            // stored uncompressed: the blocks' raw bytes
+            let e = (b + self.fetch_bytes.div_ceil(self.block)).min(nblocks);
+            let (from, to) = (b * self.block, (e * self.block).min(self.nbytes));
+            self.part = self.get(HEADER + from, to - from)?.to_vec();
+            (self.b0, self.b1) = (b, e);
+            return Ok(());
         }
-        self.decoded += len;
+        let (mut lo, mut hi, mut e) = (usize::MAX, 0, b);
+        // as many blocks as fit in one range of `fetch_bytes` (at least one)
+        while e < nblocks {
+            let (l, h) = (lo.min(self.spans[e].0), hi.max(self.spans[e].1));
+            if e > b && h - l > self.fetch_bytes {
+                break;
+            }
+            (lo, hi, e) = (l, h, e + 1);
+        }
+        let k = e - b;
+        let data = self.get(lo, hi - lo)?;
+        let table = HEADER + 4 * k;
+        let mut part = Vec::with_capacity(table + data.len());
+        part.extend_from_slice(&self.head);
+        let raw = (e * self.block).min(self.nbytes) - b * self.block;
+        part[4..8].copy_from_slice(&(raw as u32).to_le_bytes());
+        part[12..16].copy_from_slice(&((table + data.len()) as u32).to_le_bytes());
+        for (s, _) in &self.spans[b..e] {
+            part.extend_from_slice(&((s - lo + table) as u32).to_le_bytes());
+        }
+        part.extend_from_slice(&data);
+        let mut n = 0usize;
+        // SAFETY: reads at most `part.len()` bytes of `part`.
+        let ok =
+            unsafe { blosc_src::blosc_cbuffer_validate(part.as_ptr().cast(), part.len(), &mut n) };
+        if ok != 0 || n != raw {
+            return Err("damaged blosc block".into());
+        }
+        self.part = part;
+        (self.b0, self.b1) = (b, e);
+        Ok(())
+    }
+
+    fn get(&mut self, offset: usize, len: usize) -> Result<Bytes, String> {
+        let bytes = (self.fetch)(offset as u64, len as u64)?
+            .ok_or("the chunk disappeared while being read")?;
+        if bytes.len() != len || offset + len > self.cbytes {
+            return Err("blosc chunk shorter than its header says".into());
+        }
+        Ok(bytes)
+    }
+
+    /// Decode bytes `[decoded, decoded + len)` (whole blocks but perhaps the
+    /// chunk's last) into `dst`.
+    fn decode_into(&mut self, dst: &mut [u8]) -> Result<(), String> {
+        let mut done = 0;
+        while done < dst.len() {
+            let b = self.decoded / self.block;
+            if !(self.b0..self.b1).contains(&b) {
+                self.load(b)?;
+            }
+            let from = self.decoded - self.b0 * self.block;
+            let n = (dst.len() - done).min((self.b1 * self.block).min(self.nbytes) - self.decoded);
+            let out = &mut dst[done..done + n];
+            if self.spans.is_empty() {
+                out.copy_from_slice(&self.part[from..from + n]);
+            } else {
+                let start = i32::try_from(from / self.item).map_err(|e| e.to_string())?;
+                let items = i32::try_from(n / self.item).map_err(|e| e.to_string())?;
+                // SAFETY: `part` was validated in `load`, items `[start,
+                // start + items)` lie in it and `out` has room for them.
+                let got = unsafe {
+                    blosc_src::blosc_getitem(
+                        self.part.as_ptr().cast(),
+                        start,
+                        items,
+                        out.as_mut_ptr().cast(),
+                    )
+                };
+                if got < 0 || got as usize != n {
+                    return Err(format!("blosc block decoding failed ({got})"));
+                }
+            }
+            self.decoded += n;
+            done += n;
+        }
         Ok(())
     }
 
@@ -103,31 +241,31 @@ impl ChunkRows {
         let mut filled = (self.pending.len() - self.pos).min(want);
         dst[..filled].copy_from_slice(&self.pending[self.pos..self.pos + filled]);
         self.pos += filled;
-        while filled < want {
-            let rem = want - filled;
-            let avail = self.nbytes - self.decoded;
-            if rem > avail {
-                return Err("read past the end of the chunk".into());
-            }
-            // whole blocks straight into `dst`; a last partial block via `pending`
-            let direct = if rem == avail {
-                rem
-            } else {
-                rem / self.block * self.block
-            };
-            if direct > 0 {
-                self.decode_into(dst[filled..].as_mut_ptr(), direct)?;
-                filled += direct;
-                continue;
-            }
-            let len = self.block.min(avail);
+        if filled == want {
+            return Ok(());
+        }
+        let rem = want - filled;
+        let avail = self.nbytes - self.decoded;
+        if rem > avail {
+            return Err("read past the end of the chunk".into());
+        }
+        // whole blocks straight into `dst`; a last partial block via `pending`
+        let direct = if rem == avail {
+            rem
+        } else {
+            rem / self.block * self.block
+        };
+        self.decode_into(&mut dst[filled..filled + direct])?;
+        filled += direct;
+        if filled < want {
+            let len = self.block.min(self.nbytes - self.decoded);
             let mut buf = std::mem::take(&mut self.pending);
             buf.resize(len, 0);
-            self.decode_into(buf.as_mut_ptr(), len)?;
-            dst[filled..].copy_from_slice(&buf[..rem]);
+            self.decode_into(&mut buf)?;
+            let rest = want - filled;
+            dst[filled..].copy_from_slice(&buf[..rest]);
             self.pending = buf;
-            self.pos = rem;
-            filled = want;
+            self.pos = rest;
         }
         Ok(())
     }
@@ -136,14 +274,15 @@ impl ChunkRows {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
 
-    fn compress(data: &[u16], blocksize: usize) -> Bytes {
+    fn compress(data: &[u16], clevel: i32, blocksize: usize, threads: i32) -> Bytes {
         let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
         let mut out = vec![0u8; bytes.len() + 16];
         // SAFETY: `out` has room for the worst case (input + 16-byte header).
         let n = unsafe {
             blosc_src::blosc_compress_ctx(
-                3,
+                clevel,
                 1,
                 2,
                 bytes.len(),
@@ -152,7 +291,7 @@ mod tests {
                 out.len(),
                 c"zstd".as_ptr(),
                 blocksize,
-                1,
+                threads,
             )
         };
         assert!(n > 0);
@@ -160,32 +299,64 @@ mod tests {
         Bytes::from(out)
     }
 
+    /// A fetch over `enc` that records the largest range asked for.
+    fn fetch_from(enc: Bytes, largest: Arc<Mutex<u64>>) -> Fetch<'static> {
+        Box::new(move |off, len| {
+            let mut l = largest.lock().unwrap();
+            *l = (*l).max(len);
+            let end = ((off + len) as usize).min(enc.len());
+            Ok(Some(enc.slice((off as usize).min(end)..end)))
+        })
+    }
+
     #[test]
-    fn windows_of_any_size_give_the_chunk_back() {
-        let data: Vec<u16> = (0..10_007u32).map(|i| (i * 7919 % 4099) as u16).collect();
-        let enc = compress(&data, 1024);
-        for step in [1, 7, 512, 513, 1500, 10_007] {
-            let mut rows = ChunkRows::new(enc.clone(), data.len(), 2).unwrap();
-            let mut got = vec![];
-            let mut at = 0;
-            while at < data.len() {
-                let n = step.min(data.len() - at);
-                let mut w = vec![0u16; n];
-                rows.take(&mut w).unwrap();
-                got.extend(w);
-                at += n;
+    fn windows_of_any_size_give_the_chunk_back_in_bounded_reads() {
+        let data: Vec<u16> = (0..100_007u32).map(|i| (i * 7919 % 4099) as u16).collect();
+        // in order (1 thread), out of order (4 threads), stored raw (level 0)
+        for (clevel, threads) in [(3, 1), (3, 4), (0, 1)] {
+            let enc = compress(&data, clevel, 1024, threads);
+            for step in [1, 7, 512, 513, 1500, 100_007] {
+                let largest = Arc::new(Mutex::new(0));
+                let fetch = fetch_from(enc.clone(), largest.clone());
+                let mut rows = ChunkRows::open_with(fetch, data.len(), 2, 8192)
+                    .unwrap()
+                    .unwrap();
+                let mut got = vec![];
+                let mut at = 0;
+                while at < data.len() {
+                    let n = step.min(data.len() - at);
+                    let mut w = vec![0u16; n];
+                    rows.take(&mut w).unwrap();
+                    got.extend(w);
+                    at += n;
+                }
+                assert!(got == data, "level {clevel} threads {threads} step {step}");
+                assert!(rows.take(&mut [0u16; 1]).is_err());
+                let l = *largest.lock().unwrap();
+                assert!(l <= 8192, "read {l} bytes at once");
             }
-            assert_eq!(got, data, "step {step}");
-            assert!(rows.take(&mut [0u16; 1]).is_err());
         }
     }
 
     #[test]
-    fn rejects_wrong_sizes_and_garbage() {
-        let enc = compress(&[1, 2, 3, 4], 0);
-        assert!(ChunkRows::new(enc.clone(), 5, 2).is_err());
-        assert!(ChunkRows::new(enc, 2, 4).is_err());
-        assert!(ChunkRows::new(Bytes::from(vec![7u8; 40]), 4, 2).is_err());
+    fn missing_chunks_are_none_and_bad_ones_errors() {
+        let none: Fetch = Box::new(|_, _| Ok(None));
+        assert!(ChunkRows::open(none, 4, 2).unwrap().is_none());
+        let enc = compress(&[1, 2, 3, 4], 3, 0, 1);
+        let open = |enc: Bytes, items, item| {
+            ChunkRows::open(fetch_from(enc, Arc::default()), items, item).map(|_| ())
+        };
+        assert!(open(enc.clone(), 5, 2).is_err());
+        assert!(open(enc, 2, 4).is_err());
+        assert!(open(Bytes::from(vec![7u8; 40]), 4, 2).is_err());
+        // a truncated chunk fails while reading, not with garbage
+        let data: Vec<u16> = (0..50_000u32).map(|i| (i % 251) as u16).collect();
+        let enc = compress(&data, 3, 1024, 1);
+        let cut = enc.slice(..enc.len() - 100);
+        let mut rows = ChunkRows::open(fetch_from(cut, Arc::default()), data.len(), 2)
+            .unwrap()
+            .unwrap();
+        assert!(rows.take(&mut vec![0u16; data.len()]).is_err());
     }
 
     #[test]

@@ -6,9 +6,10 @@ use serde_json::Value;
 use zarrs::array::{
     Array, ArrayBytes, ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3, ArraySubset, CodecOptions,
 };
-use zarrs::storage::ReadableWritableListableStorageTraits;
+use zarrs::storage::{byte_range::ByteRange, ReadableWritableListableStorageTraits};
 
 use crate::attrs::DType;
+use crate::blosc_frame::FrameWriter;
 use crate::blosc_rows;
 use crate::cache::{readers, CacheRef};
 use crate::downsample::{downsample, Pixel};
@@ -175,39 +176,20 @@ fn dispatch(
     }
 }
 
-/// Pixels for one output chunk: the rows of `top` followed by those of
-/// `rest`, both row-major with `stride` pixels per row, the chunk's first
-/// column at `x0`. Two parts let a chunk row straddle the rows left over
-/// from one stripe and the next stripe without concatenating them.
-#[derive(Clone, Copy)]
-struct Region<'a, T> {
-    top: &'a [T],
-    rest: &'a [T],
-    stride: usize,
-    x0: usize,
+/// The raw (little-endian) bytes of pixels, as the `bytes` codec stores them.
+fn le_bytes<T: Pixel>(v: &[T]) -> &[u8] {
+    const { assert!(cfg!(target_endian = "little")) };
+    // SAFETY: pixels are plain numbers without padding; any byte is valid to read.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 
-impl<T> Region<'_, T> {
-    fn rows(&self) -> usize {
-        (self.top.len() + self.rest.len()) / self.stride
-    }
-
-    fn row(&self, y: usize) -> &[T] {
-        let top_rows = self.top.len() / self.stride;
-        let (part, y) = if y < top_rows {
-            (self.top, y)
-        } else {
-            (self.rest, y - top_rows)
-        };
-        &part[y * self.stride..(y + 1) * self.stride]
-    }
-}
-
-/// Per-level streaming state: rows waiting to fill a chunk row (the first
-/// of them is row `next_row` of the level), and an odd row waiting for its
-/// partner before averaging into the next level.
+/// Per-level streaming state: the chunk row being encoded (one frame per
+/// chunk column; `None` for a chunk already stored), how many of its rows
+/// arrived, and an odd row waiting for its partner before averaging into
+/// the next level.
 struct LevelState<T> {
-    buf: Vec<T>,
+    frames: Vec<Option<FrameWriter>>,
+    rows_in: u64,
     next_row: u64,
     carry: Vec<T>,
 }
@@ -271,31 +253,38 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             .is_some_and(|s| s > 0))
     }
 
-    /// Chunk (row, col) of level `l` from `src`, padded with the fill value
-    /// at the edges (built without a zero-fill first).
-    fn assemble(&self, l: usize, col: u64, src: Region<'_, T>) -> Vec<T> {
+    /// Chunk (row, col) of level `l` from the rows of `src` (`stride`
+    /// pixels each, the chunk's first column at 0), padded with the fill
+    /// value at the edges (built without a zero-fill first).
+    fn assemble(&self, l: usize, col: u64, src: &[T], stride: usize) -> Vec<T> {
         let lv = &self.gp.levels[l];
         let c = lv.chunk as usize;
         let cols = (lv.grid.width as usize - col as usize * c).min(c);
         let mut chunk = Vec::with_capacity(c * c);
-        for y in 0..src.rows() {
-            chunk.extend_from_slice(&src.row(y)[src.x0..src.x0 + cols]);
+        for (y, row) in src.chunks(stride).enumerate() {
+            chunk.extend_from_slice(&row[..cols]);
             chunk.resize((y + 1) * c, self.pad);
         }
         chunk.resize(c * c, self.pad);
         chunk
     }
 
-    /// Encode and write a whole chunk (borrowed by the encoder, not copied).
-    fn write(&self, l: usize, row: u64, col: u64, chunk: &[T]) -> Result<TaskStats> {
-        self.outs[l]
-            .store_chunk_opt(&[row, col], chunk, &self.copts)
-            .map_err(|e| self.out_err(l, e))?;
+    /// Store an encoded chunk (blosc frame).
+    fn put(&self, l: usize, row: u64, col: u64, frame: Vec<u8>) -> Result<TaskStats> {
+        let key = self.outs[l].chunk_key(&[row, col]);
+        store::put(&self.stores.output, key.as_str(), frame).map_err(|e| self.out_err(l, e))?;
         self.stores.tick(1);
         Ok(TaskStats {
             chunks_written: 1,
             chunks_skipped: 0,
         })
+    }
+
+    /// Encode and store a whole chunk (the same bytes as streaming it).
+    fn write(&self, l: usize, row: u64, col: u64, chunk: &[T]) -> Result<TaskStats> {
+        let frame = FrameWriter::encode(le_bytes(chunk), std::mem::size_of::<T>())
+            .map_err(|e| self.out_err(l, e))?;
+        self.put(l, row, col, frame)
     }
 
     fn skipped(&self) -> TaskStats {
@@ -306,45 +295,39 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         }
     }
 
-    /// Write chunk (row, col) of level `l`; with `skip_existing`, a chunk
-    /// already stored is left alone.
-    fn store(&self, l: usize, row: u64, col: u64, src: Region<'_, T>) -> Result<TaskStats> {
-        if self.ro.skip_existing && self.exists(l, row, col)? {
-            return Ok(self.skipped());
-        }
-        self.write(l, row, col, &self.assemble(l, col, src))
-    }
-
-    /// Write one full chunk row of level `l` from the full-width rows of
-    /// `top` then `rest`.
-    fn store_row(&self, l: usize, row: u64, top: &[T], rest: &[T]) -> Result<TaskStats> {
+    /// Feed `n` full-width rows of level `l` (all in chunk row `row`) to the
+    /// row's frames, chunk columns in parallel; `pad_rows` fill rows follow
+    /// when the rows end the level.
+    fn feed(
+        &self,
+        l: usize,
+        frames: &mut [Option<FrameWriter>],
+        rows: &[T],
+        pad_rows: usize,
+    ) -> Result<()> {
         let lv = &self.gp.levels[l];
-        let ncols = lv.grid.width.div_ceil(lv.chunk);
-        let w = lv.grid.width as usize;
-        let stats = (0..ncols)
-            .into_par_iter()
-            .map(|col| {
-                self.store(
-                    l,
-                    row,
-                    col,
-                    Region {
-                        top,
-                        rest,
-                        stride: w,
-                        x0: (col * lv.chunk) as usize,
-                    },
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut t = TaskStats::default();
-        for s in stats {
-            t += s;
-        }
-        Ok(t)
+        let (w, c) = (lv.grid.width as usize, lv.chunk as usize);
+        let pad = vec![self.pad; c];
+        frames.par_iter_mut().enumerate().try_for_each(|(col, f)| {
+            let Some(f) = f else { return Ok(()) };
+            let x0 = col * c;
+            let cols = (w - x0).min(c);
+            let mut go = || -> Result<(), String> {
+                for r in rows.chunks(w) {
+                    f.push(le_bytes(&r[x0..x0 + cols]))?;
+                    f.push(le_bytes(&pad[cols..]))?;
+                }
+                for _ in 0..pad_rows {
+                    f.push(le_bytes(&pad))?;
+                }
+                Ok(())
+            };
+            go().map_err(|e| self.out_err(l, e))
+        })
     }
 
-    /// Feed `n` full-width rows into level `l`: emit finished chunk rows and
+    /// Feed `n` full-width rows into level `l`: encode them into the chunk
+    /// row they belong to, store the chunks of each row they complete, and
     /// pass averaged rows on to level `l + 1`.
     fn push(
         &self,
@@ -357,10 +340,10 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         let lv = &self.gp.levels[l];
         let (w, h, c) = (lv.grid.width as usize, lv.grid.height, lv.chunk);
         // rows received so far, these included
-        let seen = states[l].next_row + (states[l].buf.len() / w) as u64 + n;
+        let seen = states[l].next_row + states[l].rows_in + n;
         let last = seen == h;
         // average into the next level, pairing a row left over from the
-        // previous push with the first new row (no copy of the whole stripe)
+        // previous push with the first new row (no copy of the whole window)
         let next = if l + 1 < self.gp.levels.len() && n > 0 {
             let st = &mut states[l];
             let mut down = vec![];
@@ -389,33 +372,48 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         } else {
             None
         };
-        // emit every chunk row these rows complete, straight from `rows`
-        // (the first one may start with rows left over in `buf`); keep the
-        // unfinished tail in `buf`, whose capacity is one chunk row
-        let c = c as usize;
+        // encode the rows chunk row by chunk row, storing each one completed
+        let ncols = lv.grid.width.div_ceil(c);
         let st = &mut states[l];
-        let mut used = 0;
-        let mut tail_rows = n as usize;
-        loop {
-            let have = st.buf.len() / w + tail_rows;
-            if !(have >= c || (last && have > 0)) {
-                break;
+        let mut used = 0u64;
+        while used < n {
+            let row = st.next_row / c;
+            if st.rows_in == 0 {
+                st.frames = (0..ncols)
+                    .map(|col| {
+                        if self.ro.skip_existing && self.exists(l, row, col)? {
+                            *stats += self.skipped();
+                            return Ok(None);
+                        }
+                        let bytes = (c * c) as usize * std::mem::size_of::<T>();
+                        Ok(Some(FrameWriter::new(bytes, std::mem::size_of::<T>())))
+                    })
+                    .collect::<Result<_>>()?;
             }
-            let from_rows = have.min(c) - st.buf.len() / w;
-            let top = std::mem::take(&mut st.buf);
-            let rest = &rows[used * w..(used + from_rows) * w];
-            *stats += self.store_row(l, st.next_row / c as u64, &top, rest)?;
-            st.next_row += (top.len() / w + from_rows) as u64;
-            st.buf = top;
-            st.buf.clear();
-            used += from_rows;
-            tail_rows -= from_rows;
-        }
-        if tail_rows > 0 {
-            if st.buf.capacity() == 0 {
-                st.buf.reserve_exact(c * w);
+            let take = (n - used).min(c - st.rows_in);
+            let ends = st.rows_in + take == c || st.next_row + st.rows_in + take == h;
+            let pad_rows = if ends { c - st.rows_in - take } else { 0 };
+            let part = &rows[used as usize * w..(used + take) as usize * w];
+            self.feed(l, &mut st.frames, part, pad_rows as usize)?;
+            st.rows_in += take;
+            used += take;
+            if ends {
+                let frames = std::mem::take(&mut st.frames);
+                let written = frames
+                    .into_par_iter()
+                    .enumerate()
+                    .filter_map(|(col, f)| f.map(|f| (col, f)))
+                    .map(|(col, f)| {
+                        let frame = f.finish().map_err(|e| self.out_err(l, e))?;
+                        self.put(l, row, col as u64, frame)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                for s in written {
+                    *stats += s;
+                }
+                st.next_row += st.rows_in;
+                st.rows_in = 0;
             }
-            st.buf.extend_from_slice(&rows[used * w..]);
         }
         drop(rows);
         if let Some((down, m)) = next {
@@ -440,7 +438,8 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             .levels
             .iter()
             .map(|_| LevelState {
-                buf: vec![],
+                frames: vec![],
+                rows_in: 0,
                 next_row: 0,
                 carry: vec![],
             })
@@ -466,16 +465,20 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                 self.push(&mut states, 0, stripe, r1 - r0, &mut stats)?;
                 continue;
             }
-            // the chunk row's compressed chunks, decoded a window at a time
+            // the chunk row's chunks, fetched and decoded a window at a time
             let cols: Vec<u64> = (0..w.div_ceil(cw)).collect();
             let mut chunks = store::par_io(&cols, |&c| {
                 let key = input.chunk_key(&[r, c]);
-                let key = key.as_str();
+                let name = key.to_string();
+                let source = self.stores.input.clone();
+                let fetch: blosc_rows::Fetch = Box::new(move |offset, len| {
+                    source
+                        .get_partial(&key, ByteRange::FromStart(offset, Some(len)))
+                        .map_err(|e| e.to_string())
+                });
                 let items = (ch * cw) as usize;
-                store::get(&self.stores.input, key)?
-                    .map(|enc| blosc_rows::ChunkRows::new(enc, items, std::mem::size_of::<T>()))
-                    .transpose()
-                    .map_err(|e| in_err(&format!("chunk {key}: {e}")))
+                blosc_rows::ChunkRows::open(fetch, items, std::mem::size_of::<T>())
+                    .map_err(|e| in_err(&format!("chunk {name}: {e}")))
             })?;
             let fill = parse_fill::<T>(&band.input_meta["fill_value"]).unwrap_or_default();
             let mut y = r0;
@@ -483,10 +486,13 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                 let n = window.min(r1 - y);
                 let parts = chunks
                     .par_iter_mut()
-                    .map(|c| {
+                    .zip(&cols)
+                    .map(|(rd, c)| {
                         let mut part = vec![fill; (n * cw) as usize];
-                        if let Some(c) = c {
-                            c.take(&mut part).map_err(|e| in_err(&e))?;
+                        if let Some(rd) = rd {
+                            rd.take(&mut part).map_err(|e| {
+                                in_err(&format!("chunk {}: {e}", input.chunk_key(&[r, *c])))
+                            })?;
                         }
                         Ok(part)
                     })
@@ -545,16 +551,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                 self.fill_avg,
             )
         };
-        let chunk = self.assemble(
-            l,
-            col,
-            Region {
-                top: &[],
-                rest: &region,
-                stride: (c1 - c0) as usize,
-                x0: 0,
-            },
-        );
+        let chunk = self.assemble(l, col, &region, (c1 - c0) as usize);
         drop(region);
         let stats = self.write(l, row, col, &chunk)?;
         if let (Some(cr), Some(next)) = (&self.stores.cache, self.gp.levels.get(l + 1)) {
