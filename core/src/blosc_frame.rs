@@ -5,6 +5,9 @@
 //! makes from the whole chunk at once.
 
 use std::ffi::{c_int, c_void};
+use std::path::PathBuf;
+
+use crate::localstore::ChunkFile;
 
 /// Blosc block size of band chunks: the one blosc picks itself for zstd
 /// level 3 (`blocksize: 0` in the metadata), fixed here so that blocks can
@@ -51,6 +54,15 @@ fn u32_at(b: &[u8], at: usize) -> usize {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
 }
 
+/// A finished chunk.
+#[derive(Debug)]
+pub enum Encoded {
+    /// The encoded bytes, to store.
+    Bytes(Vec<u8>),
+    /// Already in place in the local store; this many bytes.
+    Written(usize),
+}
+
 /// One chunk's blosc frame, fed raw bytes in order.
 pub struct FrameWriter {
     typesize: usize,
@@ -60,23 +72,39 @@ pub struct FrameWriter {
     /// back, so the final piece (which may end in a short block) is never
     /// smaller than a block.
     staged: Vec<u8>,
-    /// The frame so far: room for the header and block starts, then the
-    /// compressed blocks.
+    /// Header and block starts: first in the frame, known last.
+    table: Vec<u8>,
+    /// Where the compressed blocks go: a file in the local output store
+    /// (`target`: root and key, opened with the first piece), or memory
+    /// (`frame`, with room for the table in front).
+    target: Option<(PathBuf, String)>,
+    file: Option<ChunkFile>,
     frame: Vec<u8>,
+    /// Compressed bytes after the table so far.
+    body: usize,
+    /// The piece being compressed (reused).
+    piece: Vec<u8>,
     /// Version, codec version, flags and type size of the first piece.
     head: Option<[u8; 4]>,
     blocks: usize,
 }
 
 impl FrameWriter {
-    /// A frame for a chunk of `total` bytes of `typesize`-byte items.
-    pub fn new(total: usize, typesize: usize) -> Self {
+    /// A frame for a chunk of `total` bytes of `typesize`-byte items, kept
+    /// in memory, or, with a `target` (local store root and chunk key),
+    /// written there as it is made.
+    pub fn new(total: usize, typesize: usize, target: Option<(PathBuf, String)>) -> Self {
         FrameWriter {
             typesize,
             total,
             fed: 0,
             staged: Vec::new(),
+            table: Vec::new(),
+            target,
+            file: None,
             frame: Vec::new(),
+            body: 0,
+            piece: Vec::new(),
             head: None,
             blocks: 0,
         }
@@ -91,26 +119,35 @@ impl FrameWriter {
         self.staged.extend_from_slice(raw);
         if self.staged.len() >= 2 * BLOCK {
             let n = (self.staged.len() - BLOCK) / BLOCK * BLOCK;
-            if self.frame.is_empty() {
-                // room for the worst case up front: no copies as the frame
-                // grows, and pages never written are never resident
-                let all = self.total.div_ceil(BLOCK);
-                self.frame
-                    .reserve_exact(2 * HEADER + 12 * all + self.total + 64);
-                self.frame.resize(HEADER + 4 * all, 0);
-            }
             self.append(n)?;
             self.staged.drain(..n);
         }
         Ok(())
     }
 
-    /// Compress the first `n` staged bytes onto the end of the frame, then
-    /// drop the piece's own header and make its block starts absolute.
+    /// Compress the first `n` staged bytes as a piece and add its blocks to
+    /// the frame, their starts made absolute.
     fn append(&mut self, n: usize) -> Result<(), String> {
-        let at = self.frame.len();
-        compress(&self.staged[..n], self.typesize, &mut self.frame)?;
-        let piece = &self.frame[at..];
+        let all = self.total.div_ceil(BLOCK);
+        let table = HEADER + 4 * all;
+        if self.head.is_none() {
+            self.table = vec![0; table];
+            match &self.target {
+                Some((root, key)) => {
+                    let f = ChunkFile::create(root, key).map_err(|e| e.to_string())?;
+                    self.file = Some(f);
+                }
+                None => {
+                    // room for the worst case up front: no copies as the
+                    // frame grows, and pages never written are never resident
+                    self.frame.reserve_exact(table + 8 * all + self.total + 64);
+                    self.frame.resize(table, 0);
+                }
+            }
+        }
+        self.piece.clear();
+        compress(&self.staged[..n], self.typesize, &mut self.piece)?;
+        let piece = &self.piece;
         let head = [piece[0], piece[1], piece[2], piece[3]];
         if head[2] & MEMCPYED != 0 || u32_at(piece, 8) != BLOCK {
             return Err("blosc stored a piece of a chunk uncompressed".into());
@@ -121,37 +158,53 @@ impl FrameWriter {
         self.head = Some(head);
         let k = n.div_ceil(BLOCK);
         let data = HEADER + 4 * k;
-        let starts: Vec<usize> = (0..k).map(|j| u32_at(piece, HEADER + 4 * j)).collect();
-        for (j, start) in starts.into_iter().enumerate() {
-            let abs = (at + start - data) as u32;
+        let base = table + self.body;
+        for j in 0..k {
+            let abs = (base + u32_at(piece, HEADER + 4 * j) - data) as u32;
             let slot = HEADER + 4 * (self.blocks + j);
-            self.frame[slot..slot + 4].copy_from_slice(&abs.to_le_bytes());
+            self.table[slot..slot + 4].copy_from_slice(&abs.to_le_bytes());
+        }
+        let streams = &piece[data..];
+        match &self.file {
+            Some(f) => f
+                .write_at(base as u64, streams)
+                .map_err(|e| e.to_string())?,
+            None => self.frame.extend_from_slice(streams),
         }
         self.blocks += k;
-        let end = self.frame.len();
-        self.frame.copy_within(at + data..end, at);
-        self.frame.truncate(end - data);
+        self.body += streams.len();
         Ok(())
     }
 
     /// The encoded chunk, once all `total` bytes were pushed.
-    pub fn finish(mut self) -> Result<Vec<u8>, String> {
+    pub fn finish(mut self) -> Result<Encoded, String> {
         if self.fed != self.total {
             return Err(format!("chunk fed {} of {} bytes", self.fed, self.total));
         }
         if self.head.is_none() {
-            return Self::encode(&self.staged, self.typesize);
+            return Self::encode(&self.staged, self.typesize).map(Encoded::Bytes);
         }
         let n = self.staged.len();
         self.append(n)?;
         let head = self.head.unwrap_or_default();
-        let len = self.frame.len() as u32;
-        let f = &mut self.frame;
-        f[..4].copy_from_slice(&head);
-        f[4..8].copy_from_slice(&(self.total as u32).to_le_bytes());
-        f[8..12].copy_from_slice(&(BLOCK as u32).to_le_bytes());
-        f[12..16].copy_from_slice(&len.to_le_bytes());
-        Ok(self.frame)
+        let len = self.table.len() + self.body;
+        let t = &mut self.table;
+        t[..4].copy_from_slice(&head);
+        t[4..8].copy_from_slice(&(self.total as u32).to_le_bytes());
+        t[8..12].copy_from_slice(&(BLOCK as u32).to_le_bytes());
+        t[12..16].copy_from_slice(&(len as u32).to_le_bytes());
+        match self.file.take() {
+            Some(f) => {
+                f.write_at(0, &self.table)
+                    .and_then(|_| f.commit())
+                    .map_err(|e| e.to_string())?;
+                Ok(Encoded::Written(len))
+            }
+            None => {
+                self.frame[..self.table.len()].copy_from_slice(&self.table);
+                Ok(Encoded::Bytes(std::mem::take(&mut self.frame)))
+            }
+        }
     }
 
     /// Encode a whole chunk at once (the same bytes as pushing it piecewise).
@@ -204,13 +257,29 @@ mod tests {
             ] {
                 let raw = data(n, noisy);
                 let whole = FrameWriter::encode(&raw, 2).unwrap();
+                let dir = tempfile::tempdir().unwrap();
                 for step in [7 * 2, 7320, 1 << 20] {
-                    let mut w = FrameWriter::new(raw.len(), 2);
-                    for part in raw.chunks(step) {
-                        w.push(part).unwrap();
+                    // in memory, and written to a file as it is made
+                    for to_file in [false, true] {
+                        let target = to_file.then(|| (dir.path().to_path_buf(), "k/c/0".into()));
+                        let mut w = FrameWriter::new(raw.len(), 2, target);
+                        for part in raw.chunks(step) {
+                            w.push(part).unwrap();
+                        }
+                        let got = match w.finish().unwrap() {
+                            Encoded::Bytes(b) => b,
+                            Encoded::Written(n) => {
+                                let b = std::fs::read(dir.path().join("k/c/0")).unwrap();
+                                assert_eq!(b.len(), n);
+                                std::fs::remove_file(dir.path().join("k/c/0")).unwrap();
+                                b
+                            }
+                        };
+                        assert!(
+                            got == whole,
+                            "n {n} step {step} noisy {noisy} file {to_file}"
+                        );
                     }
-                    let got = w.finish().unwrap();
-                    assert!(got == whole, "n {n} step {step} noisy {noisy}");
                 }
                 assert_eq!(decompress(&whole, raw.len()), raw);
             }
@@ -245,9 +314,9 @@ mod tests {
 
     #[test]
     fn wrong_lengths_are_errors() {
-        let mut w = FrameWriter::new(10, 2);
+        let mut w = FrameWriter::new(10, 2, None);
         w.push(&[0; 8]).unwrap();
-        assert!(FrameWriter::new(10, 2).push(&[0; 12]).is_err());
+        assert!(FrameWriter::new(10, 2, None).push(&[0; 12]).is_err());
         assert!(w.finish().is_err());
     }
 }

@@ -11,7 +11,7 @@ use crate::executor::{Executor, ThreadPool};
 use crate::plan::{self, Granularity, Plan, Task, TaskSpec};
 use crate::source::Product;
 use crate::store::{self, Location, StoreOptions};
-use crate::task::{self, band_chunk_keys, RunOptions, Stores, TaskStats};
+use crate::task::{self, band_chunk_keys, Direct, RunOptions, Stores, TaskStats};
 use crate::{Error, Result};
 
 /// Budget of the decoded-chunk cache that in-process chunk tasks share.
@@ -259,6 +259,7 @@ pub fn convert_with(
             cache: Arc::new(ChunkCache::new(CHUNK_CACHE_BYTES)),
             scope: 0,
         }),
+        direct: Direct::new(&in_loc, &out_loc),
     };
     let ro = RunOptions {
         skip_existing: resumed,
@@ -399,8 +400,9 @@ pub fn convert_with(
     tracing::info!("all bands verified; writing consolidated metadata");
     task::run(&plan, &Task::Consolidate, &stores, ro).map_err(|e| relocate(e, &out_loc))?;
     let (remote_read, remote_written) = executor.remote_bytes();
-    summary.bytes_read = in_metrics.bytes_read() as u64 + remote_read;
-    summary.bytes_written = out_metrics.bytes_written() as u64 + remote_written;
+    let (direct_read, direct_written) = stores.direct.bytes();
+    summary.bytes_read = in_metrics.bytes_read() as u64 + direct_read + remote_read;
+    summary.bytes_written = out_metrics.bytes_written() as u64 + direct_written + remote_written;
     summary.seconds = t0.elapsed().as_secs_f64();
     Ok(summary)
 }

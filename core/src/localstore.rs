@@ -50,6 +50,71 @@ impl LocalStore {
     }
 }
 
+/// A chunk written piece by piece (chunks encoded as their rows arrive):
+/// a temporary file beside the chunk, renamed into place by
+/// [`ChunkFile::commit`] like every [`LocalStore`] write, and removed if
+/// dropped before. Bytes are not held in memory until the chunk is whole.
+#[derive(Debug)]
+pub struct ChunkFile {
+    file: std::fs::File,
+    tmp: PathBuf,
+    path: PathBuf,
+    done: bool,
+}
+
+static CHUNK_FILES: AtomicU64 = AtomicU64::new(0);
+
+impl ChunkFile {
+    /// Start writing the value of `key` in the local store at `root`.
+    pub fn create(root: &Path, key: &str) -> std::io::Result<Self> {
+        let path = root.join(key);
+        let dir = path.parent().unwrap_or(root);
+        std::fs::create_dir_all(dir)?;
+        let n = CHUNK_FILES.fetch_add(1, Ordering::Relaxed);
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = dir.join(format!(".{name}.{}-f{n}.tmp", std::process::id()));
+        let file = std::fs::File::create(&tmp)?;
+        Ok(ChunkFile {
+            file,
+            tmp,
+            path,
+            done: false,
+        })
+    }
+
+    /// Write `bytes` at `offset`.
+    pub fn write_at(&self, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&self.file, bytes, offset)
+    }
+
+    /// Put the finished value in place.
+    pub fn commit(mut self) -> std::io::Result<()> {
+        std::fs::rename(&self.tmp, &self.path)?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+/// Copy the file `src` into the local store at `root` as `key`, whole
+/// (temporary file, then rename) and without passing through memory
+/// (`copy_file_range`). The bytes copied, `None` when `src` does not exist.
+pub fn copy_in(root: &Path, key: &str, src: &Path) -> std::io::Result<Option<u64>> {
+    let f = ChunkFile::create(root, key)?;
+    match std::fs::copy(src, &f.tmp) {
+        Ok(n) => f.commit().map(|_| Some(n)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !src.exists() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+impl Drop for ChunkFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 impl ReadableStorageTraits for LocalStore {
     fn get_partial_many<'a>(
         &'a self,
@@ -159,6 +224,25 @@ mod tests {
         assert!(files.iter().all(|f| !f.ends_with(".tmp")), "{files:?}");
         s.erase(&k).unwrap();
         assert!(s.get(&k).unwrap().is_none());
+    }
+
+    #[test]
+    fn chunk_files_appear_whole_on_commit_and_vanish_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = ChunkFile::create(dir.path(), "a/c/0/1").unwrap();
+        f.write_at(4, b"tail").unwrap();
+        assert!(!dir.path().join("a/c/0/1").exists());
+        f.write_at(0, b"head").unwrap();
+        f.commit().unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("a/c/0/1")).unwrap(),
+            b"headtail"
+        );
+        let g = ChunkFile::create(dir.path(), "a/c/0/2").unwrap();
+        g.write_at(0, b"half").unwrap();
+        drop(g);
+        let only = dir.path().join("a/c/0/1").display().to_string();
+        assert_eq!(walk(dir.path()), vec![only]);
     }
 
     fn walk(p: &Path) -> Vec<String> {

@@ -1,6 +1,10 @@
 //! Running one task. The in-process executor and distributed workers call
 //! [`run`] with the same plan, so both write byte-identical chunks.
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use serde_json::Value;
 use zarrs::array::{
@@ -9,13 +13,13 @@ use zarrs::array::{
 use zarrs::storage::{byte_range::ByteRange, ReadableWritableListableStorageTraits};
 
 use crate::attrs::DType;
-use crate::blosc_frame::FrameWriter;
+use crate::blosc_frame::{Encoded, FrameWriter};
 use crate::blosc_rows;
 use crate::cache::{readers, CacheRef};
 use crate::downsample::{downsample, Pixel};
 use crate::plan::{CarryMode, GroupPlan, Plan, Task};
 use crate::source::u64_list;
-use crate::store::{self, Store};
+use crate::store::{self, Location, Store};
 use crate::{Error, Result};
 
 type Arr = Array<dyn ReadableWritableListableStorageTraits>;
@@ -38,6 +42,43 @@ pub struct Stores {
     pub progress: Option<std::sync::Arc<dyn Fn(u64) + Send + Sync>>,
     /// Decoded chunks shared by chunk tasks (a worker's; `None`: decode per task).
     pub cache: Option<CacheRef>,
+    /// Local directories, for moving bytes without holding them.
+    pub direct: Direct,
+}
+
+/// The input's and output's directories when they are local, so bytes can
+/// move without being held: streamed band chunks are written to their file
+/// block by block, and carried chunks are copied file to file. Counts the
+/// bytes moved that way (the stores' own counters do not see them).
+#[derive(Debug, Clone, Default)]
+pub struct Direct {
+    /// Local input directory.
+    pub input_dir: Option<PathBuf>,
+    /// Local output directory.
+    pub output_dir: Option<PathBuf>,
+    /// Bytes read outside `Stores::input`.
+    pub read: Arc<AtomicU64>,
+    /// Bytes written outside `Stores::output`.
+    pub written: Arc<AtomicU64>,
+}
+
+impl Direct {
+    /// The local directories of `input` and `output` (if they are local).
+    pub fn new(input: &Location, output: &Location) -> Self {
+        Direct {
+            input_dir: input.local_path().map(Path::to_path_buf),
+            output_dir: output.local_path().map(Path::to_path_buf),
+            ..Default::default()
+        }
+    }
+
+    /// Bytes (read, written) outside the stores so far.
+    pub fn bytes(&self) -> (u64, u64) {
+        (
+            self.read.load(Ordering::Relaxed),
+            self.written.load(Ordering::Relaxed),
+        )
+    }
 }
 
 impl Stores {
@@ -280,6 +321,17 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         })
     }
 
+    /// A chunk the frame writer put in the local output store itself.
+    fn written_direct(&self, bytes: usize) -> TaskStats {
+        let n = bytes as u64;
+        self.stores.direct.written.fetch_add(n, Ordering::Relaxed);
+        self.stores.tick(1);
+        TaskStats {
+            chunks_written: 1,
+            chunks_skipped: 0,
+        }
+    }
+
     /// Encode and store a whole chunk (the same bytes as streaming it).
     fn write(&self, l: usize, row: u64, col: u64, chunk: &[T]) -> Result<TaskStats> {
         let frame = FrameWriter::encode(le_bytes(chunk), std::mem::size_of::<T>())
@@ -386,7 +438,12 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                             return Ok(None);
                         }
                         let bytes = (c * c) as usize * std::mem::size_of::<T>();
-                        Ok(Some(FrameWriter::new(bytes, std::mem::size_of::<T>())))
+                        let target =
+                            self.stores.direct.output_dir.as_ref().map(|d| {
+                                (d.clone(), self.outs[l].chunk_key(&[row, col]).to_string())
+                            });
+                        let size = std::mem::size_of::<T>();
+                        Ok(Some(FrameWriter::new(bytes, size, target)))
                     })
                     .collect::<Result<_>>()?;
             }
@@ -403,10 +460,12 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                     .into_par_iter()
                     .enumerate()
                     .filter_map(|(col, f)| f.map(|f| (col, f)))
-                    .map(|(col, f)| {
-                        let frame = f.finish().map_err(|e| self.out_err(l, e))?;
-                        self.put(l, row, col as u64, frame)
-                    })
+                    .map(
+                        |(col, f)| match f.finish().map_err(|e| self.out_err(l, e))? {
+                            Encoded::Bytes(frame) => self.put(l, row, col as u64, frame),
+                            Encoded::Written(n) => Ok(self.written_direct(n)),
+                        },
+                    )
                     .collect::<Result<Vec<_>>>()?;
                 for s in written {
                     *stats += s;
@@ -708,7 +767,17 @@ fn carry(plan: &Plan, index: usize, stores: &Stores, ro: RunOptions) -> Result<T
                         idx.iter().map(u64::to_string).collect::<Vec<_>>().join(sep)
                     )
                 };
-                if let Some(bytes) = store::get(&stores.input, &ik)? {
+                let d = &stores.direct;
+                if let (Some(src), Some(dst)) = (&d.input_dir, &d.output_dir) {
+                    // file to file, never through memory
+                    let copied = crate::localstore::copy_in(dst, &ok, &src.join(&ik))
+                        .map_err(|e| Error::storage(format!("{}/{ok}", stores.output_name), e))?;
+                    if let Some(n) = copied {
+                        d.read.fetch_add(n, Ordering::Relaxed);
+                        d.written.fetch_add(n, Ordering::Relaxed);
+                        stats.chunks_written += 1;
+                    }
+                } else if let Some(bytes) = store::get(&stores.input, &ik)? {
                     store::put(&stores.output, &ok, bytes)?;
                     stats.chunks_written += 1;
                 }

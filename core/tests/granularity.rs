@@ -194,6 +194,7 @@ fn chunk_tasks_with_a_cache_decode_each_input_chunk_once() {
             cache: cache.clone(),
             scope: 1,
         }),
+        direct: Default::default(),
     };
     let mut input_chunks = 0;
     let mut straddling = false;

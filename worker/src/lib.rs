@@ -13,7 +13,7 @@ use geozarr_core::cache::{CacheRef, ChunkCache};
 use geozarr_core::localstore::LocalStore;
 use geozarr_core::plan::{Plan, Task};
 use geozarr_core::store::{self, Location, Store};
-use geozarr_core::task::{self, v3_chunk_key, RunOptions, Stores};
+use geozarr_core::task::{self, v3_chunk_key, Direct, RunOptions, Stores};
 pub use geozarr_proto::client::env_token;
 use geozarr_proto::client::{connect, status_line};
 use geozarr_proto::pb;
@@ -240,6 +240,13 @@ fn run_one(w: &Work, totals: &Totals) -> pb::TaskResult {
                 cache: w.job.cache.clone(),
                 scope: w.a.job,
             }),
+            direct: match (
+                Location::parse(&w.job.info.input),
+                Location::parse(&w.job.info.output),
+            ) {
+                (Ok(i), Ok(o)) => Direct::new(&i, &o),
+                _ => Direct::default(),
+            },
         };
         let ro = RunOptions {
             skip_existing: w.job.info.skip_existing,
@@ -247,7 +254,11 @@ fn run_one(w: &Work, totals: &Totals) -> pb::TaskResult {
         };
         tracing::debug!(task = ?t, attempt = w.a.attempt, "running");
         let res = task::run(plan, &t, &stores, ro);
-        let (br, bw) = (inp.bytes_read() as u64, out.bytes_written() as u64);
+        let (dr, dw) = stores.direct.bytes();
+        let (br, bw) = (
+            inp.bytes_read() as u64 + dr,
+            out.bytes_written() as u64 + dw,
+        );
         totals.read.fetch_add(br, Ordering::Relaxed);
         totals.written.fetch_add(bw, Ordering::Relaxed);
         let s = res.map_err(|e| e.to_string())?;

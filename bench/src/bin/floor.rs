@@ -96,6 +96,7 @@ fn main() -> Result<()> {
         output_name: args[1].clone(),
         progress: None,
         cache: None,
+        direct: Default::default(),
     };
     let jobs: Vec<(usize, usize)> = plan
         .groups
