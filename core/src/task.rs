@@ -347,7 +347,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         }
     }
 
-    /// Feed `n` full-width rows of level `l` (all in chunk row `row`) to the
+    /// Feed full-width rows of level `l`, all in one chunk row, to that
     /// row's frames, chunk columns in parallel; `pad_rows` fill rows follow
     /// when the rows end the level.
     fn feed(
@@ -491,7 +491,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         let cs = input
             .chunk_shape(&[0, 0])
             .map_err(|e| Error::input(&band.input, e))?;
-        let (ch, cw) = (cs[0].get(), cs[1].get());
+        let ch = cs[0].get();
         let mut states: Vec<LevelState<T>> = self
             .gp
             .levels
@@ -504,73 +504,93 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             })
             .collect();
         let mut stats = TaskStats::default();
-        let in_err = |e: &dyn std::fmt::Display| Error::input(self.in_name(), e);
         let by_rows = blosc_rows::applies(&band.input_meta, std::mem::size_of::<T>());
-        // whole chunk rows: decode each straight into one stripe (chunks in parallel)
+        // other codecs: decode whole chunk rows, each straight into one
+        // stripe (chunks in parallel)
         let stripe_opts = self
             .copts
             .with_concurrent_target(rayon::current_num_threads());
-        let window = (WINDOW_BYTES / (w as usize * std::mem::size_of::<T>())).max(2) as u64;
         for r in 0..h.div_ceil(ch) {
-            let r0 = r * ch;
-            let r1 = (r0 + ch).min(h);
-            if !by_rows {
-                let stripe = input
-                    .retrieve_array_subset_opt::<Vec<T>>(
-                        &ArraySubset::new_with_ranges(&[r0..r1, 0..w]),
-                        &stripe_opts,
-                    )
-                    .map_err(|e| in_err(&e))?;
-                self.push(&mut states, 0, stripe, r1 - r0, &mut stats)?;
+            if by_rows {
+                self.stream_chunk_row(&input, r, &mut states, &mut stats)?;
                 continue;
             }
-            // the chunk row's chunks, fetched and decoded a window at a time
-            let cols: Vec<u64> = (0..w.div_ceil(cw)).collect();
-            let mut chunks = store::par_io(&cols, |&c| {
-                let key = input.chunk_key(&[r, c]);
-                let name = key.to_string();
-                let source = self.stores.input.clone();
-                let fetch: blosc_rows::Fetch = Box::new(move |offset, len| {
-                    source
-                        .get_partial(&key, ByteRange::FromStart(offset, Some(len)))
-                        .map_err(|e| e.to_string())
-                });
-                let items = (ch * cw) as usize;
-                blosc_rows::ChunkRows::open(fetch, items, std::mem::size_of::<T>())
-                    .map_err(|e| in_err(&format!("chunk {name}: {e}")))
-            })?;
-            let fill = parse_fill::<T>(&band.input_meta["fill_value"]).unwrap_or_default();
-            let mut y = r0;
-            while y < r1 {
-                let n = window.min(r1 - y);
-                let parts = chunks
-                    .par_iter_mut()
-                    .zip(&cols)
-                    .map(|(rd, c)| {
-                        let mut part = vec![fill; (n * cw) as usize];
-                        if let Some(rd) = rd {
-                            rd.take(&mut part).map_err(|e| {
-                                in_err(&format!("chunk {}: {e}", input.chunk_key(&[r, *c])))
-                            })?;
-                        }
-                        Ok(part)
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let mut rows = Vec::with_capacity((n * w) as usize);
-                for i in 0..n as usize {
-                    for (c, part) in parts.iter().enumerate() {
-                        let x0 = c as u64 * cw;
-                        let valid = (w - x0).min(cw) as usize;
-                        let at = i * cw as usize;
-                        rows.extend_from_slice(&part[at..at + valid]);
-                    }
-                }
-                drop(parts);
-                self.push(&mut states, 0, rows, n, &mut stats)?;
-                y += n;
-            }
+            let (r0, r1) = (r * ch, ((r + 1) * ch).min(h));
+            let stripe = input
+                .retrieve_array_subset_opt::<Vec<T>>(
+                    &ArraySubset::new_with_ranges(&[r0..r1, 0..w]),
+                    &stripe_opts,
+                )
+                .map_err(|e| Error::input(self.in_name(), e))?;
+            self.push(&mut states, 0, stripe, r1 - r0, &mut stats)?;
         }
         Ok(stats)
+    }
+
+    /// Feed chunk row `r` of `input` into level 0 a window of rows at a
+    /// time: its chunks are fetched by byte ranges and decoded by blocks.
+    fn stream_chunk_row(
+        &self,
+        input: &Arr,
+        r: u64,
+        states: &mut [LevelState<T>],
+        stats: &mut TaskStats,
+    ) -> Result<()> {
+        let (h, w) = (input.shape()[0], input.shape()[1]);
+        let cs = input
+            .chunk_shape(&[0, 0])
+            .map_err(|e| Error::input(self.in_name(), e))?;
+        let (ch, cw) = (cs[0].get(), cs[1].get());
+        let size = std::mem::size_of::<T>();
+        let (r0, r1) = (r * ch, ((r + 1) * ch).min(h));
+        let cols: Vec<u64> = (0..w.div_ceil(cw)).collect();
+        let chunk_err = |c: u64, e: String| {
+            Error::input(
+                self.in_name(),
+                format!("chunk {}: {e}", input.chunk_key(&[r, c])),
+            )
+        };
+        let mut chunks = store::par_io(&cols, |&c| {
+            let key = input.chunk_key(&[r, c]);
+            let source = self.stores.input.clone();
+            let fetch: blosc_rows::Fetch = Box::new(move |offset, len| {
+                source
+                    .get_partial(&key, ByteRange::FromStart(offset, Some(len)))
+                    .map_err(|e| e.to_string())
+            });
+            blosc_rows::ChunkRows::open(fetch, (ch * cw) as usize, size)
+                .map_err(|e| chunk_err(c, e))
+        })?;
+        let fill =
+            parse_fill::<T>(&self.gp.bands[self.b].input_meta["fill_value"]).unwrap_or_default();
+        let window = (WINDOW_BYTES / (w as usize * size)).max(2) as u64;
+        let mut y = r0;
+        while y < r1 {
+            let n = window.min(r1 - y);
+            let parts = chunks
+                .par_iter_mut()
+                .zip(&cols)
+                .map(|(rd, &c)| {
+                    let mut part = vec![fill; (n * cw) as usize];
+                    if let Some(rd) = rd {
+                        rd.take(&mut part).map_err(|e| chunk_err(c, e))?;
+                    }
+                    Ok(part)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut rows = Vec::with_capacity((n * w) as usize);
+            for i in 0..n as usize {
+                for (c, part) in parts.iter().enumerate() {
+                    let valid = (w - c as u64 * cw).min(cw) as usize;
+                    let at = i * cw as usize;
+                    rows.extend_from_slice(&part[at..at + valid]);
+                }
+            }
+            drop(parts);
+            self.push(states, 0, rows, n, stats)?;
+            y += n;
+        }
+        Ok(())
     }
 
     /// One output chunk: level 0 from the input, level L from level L-1.
