@@ -77,7 +77,8 @@ struct ConvertArgs {
     /// Delete an existing output first instead of resuming it.
     #[arg(long)]
     overwrite: bool,
-    /// Worker threads [default: all cores].
+    /// Tasks run at once [default: cores + 1, so that no core idles while a
+    /// task waits on I/O; codecs use every core either way].
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     threads: usize,
     /// Run on a local cluster with one worker process per core (the Python

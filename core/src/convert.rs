@@ -26,7 +26,7 @@ pub struct ConvertOptions {
     pub max_retries: u32,
     /// Delete an existing output first.
     pub overwrite: bool,
-    /// Worker threads (0 = all cores).
+    /// Tasks run at once (0 = cores + 1).
     pub threads: usize,
     /// Task granularity (bands streamed, or single chunks).
     pub granularity: Granularity,
@@ -94,6 +94,9 @@ impl Progress for NoProgress {
     fn message(&self, _: &str) {}
 }
 
+/// Tasks at once: one more than the cores by default, so that a core is
+/// not left idle while a band task waits on I/O or on the shared codec pool
+/// (measured at full size on 2 cores: 6.5 s against 7.0 s, for about 40 MB).
 fn threads(n: usize) -> usize {
     if n > 0 {
         n
@@ -101,6 +104,7 @@ fn threads(n: usize) -> usize {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
+            + 1
     }
 }
 

@@ -803,6 +803,13 @@ impl Plan {
                 deps: vec![0],
             });
         }
+        // carried arrays first: their copies (I/O) overlap the band work
+        for i in 0..self.carried.len() {
+            t.push(TaskSpec {
+                task: Task::Carry { index: i },
+                deps: vec![0],
+            });
+        }
         // biggest bands first so small ones fill the tail
         let mut bands: Vec<(usize, usize)> = self
             .groups
@@ -823,12 +830,6 @@ impl Plan {
                 }),
                 Granularity::Chunk => self.chunk_tasks(g, b, &mut t),
             }
-        }
-        for i in 0..self.carried.len() {
-            t.push(TaskSpec {
-                task: Task::Carry { index: i },
-                deps: vec![0],
-            });
         }
         let all: Vec<usize> = (0..t.len()).collect();
         t.push(TaskSpec {
