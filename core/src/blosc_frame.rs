@@ -1,8 +1,9 @@
 //! Encoding a band chunk (blosc zstd level 3, byte shuffle; see
 //! [`crate::attrs::blosc_codec`]) block by block as its rows arrive. Blosc
 //! compresses each block on its own, so a chunk row being built is held
-//! compressed instead of raw, and the frame is byte for byte the one blosc
-//! makes from the whole chunk at once.
+//! compressed instead of raw — or, for a local output, not at all: blocks go
+//! to the chunk's file as they are made — and the frame is byte for byte the
+//! one blosc makes from the whole chunk at once.
 
 use std::ffi::{c_int, c_void};
 use std::path::PathBuf;
@@ -13,8 +14,10 @@ use crate::localstore::ChunkFile;
 /// level 3 (`blocksize: 0` in the metadata), fixed here so that blocks can
 /// be compressed a few at a time.
 pub const BLOCK: usize = 128 << 10;
-const HEADER: usize = 16;
-const MEMCPYED: u8 = 0x2;
+/// Bytes of a blosc (format 2) frame header.
+pub(crate) const HEADER: usize = 16;
+/// Header flag: the frame holds its bytes uncompressed, without block table.
+pub(crate) const MEMCPYED: u8 = 0x2;
 
 /// Compress `raw` as one blosc frame with [`BLOCK`]-byte blocks, appended
 /// to `out`. There is room for every block stored raw, so blosc never falls
@@ -50,7 +53,8 @@ fn compress(raw: &[u8], typesize: usize, out: &mut Vec<u8>) -> Result<(), String
     Ok(())
 }
 
-fn u32_at(b: &[u8], at: usize) -> usize {
+/// The little-endian `u32` at `at` (blosc header fields and block starts).
+pub(crate) fn u32_at(b: &[u8], at: usize) -> usize {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
 }
 

@@ -7,10 +7,10 @@
 use serde_json::Value;
 use zarrs::storage::Bytes;
 
+use crate::blosc_frame::{u32_at, HEADER, MEMCPYED};
+
 /// Compressed bytes fetched at a time (one range request).
 pub const FETCH_BYTES: usize = 4 << 20;
-const HEADER: usize = 16;
-const MEMCPYED: u8 = 0x2;
 
 /// Can the input chunks of this Zarr v2 array be read by [`ChunkRows`] as
 /// items of `item_size` bytes? Blosc compressor, no filters, C order,
@@ -36,10 +36,6 @@ pub fn applies(meta: &Value, item_size: usize) -> bool {
 
 /// Reads `len` bytes at `offset` of one stored chunk (`None`: no such chunk).
 pub type Fetch<'a> = Box<dyn FnMut(u64, u64) -> Result<Option<Bytes>, String> + Send + 'a>;
-
-fn u32_at(b: &[u8], at: usize) -> usize {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
-}
 
 /// One stored chunk, decoded front to back in whole blosc blocks.
 pub struct ChunkRows<'a> {
@@ -190,11 +186,16 @@ impl<'a> ChunkRows<'a> {
         Ok(())
     }
 
+    /// Bytes `[offset, offset + len)` of the stored chunk.
     fn get(&mut self, offset: usize, len: usize) -> Result<Bytes, String> {
+        let short = || "blosc chunk shorter than its header says".to_string();
+        if offset + len > self.cbytes {
+            return Err(short());
+        }
         let bytes = (self.fetch)(offset as u64, len as u64)?
             .ok_or("the chunk disappeared while being read")?;
-        if bytes.len() != len || offset + len > self.cbytes {
-            return Err("blosc chunk shorter than its header says".into());
+        if bytes.len() != len {
+            return Err(short());
         }
         Ok(bytes)
     }

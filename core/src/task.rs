@@ -310,10 +310,20 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         chunk
     }
 
-    /// Store an encoded chunk (blosc frame).
-    fn put(&self, l: usize, row: u64, col: u64, frame: Vec<u8>) -> Result<TaskStats> {
-        let key = self.outs[l].chunk_key(&[row, col]);
-        store::put(&self.stores.output, key.as_str(), frame).map_err(|e| self.out_err(l, e))?;
+    /// Store an encoded chunk, unless the frame writer already put it in
+    /// the local output store.
+    fn put(&self, l: usize, row: u64, col: u64, chunk: Encoded) -> Result<TaskStats> {
+        match chunk {
+            Encoded::Bytes(frame) => {
+                let key = self.outs[l].chunk_key(&[row, col]);
+                store::put(&self.stores.output, key.as_str(), frame)
+                    .map_err(|e| self.out_err(l, e))?;
+            }
+            Encoded::Written(n) => {
+                let n = n as u64;
+                self.stores.direct.written.fetch_add(n, Ordering::Relaxed);
+            }
+        }
         self.stores.tick(1);
         Ok(TaskStats {
             chunks_written: 1,
@@ -321,22 +331,11 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         })
     }
 
-    /// A chunk the frame writer put in the local output store itself.
-    fn written_direct(&self, bytes: usize) -> TaskStats {
-        let n = bytes as u64;
-        self.stores.direct.written.fetch_add(n, Ordering::Relaxed);
-        self.stores.tick(1);
-        TaskStats {
-            chunks_written: 1,
-            chunks_skipped: 0,
-        }
-    }
-
     /// Encode and store a whole chunk (the same bytes as streaming it).
     fn write(&self, l: usize, row: u64, col: u64, chunk: &[T]) -> Result<TaskStats> {
         let frame = FrameWriter::encode(le_bytes(chunk), std::mem::size_of::<T>())
             .map_err(|e| self.out_err(l, e))?;
-        self.put(l, row, col, frame)
+        self.put(l, row, col, Encoded::Bytes(frame))
     }
 
     fn skipped(&self) -> TaskStats {
@@ -460,12 +459,10 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                     .into_par_iter()
                     .enumerate()
                     .filter_map(|(col, f)| f.map(|f| (col, f)))
-                    .map(
-                        |(col, f)| match f.finish().map_err(|e| self.out_err(l, e))? {
-                            Encoded::Bytes(frame) => self.put(l, row, col as u64, frame),
-                            Encoded::Written(n) => Ok(self.written_direct(n)),
-                        },
-                    )
+                    .map(|(col, f)| {
+                        let chunk = f.finish().map_err(|e| self.out_err(l, e))?;
+                        self.put(l, row, col as u64, chunk)
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 for s in written {
                     *stats += s;
