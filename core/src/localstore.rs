@@ -11,7 +11,6 @@
 //! written (`sync_file_range`, without waiting), so that flush finds little
 //! left to do and the disk works while the cores encode.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -27,7 +26,6 @@ use zarrs::storage::{
 pub struct LocalStore {
     fs: FilesystemStore,
     root: PathBuf,
-    counter: AtomicU64,
 }
 
 impl LocalStore {
@@ -37,7 +35,6 @@ impl LocalStore {
         Ok(LocalStore {
             fs,
             root: root.to_path_buf(),
-            counter: AtomicU64::new(0),
         })
     }
 
@@ -73,10 +70,10 @@ fn start_writeout(f: &std::fs::File) {
     }
 }
 
-/// A chunk written piece by piece (chunks encoded as their rows arrive):
-/// a temporary file beside the chunk, renamed into place by
-/// [`ChunkFile::commit`] like every [`LocalStore`] write, and removed if
-/// dropped before. Bytes are not held in memory until the chunk is whole.
+/// A value written whole: a temporary file beside it, renamed into place by
+/// [`ChunkFile::commit`] and removed if dropped before. Every
+/// [`LocalStore`] write goes through one; chunks encoded as their rows
+/// arrive are written piece by piece, so they are never held in memory whole.
 #[derive(Debug)]
 pub struct ChunkFile {
     file: std::fs::File,
@@ -85,7 +82,7 @@ pub struct ChunkFile {
     done: bool,
 }
 
-static CHUNK_FILES: AtomicU64 = AtomicU64::new(0);
+static TEMP_FILES: AtomicU64 = AtomicU64::new(0);
 
 impl ChunkFile {
     /// Start writing the value of `key` in the local store at `root`.
@@ -93,9 +90,11 @@ impl ChunkFile {
         let path = root.join(key);
         let dir = path.parent().unwrap_or(root);
         std::fs::create_dir_all(dir)?;
-        let n = CHUNK_FILES.fetch_add(1, Ordering::Relaxed);
+        // a name unique to this process and write, so concurrent writers of
+        // one key (a re-run task) never share a temporary file
+        let n = TEMP_FILES.fetch_add(1, Ordering::Relaxed);
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let tmp = dir.join(format!(".{name}.{}-f{n}.tmp", std::process::id()));
+        let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
         let file = std::fs::File::create(&tmp)?;
         Ok(ChunkFile {
             file,
@@ -180,23 +179,9 @@ impl WritableStorageTraits for LocalStore {
         if key.as_str() == "zarr.json" && is_commit(&value) {
             self.sync_all()?;
         }
-        let path = self.fs.key_to_fspath(key);
-        let dir = path.parent().unwrap_or(&self.root);
-        std::fs::create_dir_all(dir)?;
-        // a name unique to this process and write, so concurrent writers of
-        // one key (a re-run task) never share a temporary file
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
-        let written = std::fs::File::create(&tmp).and_then(|mut f| {
-            f.write_all(&value)?;
-            start_writeout(&f);
-            Ok(())
-        });
-        if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, &path)) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e.into());
-        }
+        let f = ChunkFile::create(&self.root, key.as_str())?;
+        f.write_at(0, &value)?;
+        f.commit()?;
         Ok(())
     }
 

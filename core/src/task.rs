@@ -436,13 +436,16 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                             *stats += self.skipped();
                             return Ok(None);
                         }
-                        let bytes = (c * c) as usize * std::mem::size_of::<T>();
+                        let size = std::mem::size_of::<T>();
                         let target =
                             self.stores.direct.output_dir.as_ref().map(|d| {
                                 (d.clone(), self.outs[l].chunk_key(&[row, col]).to_string())
                             });
-                        let size = std::mem::size_of::<T>();
-                        Ok(Some(FrameWriter::new(bytes, size, target)))
+                        Ok(Some(FrameWriter::new(
+                            (c * c) as usize * size,
+                            size,
+                            target,
+                        )))
                     })
                     .collect::<Result<_>>()?;
             }
@@ -558,8 +561,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             blosc_rows::ChunkRows::open(fetch, (ch * cw) as usize, size)
                 .map_err(|e| chunk_err(c, e))
         })?;
-        let fill =
-            parse_fill::<T>(&self.gp.bands[self.b].input_meta["fill_value"]).unwrap_or_default();
+        let fill = self.fill_avg.unwrap_or_default();
         let window = (WINDOW_BYTES / (w as usize * size)).max(2) as u64;
         let mut y = r0;
         while y < r1 {
