@@ -198,6 +198,12 @@ fn print_summary(s: &Summary, output: &str) {
         );
     }
     println!("carried over {} arrays unchanged", s.carried);
+    if s.stats.input_chunks_whole > 0 {
+        println!(
+            "{} input chunks were decoded whole (their blosc frames cannot be read block by block)",
+            s.stats.input_chunks_whole
+        );
+    }
     if !s.not_carried.is_empty() {
         println!(
             "not carried over (no Zarr v3 data type): {}",

@@ -7,7 +7,7 @@
 use serde_json::Value;
 use zarrs::storage::Bytes;
 
-use crate::blosc_frame::{u32_at, HEADER, MEMCPYED};
+use crate::blosc_frame::{u32_at, BLOCK as BLOSC_BLOCK, HEADER, MEMCPYED};
 
 /// Compressed bytes fetched at a time (one range request).
 pub const FETCH_BYTES: usize = 4 << 20;
@@ -38,10 +38,20 @@ pub fn applies(meta: &Value, item_size: usize) -> bool {
 pub type Fetch<'a> = Box<dyn FnMut(u64, u64) -> Result<Option<Bytes>, String> + Send + 'a>;
 
 /// One stored chunk, decoded front to back in whole blosc blocks.
+///
+/// Any valid c-blosc 1 frame is read: its own typesize (zarr-python 3 +
+/// numcodecs writes 1 whatever the array's item size), any shuffle, inner
+/// codec and block size, split or not, blocks in any order, or stored
+/// uncompressed. A frame that blosc cannot decode by items (an item size
+/// that does not divide its block or its length, another format version)
+/// is decoded whole instead; [`ChunkRows::decoded_whole`] tells.
 pub struct ChunkRows<'a> {
     fetch: Fetch<'a>,
     fetch_bytes: usize,
+    /// The array's item size (what [`ChunkRows::take`] hands out).
     item: usize,
+    /// The frame's own item size (the unit of `blosc_getitem`).
+    typesize: usize,
     nbytes: usize,
     block: usize,
     cbytes: usize,
@@ -49,8 +59,11 @@ pub struct ChunkRows<'a> {
     /// Where each block's compressed data starts and ends in the chunk
     /// (blocks written by several threads need not be in order).
     spans: Vec<(usize, usize)>,
-    /// Blocks `[b0, b1)` as a blosc frame of their own (raw bytes for a
-    /// chunk stored uncompressed).
+    /// `part` holds raw bytes: a chunk stored uncompressed, or one decoded whole.
+    raw: bool,
+    /// The chunk was decoded whole (its frame cannot be read by items).
+    whole: bool,
+    /// Blocks `[b0, b1)` as a blosc frame of their own (their raw bytes when `raw`).
     part: Vec<u8>,
     b0: usize,
     b1: usize,
@@ -82,65 +95,120 @@ impl<'a> ChunkRows<'a> {
         }
         let (version, typesize, flags) = (h[0], h[3] as usize, h[2]);
         let (nbytes, block, cbytes) = (u32_at(&h, 4), u32_at(&h, 8), u32_at(&h, 12));
-        if version != 2 {
-            return Err(format!("blosc format version {version}, expected 2"));
-        }
-        if nbytes != items * item || typesize != item || block == 0 || !block.is_multiple_of(item) {
+        if nbytes != items * item {
             return Err(format!(
-                "blosc chunk holds {nbytes} bytes of {typesize}-byte items in {block}-byte \
-                 blocks, expected {} bytes of {item}-byte items",
+                "blosc chunk holds {nbytes} bytes, expected {} ({items} items of {item} bytes)",
                 items * item
             ));
         }
-        let nblocks = nbytes.div_ceil(block);
-        let mut spans = vec![];
-        if flags & MEMCPYED != 0 {
-            if cbytes != HEADER + nbytes {
-                return Err("blosc chunk of the wrong size".into());
-            }
-        } else {
-            let table = HEADER + 4 * nblocks;
-            let t = fetch(HEADER as u64, 4 * nblocks as u64)?
-                .filter(|t| t.len() == 4 * nblocks && cbytes > table)
-                .ok_or("blosc chunk too short for its block table")?;
-            let starts: Vec<usize> = (0..nblocks).map(|j| u32_at(&t, 4 * j)).collect();
-            if starts.iter().any(|s| *s < table || *s >= cbytes) {
-                return Err("blosc block table points outside the chunk".into());
-            }
-            let mut sorted = starts.clone();
-            sorted.sort_unstable();
-            spans = starts
-                .iter()
-                .map(|s| {
-                    let i = sorted.partition_point(|x| x <= s);
-                    (*s, sorted.get(i).copied().unwrap_or(cbytes))
-                })
-                .collect();
+        if cbytes < HEADER {
+            return Err(format!("not a blosc chunk (compressed size {cbytes})"));
         }
         let mut head = [0u8; HEADER];
         head.copy_from_slice(&h);
-        Ok(Some(ChunkRows {
+        let mut rows = ChunkRows {
             fetch,
             fetch_bytes,
             item,
+            typesize,
             nbytes,
             block,
             cbytes,
             head,
-            spans,
+            spans: vec![],
+            raw: false,
+            whole: false,
             part: vec![],
             b0: 0,
             b1: 0,
             decoded: 0,
             pending: vec![],
             pos: 0,
-        }))
+        };
+        if flags & MEMCPYED != 0 && version <= 2 {
+            if cbytes != HEADER + nbytes {
+                return Err("blosc chunk of the wrong size".into());
+            }
+            // stored uncompressed: read the bytes in steps of any size
+            rows.raw = true;
+            rows.block = if block == 0 { BLOSC_BLOCK } else { block };
+            return Ok(Some(rows));
+        }
+        let by_items = version == 2
+            && typesize > 0
+            && block > 0
+            && block.is_multiple_of(typesize)
+            && nbytes.is_multiple_of(typesize);
+        if !by_items {
+            rows.decode_whole()?;
+            return Ok(Some(rows));
+        }
+        let nblocks = nbytes.div_ceil(block);
+        let table = HEADER + 4 * nblocks;
+        let t = rows
+            .get_opt(HEADER, 4 * nblocks)?
+            .filter(|t| t.len() == 4 * nblocks && cbytes > table)
+            .ok_or("blosc chunk too short for its block table")?;
+        let starts: Vec<usize> = (0..nblocks).map(|j| u32_at(&t, 4 * j)).collect();
+        if starts.iter().any(|s| *s < table || *s >= cbytes) {
+            return Err("blosc block table points outside the chunk".into());
+        }
+        let mut sorted = starts.clone();
+        sorted.sort_unstable();
+        rows.spans = starts
+            .iter()
+            .map(|s| {
+                let i = sorted.partition_point(|x| x <= s);
+                (*s, sorted.get(i).copied().unwrap_or(cbytes))
+            })
+            .collect();
+        Ok(Some(rows))
+    }
+
+    /// Was the chunk decoded whole (its frame could not be read by items)?
+    pub fn decoded_whole(&self) -> bool {
+        self.whole
+    }
+
+    /// Fetch the whole frame and decode it at once into `part`.
+    fn decode_whole(&mut self) -> Result<(), String> {
+        let frame = self.get(0, self.cbytes)?;
+        let mut n = 0usize;
+        // SAFETY: reads at most `frame.len()` bytes of `frame`.
+        let ok = unsafe {
+            blosc_src::blosc_cbuffer_validate(frame.as_ptr().cast(), frame.len(), &mut n)
+        };
+        if ok != 0 || n != self.nbytes {
+            return Err("damaged blosc chunk".into());
+        }
+        let mut out = vec![0u8; self.nbytes];
+        // SAFETY: the frame was validated above; `out` has room for the
+        // `nbytes` it decodes to.
+        let got = unsafe {
+            blosc_src::blosc_decompress_ctx(
+                frame.as_ptr().cast(),
+                out.as_mut_ptr().cast(),
+                out.len(),
+                1,
+            )
+        };
+        if got < 0 || got as usize != self.nbytes {
+            return Err(format!(
+                "blosc chunk decoding failed ({got}; format version {})",
+                self.head[0]
+            ));
+        }
+        self.part = out;
+        (self.raw, self.whole) = (true, true);
+        self.block = self.nbytes.max(1);
+        (self.b0, self.b1) = (0, 1);
+        Ok(())
     }
 
     /// Fetch the blocks from `b` on, about `fetch_bytes` of them, into `part`.
     fn load(&mut self, b: usize) -> Result<(), String> {
         let nblocks = self.nbytes.div_ceil(self.block);
-        if self.spans.is_empty() {
+        if self.raw {
             // stored uncompressed: the blocks' raw bytes
             let e = (b + self.fetch_bytes.div_ceil(self.block)).min(nblocks);
             let (from, to) = (b * self.block, (e * self.block).min(self.nbytes));
@@ -188,16 +256,22 @@ impl<'a> ChunkRows<'a> {
 
     /// Bytes `[offset, offset + len)` of the stored chunk.
     fn get(&mut self, offset: usize, len: usize) -> Result<Bytes, String> {
-        let short = || "blosc chunk shorter than its header says".to_string();
-        if offset + len > self.cbytes {
-            return Err(short());
-        }
-        let bytes = (self.fetch)(offset as u64, len as u64)?
+        let bytes = self
+            .get_opt(offset, len)?
             .ok_or("the chunk disappeared while being read")?;
         if bytes.len() != len {
-            return Err(short());
+            return Err("blosc chunk shorter than its header says".into());
         }
         Ok(bytes)
+    }
+
+    /// Bytes `[offset, offset + len)` as fetched (`None`: chunk gone),
+    /// never past the size the header gives.
+    fn get_opt(&mut self, offset: usize, len: usize) -> Result<Option<Bytes>, String> {
+        if offset + len > self.cbytes {
+            return Err("blosc chunk shorter than its header says".into());
+        }
+        (self.fetch)(offset as u64, len as u64)
     }
 
     /// Decode bytes `[decoded, decoded + len)` (whole blocks but perhaps the
@@ -212,11 +286,12 @@ impl<'a> ChunkRows<'a> {
             let from = self.decoded - self.b0 * self.block;
             let n = (dst.len() - done).min((self.b1 * self.block).min(self.nbytes) - self.decoded);
             let out = &mut dst[done..done + n];
-            if self.spans.is_empty() {
+            if self.raw {
                 out.copy_from_slice(&self.part[from..from + n]);
             } else {
-                let start = i32::try_from(from / self.item).map_err(|e| e.to_string())?;
-                let items = i32::try_from(n / self.item).map_err(|e| e.to_string())?;
+                // whole blocks (or up to the end): whole frame items
+                let start = i32::try_from(from / self.typesize).map_err(|e| e.to_string())?;
+                let items = i32::try_from(n / self.typesize).map_err(|e| e.to_string())?;
                 // SAFETY: `part` was validated in `load`, items `[start,
                 // start + items)` lie in it and `out` has room for them.
                 let got = unsafe {
@@ -284,18 +359,31 @@ mod tests {
 
     fn compress(data: &[u16], clevel: i32, blocksize: usize, threads: i32) -> Bytes {
         let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        compress_as(&bytes, clevel, 1, 2, c"zstd", blocksize, threads)
+    }
+
+    /// One c-blosc 1 frame, every parameter chosen (as numcodecs would).
+    fn compress_as(
+        bytes: &[u8],
+        clevel: i32,
+        shuffle: i32,
+        typesize: usize,
+        cname: &std::ffi::CStr,
+        blocksize: usize,
+        threads: i32,
+    ) -> Bytes {
         let mut out = vec![0u8; bytes.len() + 16];
         // SAFETY: `out` has room for the worst case (input + 16-byte header).
         let n = unsafe {
             blosc_src::blosc_compress_ctx(
                 clevel,
-                1,
-                2,
+                shuffle,
+                typesize,
                 bytes.len(),
                 bytes.as_ptr().cast(),
                 out.as_mut_ptr().cast(),
                 out.len(),
-                c"zstd".as_ptr(),
+                cname.as_ptr(),
                 blocksize,
                 threads,
             )
@@ -303,6 +391,22 @@ mod tests {
         assert!(n > 0);
         out.truncate(n as usize);
         Bytes::from(out)
+    }
+
+    /// Read a whole chunk of u16 through windows of `step` items.
+    fn read_all(enc: Bytes, items: usize, fetch_bytes: usize, step: usize) -> (Vec<u16>, bool) {
+        let fetch = fetch_from(enc, Arc::default());
+        let mut rows = ChunkRows::open_with(fetch, items, 2, fetch_bytes)
+            .unwrap()
+            .unwrap();
+        let mut got = vec![];
+        while got.len() < items {
+            let mut w = vec![0u16; step.min(items - got.len())];
+            rows.take(&mut w).unwrap();
+            got.extend(w);
+        }
+        assert!(rows.take(&mut [0u16; 1]).is_err());
+        (got, rows.decoded_whole())
     }
 
     /// A fetch over `enc` that records the largest range asked for.
@@ -356,6 +460,39 @@ mod tests {
     }
 
     #[test]
+    fn frames_of_any_typesize_shuffle_codec_and_block_size_are_read() {
+        let data: Vec<u16> = (0..60_001u32).map(|i| (i * 7919 % 3001) as u16).collect();
+        let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let cnames = [c"blosclz", c"lz4", c"lz4hc", c"zlib", c"zstd"];
+        let mut wholes = 0;
+        // typesize 1 (zarr-python 3 + numcodecs), the item size, and others
+        for typesize in [1, 2, 8] {
+            for shuffle in [0, 1, 2] {
+                for (i, cname) in cnames.iter().enumerate() {
+                    let (blocksize, threads) = [(0, 1), (16384, 1), (131072, 2), (4096, 4)][i % 4];
+                    let case = format!("typesize {typesize} shuffle {shuffle} {cname:?} block {blocksize} threads {threads}");
+                    let enc = compress_as(&bytes, 5, shuffle, typesize, cname, blocksize, threads);
+                    assert_eq!(enc[3] as usize, typesize, "{case}");
+                    for (fetch_bytes, step) in [(1, 777), (FETCH_BYTES, 60_001)] {
+                        let (got, whole) = read_all(enc.clone(), data.len(), fetch_bytes, step);
+                        assert!(got == data, "{case}");
+                        // 120002 bytes: whole items of 1 and 2 bytes, not of 8
+                        // (a frame stored uncompressed is read by ranges anyway)
+                        let stored_raw = enc[2] & MEMCPYED != 0;
+                        assert_eq!(whole, typesize == 8 && !stored_raw, "{case}");
+                        wholes += usize::from(whole);
+                    }
+                }
+            }
+        }
+        assert!(wholes >= 20, "{wholes} frames decoded whole");
+        // stored uncompressed (clevel 0, memcpyed) at typesize 1
+        let enc = compress_as(&bytes, 0, 2, 1, c"zstd", 0, 1);
+        assert_ne!(enc[2] & MEMCPYED, 0);
+        assert_eq!(read_all(enc, data.len(), 1000, 999), (data.clone(), false));
+    }
+
+    #[test]
     fn missing_chunks_are_none_and_bad_ones_errors() {
         let none: Fetch = Box::new(|_, _| Ok(None));
         assert!(ChunkRows::open(none, 4, 2).unwrap().is_none());
@@ -364,8 +501,19 @@ mod tests {
             ChunkRows::open(fetch_from(enc, Arc::default()), items, item).map(|_| ())
         };
         assert!(open(enc.clone(), 5, 2).is_err());
-        assert!(open(enc, 2, 4).is_err());
+        assert!(open(enc.clone(), 3, 2).is_err());
+        // the same bytes as 2 items of 4 bytes: a frame's typesize is its own
+        assert!(open(enc.clone(), 2, 4).is_ok());
         assert!(open(Bytes::from(vec![7u8; 40]), 4, 2).is_err());
+        // a frame of another format version, right sizes: decoded whole, and refused
+        let mut bad = enc.to_vec();
+        bad[0] = 9;
+        assert!(open(Bytes::from(bad), 4, 2).is_err());
+        // a damaged frame decoded whole (typesize 8 of 10 bytes) is an error too
+        let odd: Vec<u8> = (0..30_002u32).map(|i| (i % 13) as u8).collect();
+        let enc = compress_as(&odd, 5, 1, 8, c"lz4", 0, 1);
+        assert!(open(enc.clone(), 15_001, 2).is_ok());
+        assert!(open(enc.slice(..enc.len() - 10), 15_001, 2).is_err());
         // a truncated chunk fails while reading, not with garbage
         let data: Vec<u16> = (0..50_000u32).map(|i| (i % 251) as u16).collect();
         let enc = compress(&data, 3, 1024, 1);

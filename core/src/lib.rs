@@ -23,6 +23,7 @@ pub mod inspect;
 pub mod jsonfmt;
 pub mod localstore;
 pub mod logging;
+pub mod lz4_codec;
 pub mod plan;
 pub mod remote;
 pub mod sink;

@@ -554,6 +554,15 @@ pub fn build(product: &Product, store: &Store, opts: &Options) -> Result<Plan> {
             "--spatial-chunk and --tile-width must be at least 1".into(),
         ));
     }
+    // every array that will be read can be decoded, before anything is written
+    for (path, node) in &product.nodes {
+        if let Node::Array(a) = node {
+            if carry_meta(&a.meta, &a.attrs).is_some() {
+                crate::source::check_codecs(&a.meta)
+                    .map_err(|e| Error::input(format!("{}/{path}", product.location), e))?;
+            }
+        }
+    }
     let selected = select_groups(product, opts)?;
     let groups: Vec<GroupPlan> = selected
         .iter()

@@ -127,6 +127,53 @@ pub fn patched_v2_meta(meta: &Value) -> Value {
     m
 }
 
+/// Compressors (numcodecs ids) whose chunks are decoded, besides none.
+pub const COMPRESSORS: [&str; 5] = ["blosc", "zstd", "zlib", "gzip", "lz4"];
+/// Filters (numcodecs ids) whose chunks are decoded.
+pub const FILTERS: [&str; 2] = ["shuffle", "fixedscaleoffset"];
+
+/// Can the chunks of this Zarr v2 array be decoded? `Err` says which codec
+/// is not and what is supported, in one line.
+pub fn check_codecs(meta: &Value) -> std::result::Result<(), String> {
+    let list = |ids: &[&str]| ids.join(", ");
+    match &meta["compressor"] {
+        Value::Null => {}
+        c => match c["id"].as_str() {
+            Some(id) if COMPRESSORS.contains(&id) => {}
+            id => {
+                return Err(format!(
+                    "compressor {} is not supported (supported: {}, or none)",
+                    id.map_or_else(|| c.to_string(), |i| format!("{i:?}")),
+                    list(&COMPRESSORS)
+                ))
+            }
+        },
+    }
+    for f in meta["filters"].as_array().into_iter().flatten() {
+        match f["id"].as_str() {
+            Some(id) if FILTERS.contains(&id) => {}
+            id => {
+                return Err(format!(
+                    "filter {} is not supported (supported filters: {}; compressors: {})",
+                    id.map_or_else(|| f.to_string(), |i| format!("{i:?}")),
+                    list(&FILTERS),
+                    list(&COMPRESSORS)
+                ))
+            }
+        }
+    }
+    // the codecs' settings, as zarrs reads them (opening reads nothing)
+    let v2: ArrayMetadataV2 =
+        serde_json::from_value(patched_v2_meta(meta)).map_err(|e| e.to_string())?;
+    let store = std::sync::Arc::new(zarrs::storage::store::MemoryStore::new());
+    match Array::new_with_metadata(store, "/a", ArrayMetadata::V2(v2)) {
+        Ok(_) => Ok(()),
+        // data types are another matter (see `plan::carry_meta`)
+        Err(zarrs::array::ArrayCreateError::DataTypeCreateError(_)) => Ok(()),
+        Err(e) => Err(format!("cannot be decoded: {e}")),
+    }
+}
+
 impl Product {
     /// Read the product tree from `store`.
     pub fn open(store: &Store, location: &str) -> Result<Product> {
@@ -311,5 +358,55 @@ fn relocate(e: Error, loc: &str) -> Error {
     match e {
         Error::Input { path, msg } => Error::input(format!("{loc}/{path}"), msg),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn meta(compressor: Value, filters: Value) -> Value {
+        json!({"zarr_format": 2, "shape": [10, 10], "chunks": [5, 5], "dtype": "<u2",
+               "fill_value": 0, "order": "C", "compressor": compressor, "filters": filters})
+    }
+
+    #[test]
+    fn check_codecs_names_what_cannot_be_decoded() {
+        for c in [
+            Value::Null,
+            json!({"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1, "blocksize": 0}),
+            json!({"id": "zstd", "level": 3}),
+            json!({"id": "zlib", "level": 5}),
+            json!({"id": "gzip", "level": 5}),
+            json!({"id": "lz4", "acceleration": 1}),
+        ] {
+            check_codecs(&meta(c.clone(), Value::Null)).unwrap_or_else(|e| panic!("{c}: {e}"));
+        }
+        let e = check_codecs(&meta(json!({"id": "lzma", "preset": 1}), Value::Null)).unwrap_err();
+        assert!(
+            e.contains("\"lzma\"") && e.contains("blosc, zstd, zlib, gzip, lz4"),
+            "{e}"
+        );
+        let e =
+            check_codecs(&meta(Value::Null, json!([{"id": "delta", "dtype": "<u2"}]))).unwrap_err();
+        assert!(
+            e.contains("filter \"delta\"") && e.contains("shuffle"),
+            "{e}"
+        );
+        for f in [
+            json!({"id": "shuffle", "elementsize": 2}),
+            json!({"id": "fixedscaleoffset", "offset": 0, "scale": 1, "dtype": "<u2"}),
+        ] {
+            check_codecs(&meta(Value::Null, json!([f]))).unwrap_or_else(|e| panic!("{f}: {e}"));
+        }
+        // a known compressor with settings it cannot take
+        let e = check_codecs(&meta(
+            json!({"id": "blosc", "cname": "snappy"}),
+            Value::Null,
+        ))
+        .unwrap_err();
+        assert!(e.contains("cannot be decoded"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
     }
 }

@@ -115,12 +115,16 @@ pub struct TaskStats {
     pub chunks_written: u64,
     /// Chunks found complete and left alone.
     pub chunks_skipped: u64,
+    /// Input chunks decoded whole because their blosc frames cannot be
+    /// read block by block (more memory for that chunk, same values).
+    pub input_chunks_whole: u64,
 }
 
 impl std::ops::AddAssign for TaskStats {
     fn add_assign(&mut self, o: Self) {
         self.chunks_written += o.chunks_written;
         self.chunks_skipped += o.chunks_skipped;
+        self.input_chunks_whole += o.input_chunks_whole;
     }
 }
 
@@ -327,7 +331,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         self.stores.tick(1);
         Ok(TaskStats {
             chunks_written: 1,
-            chunks_skipped: 0,
+            ..Default::default()
         })
     }
 
@@ -341,8 +345,8 @@ impl<'a, T: Pixel> BandJob<'a, T> {
     fn skipped(&self) -> TaskStats {
         self.stores.tick(1);
         TaskStats {
-            chunks_written: 0,
             chunks_skipped: 1,
+            ..Default::default()
         }
     }
 
@@ -561,6 +565,16 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             blosc_rows::ChunkRows::open(fetch, (ch * cw) as usize, size)
                 .map_err(|e| chunk_err(c, e))
         })?;
+        for (rd, &c) in chunks.iter().zip(&cols) {
+            if rd.as_ref().is_some_and(|rd| rd.decoded_whole()) {
+                stats.input_chunks_whole += 1;
+                tracing::debug!(
+                    array = %self.in_name(),
+                    chunk = %input.chunk_key(&[r, c]),
+                    "blosc frame not readable by blocks: decoded whole"
+                );
+            }
+        }
         let fill = self.fill_avg.unwrap_or_default();
         let window = (WINDOW_BYTES / (w as usize * size)).max(2) as u64;
         let mut y = r0;

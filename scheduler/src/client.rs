@@ -210,6 +210,7 @@ impl Cluster {
                     result: Ok(TaskStats {
                         chunks_written: d.chunks_written,
                         chunks_skipped: d.chunks_skipped,
+                        input_chunks_whole: d.input_chunks_whole,
                     }),
                 });
             }

@@ -183,6 +183,7 @@ impl Shell {
                     attempt,
                     chunks_written: r.chunks_written,
                     chunks_skipped: r.chunks_skipped,
+                    input_chunks_whole: r.input_chunks_whole,
                     bytes_read: r.bytes_read,
                     bytes_written: r.bytes_written,
                 });

@@ -269,6 +269,7 @@ fn run_one(w: &Work, totals: &Totals) -> pb::TaskResult {
             r.ok = true;
             r.chunks_written = s.chunks_written;
             r.chunks_skipped = s.chunks_skipped;
+            r.input_chunks_whole = s.input_chunks_whole;
             r.bytes_read = br;
             r.bytes_written = bw;
         }
