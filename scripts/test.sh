@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Run every test: creates the pinned Python venv (.venv) for the interop
-# tests, the pinned browser driver (tests/browser/node_modules) and the S3
-# test server (s3s-fs) if missing, then runs the Rust unit and end-to-end tests.
+# Run every test: installs Debian's chromium (browser tests) and creates the
+# pinned Python venv (.venv) for the interop tests, the pinned browser driver
+# (tests/browser/node_modules) and the S3 test server (s3s-fs) if missing,
+# then runs the Rust unit and end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+    else
+        echo "the browser tests need Debian's chromium: run 'sudo apt-get install chromium', then this script again" >&2
+        exit 1
+    fi
+fi
 req=tests/python/requirements.txt
 if [ ! -x .venv/bin/python ] || ! cmp -s "$req" .venv/requirements.txt; then
     rm -rf .venv

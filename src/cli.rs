@@ -379,7 +379,7 @@ pub fn run() -> Result<ExitCode> {
                 .with_context(|| format!("{}: cannot create", dir.display()))?;
             if !input.join(".zmetadata").exists() {
                 if input.exists() {
-                    std::fs::remove_dir_all(&input)
+                    geozarr_core::localstore::remove_tree(&input)
                         .with_context(|| format!("{}: cannot remove", input.display()))?;
                 }
                 let t = std::time::Instant::now();

@@ -434,3 +434,32 @@ fn undecodable_codecs_fail_before_anything_is_written() {
     );
     assert!(!out.exists(), "output written before the check");
 }
+
+#[test]
+fn demo_runs_again_reusing_its_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let d = dir.to_str().unwrap();
+    let first = common::cli_ok(&["demo", d, "--scale", "40"]);
+    assert!(first.contains("synthetic S2A L2A product"), "{first}");
+    assert!(first.contains("0 fail"), "{first}");
+    let input = dir.join("S2A_MSIL2A_synthetic_scale40.zarr");
+    let stamp = std::fs::metadata(input.join(".zmetadata"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    // the second run keeps the complete input and converts again
+    let second = common::cli_ok(&["demo", d, "--scale", "40"]);
+    assert!(!second.contains("synthetic S2A L2A product"), "{second}");
+    assert!(second.contains("0 fail"), "{second}");
+    let again = std::fs::metadata(input.join(".zmetadata"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(stamp, again);
+    // an input without its consolidated metadata (an interrupted synth) is rebuilt
+    std::fs::remove_file(input.join(".zmetadata")).unwrap();
+    let third = common::cli_ok(&["demo", d, "--scale", "40"]);
+    assert!(third.contains("synthetic S2A L2A product"), "{third}");
+    assert!(third.contains("0 fail"), "{third}");
+}

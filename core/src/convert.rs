@@ -137,7 +137,15 @@ fn prepare_output(
     }
     if overwrite {
         match output.local_path() {
-            Some(p) => std::fs::remove_dir_all(p).map_err(|e| Error::storage(p.display(), e))?,
+            Some(p) => crate::localstore::remove_tree(p).map_err(|e| {
+                let hint = if e.kind() == std::io::ErrorKind::DirectoryNotEmpty {
+                    " while removing it for --overwrite: is another conversion writing \
+                     into it? Stop it, or re-run without --overwrite to resume"
+                } else {
+                    " (removing it for --overwrite)"
+                };
+                Error::storage(p.display(), format!("{e}{hint}"))
+            })?,
             None => store::erase_prefix(&out, "").map_err(at)?,
         }
         return Ok(false);

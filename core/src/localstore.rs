@@ -130,6 +130,23 @@ pub fn copy_in(root: &Path, key: &str, src: &Path) -> std::io::Result<Option<u64
     }
 }
 
+/// Remove a directory tree. A removal that finds a directory not empty
+/// (files appearing while it runs, or a file system whose listing misses
+/// entries being deleted) is tried again a few times before it gives up.
+pub fn remove_tree(dir: &Path) -> std::io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && tries < 5 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100 * tries));
+            }
+            r => return r,
+        }
+    }
+}
+
 impl Drop for ChunkFile {
     fn drop(&mut self) {
         if !self.done {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use geozarr_core::cache::{CacheRef, ChunkCache};
 use geozarr_core::localstore::LocalStore;
 use geozarr_core::plan::{Plan, Task};
@@ -65,7 +65,7 @@ pub async fn run(opts: Options) -> Result<()> {
     let mut deadline = Instant::now() + opts.connect_wait;
     loop {
         match session(&opts, deadline).await {
-            Ok(()) => return Ok(()),
+            Ok(never) => match never {},
             Err(Ended::Refused(e)) => return Err(e),
             Err(Ended::Retry { e, worked: true }) => {
                 if opts.reconnect_wait.is_zero() {
@@ -304,7 +304,7 @@ fn proc_usage() -> (f64, u64) {
 
 /// One registration with the scheduler, with a fresh chunk cache (a
 /// restarted scheduler numbers its jobs anew).
-async fn session(opts: &Options, deadline: Instant) -> Result<(), Ended> {
+async fn session(opts: &Options, deadline: Instant) -> Result<std::convert::Infallible, Ended> {
     let url = opts.scheduler.clone();
     let early = |s: tonic::Status| {
         let e = anyhow!(status_line(&url, &s));
@@ -432,8 +432,8 @@ async fn session(opts: &Options, deadline: Instant) -> Result<(), Ended> {
     let end = loop {
         let m = match down.next().await {
             Some(Ok(m)) => m,
-            Some(Err(s)) => break Err(anyhow!(status_line(&url, &s))),
-            None => break Err(anyhow!("the scheduler at {url} closed the connection")),
+            Some(Err(s)) => break anyhow!(status_line(&url, &s)),
+            None => break anyhow!("the scheduler at {url} closed the connection"),
         };
         match m.msg {
             Some(pb::scheduler_message::Msg::Job(info)) => {
@@ -506,6 +506,8 @@ async fn session(opts: &Options, deadline: Instant) -> Result<(), Ended> {
         g.0.clear();
     }
     queue.cv.notify_all();
-    end.context("worker stopped")
-        .map_err(|e| Ended::Retry { e, worked: true })
+    Err(Ended::Retry {
+        e: end.context("worker stopped"),
+        worked: true,
+    })
 }
