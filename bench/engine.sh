@@ -11,20 +11,11 @@ cd "$(dirname "$0")/.."
 SCALE=${1:-1}
 cargo build --release --workspace --bins -q
 B=target/release
-$B/geozarr-engine-bench state 1000000
+# 1 and 2: the same start-up of a scheduler and 2 workers as bench/run
+python3 bench/run.py --engine-only
 
 tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
-trap cleanup EXIT
-export GEOZARR_TOKEN=bench-$$
-$B/geozarr-scheduler --listen 127.0.0.1:0 > "$tmp/sched.out" &
-pids+=($!)
-for _ in $(seq 50); do grep -q listening "$tmp/sched.out" 2>/dev/null && break; sleep 0.1; done
-url="http://$(sed -n 's/^listening on //p' "$tmp/sched.out")"
-for _ in 1 2; do $B/geozarr-worker --scheduler "$url" --slots 64 & pids+=($!); done
-$B/geozarr-engine-bench grpc "$url" 200000
-
+trap 'rm -rf "$tmp"' EXIT
 in="$tmp/in.zarr"
 $B/eopf-geozarr synth "$in" --scale "$SCALE" > /dev/null
 t() { local s=$(date +%s.%N); "$@" > /dev/null; echo "$(date +%s.%N) - $s" | bc; }

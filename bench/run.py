@@ -7,12 +7,16 @@ time, CPU time (user+sys of the whole process tree) and peak RSS (sum over
 the process tree, sampled every 50 ms). Results go to stdout as a table and
 to bench/results/<UTC time>.json.
 
+A second copy of the product whose blosc frames carry typesize 1 (as
+zarr-python 3 + numcodecs writes them) is converted too, to show that such
+input streams as fast and as small as the default.
+
 Also the distributed engine's own figures: the pure scheduler state machine
 (events/s) and no-op tasks through a real scheduler and 2 worker processes
 over gRPC on loopback (tasks/s).
 
 Usage: bench/run [--scale 1] [--python-cap 600] [--no-python] [--no-scaling]
-                 [--no-engine]
+                 [--no-engine] [--engine-only]
 """
 import argparse
 import datetime
@@ -154,7 +158,14 @@ def main():
     ap.add_argument("--no-python", action="store_true", help="skip the Python tool")
     ap.add_argument("--no-scaling", action="store_true", help="skip the scale 4/2/1 run")
     ap.add_argument("--no-engine", action="store_true", help="skip the state-machine and gRPC figures")
+    ap.add_argument("--engine-only", action="store_true",
+                    help="only the state-machine and gRPC figures, printed (bench/engine.sh uses it)")
     a = ap.parse_args()
+    if a.engine_only:
+        subprocess.run(["cargo", "build", "--release", "--workspace", "--bins", "--quiet"], cwd=ROOT, check=True)
+        for k, v in engine_figures().items():
+            print(f"{k}: {v}")
+        return
 
     work = BENCH / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -162,11 +173,11 @@ def main():
     exe = ROOT / "target/release/eopf-geozarr"
     floor = ROOT / "target/release/transcode-floor"
 
-    def product(scale):
-        p = work / f"s2a-l2a-scale{scale}"
+    def product(scale, encoding="default"):
+        p = work / (f"s2a-l2a-scale{scale}" + ("" if encoding == "default" else f"-{encoding}"))
         if not (p / ".zmetadata").exists():
             shutil.rmtree(p, ignore_errors=True)
-            subprocess.run([exe, "synth", "--scale", str(scale), p], check=True)
+            subprocess.run([exe, "synth", "--scale", str(scale), "--encoding", encoding, p], check=True)
         return p
 
     inp = product(a.scale)
@@ -174,6 +185,9 @@ def main():
     groups = ["--groups", *GROUPS]
     runs = [measure("floor", [floor, inp, work / "out-floor", *GROUPS], work / "out-floor"),
             measure("ours", [exe, "convert", inp, work / "out-ours", *groups], work / "out-ours")]
+    ts1 = product(a.scale, "blosc-typesize1")
+    runs.append(measure("ours-typesize1-input", [exe, "convert", ts1, work / "out-ours-ts1", *groups],
+                        work / "out-ours-ts1"))
     helptext = subprocess.run([exe, "convert", "--help"], capture_output=True, text=True).stdout
     if "--local-workers" in helptext:
         runs.append(measure("ours-local-workers-2",
@@ -201,6 +215,8 @@ def main():
         "python_over_ours": ratio("python", "ours"),
         "python_dask_over_ours": ratio("python-dask-cluster", "ours"),
         "local_workers_2_over_ours": ratio("ours-local-workers-2", "ours"),
+        "typesize1_input_over_ours": ratio("ours-typesize1-input", "ours"),
+        "typesize1_input_over_ours_peak_rss": ratio("ours-typesize1-input", "ours", "peak_rss_mb"),
         "output_bytes_ours_over_python": ratio("ours", "python", "output_bytes"),
     }
     scaling = []
