@@ -29,9 +29,11 @@
 //! writes them:
 //! - `none`: `"compressor": null`, the bytes as they are;
 //! - `zstd`: `{"id": "zstd", "level": 3}`, one zstd frame with its content size;
-//! - `zlib`: `{"id": "zlib", "level": 5}`, a zlib stream;
-//! - `gzip`: `{"id": "gzip", "level": 5}`, a gzip stream (mtime 0, OS 255, as
-//!   Python's `gzip` writes it with `mtime=0`);
+//! - `zlib`: `{"id": "zlib", "level": 5}`, a zlib stream with zlib's own
+//!   header for level 5 (`78 5e`);
+//! - `gzip`: `{"id": "gzip", "level": 5}`, a gzip stream with the header
+//!   Python's `gzip` writes, except the time: 0 instead of now, so that
+//!   products are reproducible;
 //! - `lz4`: `{"id": "lz4", "acceleration": 1}`, numcodecs' LZ4 format: the
 //!   uncompressed size (4 bytes, little-endian) and one LZ4 block. The block is
 //!   written by [`lz4_literal_block`]: all literals, no matches — a valid block
@@ -549,14 +551,7 @@ impl Codec {
                 .encode(Cow::Borrowed(&raw), &CodecOptions::default())
                 .map(Cow::into_owned)
                 .map_err(|e| format!("zstd: {e}")),
-            Codec::Zlib => {
-                let mut z = flate2::write::ZlibEncoder::new(
-                    Vec::with_capacity(raw.len() / 2 + 64),
-                    flate2::Compression::new(ZLIB_LEVEL),
-                );
-                z.write_all(&raw).map_err(|e| format!("zlib: {e}"))?;
-                z.finish().map_err(|e| format!("zlib: {e}"))
-            }
+            Codec::Zlib => zlib_stream(&raw, ZLIB_LEVEL).map_err(|e| format!("zlib: {e}")),
             Codec::Gzip => {
                 let mut z = flate2::GzBuilder::new().mtime(0).write(
                     Vec::with_capacity(raw.len() / 2 + 64),
@@ -584,6 +579,46 @@ impl Codec {
             } => blosc_frame(&raw, cname, clevel, shuffle, typesize, blocksize, threads),
         }
     }
+}
+
+/// A zlib stream of `raw` (RFC 1950) with the header zlib itself writes at
+/// `level` (`78 5e` at level 5, as Python's `zlib.compress` and so numcodecs'
+/// Zlib; flate2's own wrapper would write `78 9c`): header, raw deflate,
+/// Adler-32 of `raw`.
+fn zlib_stream(raw: &[u8], level: u32) -> std::io::Result<Vec<u8>> {
+    let flevel: u16 = match level {
+        0 | 1 => 0,
+        2..=5 => 1,
+        6 => 2,
+        _ => 3,
+    };
+    let mut header: u16 = 0x7800 | (flevel << 6);
+    header += (31 - header % 31) % 31;
+    let mut z = flate2::write::DeflateEncoder::new(
+        Vec::with_capacity(raw.len() / 2 + 64),
+        flate2::Compression::new(level),
+    );
+    z.get_mut().extend_from_slice(&header.to_be_bytes());
+    z.write_all(raw)?;
+    let mut out = z.finish()?;
+    out.extend_from_slice(&adler32(raw).to_be_bytes());
+    Ok(out)
+}
+
+/// Adler-32 (RFC 1950).
+fn adler32(data: &[u8]) -> u32 {
+    const MOD: u32 = 65_521;
+    let (mut a, mut b) = (1u32, 0u32);
+    // 5552 bytes at most between reductions keep `b` within u32.
+    for block in data.chunks(5552) {
+        for &x in block {
+            a += u32::from(x);
+            b += a;
+        }
+        a %= MOD;
+        b %= MOD;
+    }
+    (b << 16) | a
 }
 
 /// One c-blosc 1 frame of `raw`, as numcodecs' `Blosc.encode` makes it.

@@ -386,9 +386,26 @@ fn synth_stream_codecs() {
     let z = Codec::Zstd.encode(raw.clone()).unwrap();
     assert_eq!(zstd_content_size(&z), Some(raw.len() as u64));
     let z = Codec::Zlib.encode(raw.clone()).unwrap();
-    assert_eq!(z[0], 0x78);
-    assert_eq!((u16::from(z[0]) << 8 | u16::from(z[1])) % 31, 0);
+    assert_eq!(&z[..2], &[0x78, 0x5e], "zlib's header at level 5");
     assert_eq!(inflate_zlib(&z), raw);
+    for level in 0..=9 {
+        let z = zlib_stream(&raw[..1000], level).unwrap();
+        assert_eq!(z[0], 0x78);
+        assert_eq!((u16::from(z[0]) << 8 | u16::from(z[1])) % 31, 0);
+        assert_eq!(inflate_zlib(&z), &raw[..1000], "level {level}");
+    }
+    assert_eq!(zlib_stream(b"", 6).unwrap(), [0x78, 0x9c, 3, 0, 0, 0, 0, 1]);
+    // Adler-32 of "Wikipedia" (the example in its article), and of a long
+    // run that needs the reductions.
+    assert_eq!(adler32(b"Wikipedia"), 0x11E6_0398);
+    assert_eq!(adler32(&[0xff; 100_000]), {
+        let (mut a, mut b) = (1u64, 0u64);
+        for _ in 0..100_000 {
+            a = (a + 255) % 65_521;
+            b = (b + a) % 65_521;
+        }
+        (b << 16 | a) as u32
+    });
     let g = Codec::Gzip.encode(raw.clone()).unwrap();
     assert_eq!(&g[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
     assert_eq!(gunzip(&g), raw);
@@ -701,7 +718,7 @@ fn check_chunk(what: &str, e: &Encoding, zarray: &Map<String, Value>, bytes: &[u
         Compressor::None => assert_eq!(bytes.len(), n, "{what}"),
         Compressor::Zstd => assert_eq!(zstd_content_size(bytes), Some(n as u64), "{what}"),
         Compressor::Zlib => {
-            assert_eq!(bytes[0], 0x78, "{what}");
+            assert_eq!(&bytes[..2], &[0x78, 0x5e], "{what}");
             assert_eq!(inflate_zlib(bytes).len(), n, "{what}");
         }
         Compressor::Gzip => {
