@@ -139,6 +139,36 @@ struct SynthArgs {
     /// Divide shapes and chunks by this factor (1 = full size, 10980² at 10 m).
     #[arg(long, default_value_t = 10)]
     scale: u64,
+    /// Encode the numeric arrays another way (same values): parts joined with `+`.
+    ///
+    /// At most one compressor:
+    ///   default          the schema's compressor (the default)
+    ///   none             "compressor": null
+    ///   zstd | zlib | gzip | lz4
+    ///                    numcodecs Zstd level 3, Zlib level 5, GZip level 5, LZ4
+    ///   blosc[:KEY=VALUE,…]
+    ///                    c-blosc frames from the schema's blosc settings; keys:
+    ///                    cname=blosclz|lz4|lz4hc|zlib|zstd, clevel=0..9 (0: stored
+    ///                    uncompressed), shuffle=none|byte|bit, typesize=1..255
+    ///                    (in the frame header), blocksize=BYTES (0: blosc's choice),
+    ///                    threads=N (>1: blocks may be stored out of order)
+    ///   blosc-typesize1  = blosc:typesize=1 (zarr-python 3 + numcodecs)
+    /// Any of:
+    ///   slash            "dimension_separator": "/" (chunk keys 0/1)
+    ///   order-f          "order": "F" (Fortran-order chunks, 2+ dimensions)
+    ///   sparse           chunks holding only the fill value are not written
+    ///   fill-null        "fill_value": null on numeric arrays
+    ///   fill-nan         "fill_value": "NaN" on float arrays
+    /// Strings and datetimes keep the schema's encoding.
+    ///
+    /// Examples: --encoding blosc-typesize1, --encoding zstd+slash+order-f
+    #[arg(
+        long,
+        value_name = "VARIANT",
+        default_value = "default",
+        verbatim_doc_comment
+    )]
+    encoding: geozarr_core::synth::Encoding,
 }
 
 #[derive(Args)]
@@ -357,10 +387,18 @@ pub fn run() -> Result<ExitCode> {
             let s = geozarr_core::synth::synthesize(
                 &schema,
                 &a.out,
-                &geozarr_core::synth::SynthOptions { scale: a.scale },
+                &geozarr_core::synth::SynthOptions {
+                    scale: a.scale,
+                    encoding: a.encoding,
+                },
             )?;
+            let encoding = if a.encoding.is_default() {
+                String::new()
+            } else {
+                format!(", encoding {}", a.encoding)
+            };
             println!(
-                "wrote {} groups, {} arrays ({:.1} MB) to {} in {:.2} s",
+                "wrote {} groups, {} arrays ({:.1} MB{encoding}) to {} in {:.2} s",
                 s.groups,
                 s.arrays,
                 s.bytes_written as f64 / 1e6,
@@ -386,7 +424,10 @@ pub fn run() -> Result<ExitCode> {
                 let s = geozarr_core::synth::synthesize(
                     geozarr_core::synth::DEFAULT_SCHEMA,
                     &input,
-                    &geozarr_core::synth::SynthOptions { scale: a.scale },
+                    &geozarr_core::synth::SynthOptions {
+                        scale: a.scale,
+                        ..Default::default()
+                    },
                 )?;
                 println!(
                     "synthetic S2A L2A product (scale {}): {} arrays, {:.1} MB in {:.1} s → {}",

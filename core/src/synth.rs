@@ -23,6 +23,11 @@
 //! for data types zarrs does not take (`<U*`, `<M8`), which go through the same
 //! c-blosc call directly. Chunks are generated and encoded in parallel (rayon),
 //! largest first, one chunk per worker at a time.
+//!
+//! [`SynthOptions::encoding`] writes the same values with another encoding
+//! (another compressor, blosc settings, `/` chunk keys, Fortran order, missing
+//! fill-only chunks, other fill values; see [`Encoding`]), the ways other
+//! writers store them.
 
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
@@ -40,6 +45,11 @@ use zarrs::filesystem::FilesystemStore;
 
 use crate::{Error, Result};
 
+mod encoding;
+
+pub use encoding::{lz4_literal_block, BloscKeys, Cname, Compressor, Encoding, Shuffle};
+use encoding::{ArrayFacts, Codec};
+
 /// The S2A L2A schema, embedded as the default.
 pub const DEFAULT_SCHEMA: &str =
     include_str!("../schemas/S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613.json");
@@ -50,11 +60,16 @@ pub struct SynthOptions {
     /// Spatial shapes and chunks are divided by `scale` (rounded up), the
     /// resolution multiplied by it; 1 = full size.
     pub scale: u64,
+    /// How numeric arrays are encoded (default: as the schema says).
+    pub encoding: Encoding,
 }
 
 impl Default for SynthOptions {
     fn default() -> Self {
-        SynthOptions { scale: 1 }
+        SynthOptions {
+            scale: 1,
+            encoding: Encoding::default(),
+        }
     }
 }
 
@@ -89,7 +104,7 @@ pub fn synthesize(schema_json: &str, out: &Path, opts: &SynthOptions) -> Result<
     let store = Arc::new(FilesystemStore::new(out).map_err(|e| Error::storage(out.display(), e))?);
     let plans = arrays
         .iter()
-        .map(|a| ArrayPlan::new(a, &ctx, &store))
+        .map(|a| ArrayPlan::new(a, &ctx, &store, &opts.encoding))
         .collect::<Result<Vec<_>>>()?;
 
     // Metadata files, and the consolidated copy of all of them.
@@ -131,10 +146,14 @@ pub fn synthesize(schema_json: &str, out: &Path, opts: &SynthOptions) -> Result<
         .flat_map(|(a, p)| (0..p.n_chunks()).map(move |c| (a, c)))
         .collect();
     tasks.sort_by_key(|&(a, c)| (std::cmp::Reverse(plans[a].chunk_bytes()), a, c));
-    let chunk_bytes = tasks
+    let (chunk_bytes, written) = tasks
         .par_iter()
         .map(|&(a, c)| plans[a].write_chunk(out, &ctx, c))
-        .try_reduce(|| 0u64, |x, y| Ok(x + y))?;
+        .try_fold(
+            || (0u64, 0usize),
+            |(b, n), r| r.map(|w| (b + w.unwrap_or(0), n + usize::from(w.is_some()))),
+        )
+        .try_reduce(|| (0u64, 0usize), |x, y| Ok((x.0 + y.0, x.1 + y.1)))?;
     bytes += chunk_bytes;
 
     let summary = SynthSummary {
@@ -145,9 +164,11 @@ pub fn synthesize(schema_json: &str, out: &Path, opts: &SynthOptions) -> Result<
     tracing::info!(
         out = %out.display(),
         scale = opts.scale,
+        encoding = %opts.encoding,
         arrays = summary.arrays,
         groups = summary.groups,
-        chunks = tasks.len(),
+        chunks = written,
+        skipped = tasks.len() - written,
         bytes = summary.bytes_written,
         "synthetic product written"
     );
@@ -659,6 +680,8 @@ enum Encoder {
         cname: BloscCompressor,
         blocksize: usize,
     },
+    /// Another encoding's compressor (numeric arrays, `--encoding`).
+    Codec(Codec),
 }
 
 struct ArrayPlan {
@@ -672,7 +695,15 @@ struct ArrayPlan {
     separator: String,
     zarray: Map<String, Value>,
     zattrs: Map<String, Value>,
+    /// One element of the schema's fill value: what the values are generated
+    /// with (nodata, padding).
     fill: Vec<u8>,
+    /// One element of the written `.zarray`'s fill value (`None`: `null`).
+    stored_fill: Option<Vec<u8>>,
+    /// Chunk bytes in Fortran order.
+    order_f: bool,
+    /// Chunks holding only `stored_fill` are not written.
+    sparse: bool,
     /// Scaled grid of this array's group, for spatial arrays and their x/y.
     geo: Option<Geo>,
     kind: Kind,
@@ -684,7 +715,12 @@ struct ArrayPlan {
 }
 
 impl ArrayPlan {
-    fn new(a: &ArrayNode, ctx: &Ctx, store: &Arc<FilesystemStore>) -> Result<ArrayPlan> {
+    fn new(
+        a: &ArrayNode,
+        ctx: &Ctx,
+        store: &Arc<FilesystemStore>,
+        encoding: &Encoding,
+    ) -> Result<ArrayPlan> {
         let where_ = display_path(&a.path);
         let shape = shape_of(&a.node, "shape")
             .ok_or_else(|| Error::input(&where_, "`shape` is not a list of integers"))?;
@@ -745,21 +781,54 @@ impl ArrayPlan {
                 update_proj(&mut zattrs, g, new_shape[nd - 2], new_shape[nd - 1]);
             }
         }
-        let separator = a
-            .node
+        let fill_value = a.node.get("fill_value").cloned().unwrap_or(Value::Null);
+        let fill = fill_bytes(&dtype, &fill_value);
+
+        // Another encoding: numeric arrays only (strings and datetimes keep
+        // the schema's, through zarrs or c-blosc as before).
+        let numeric = matches!(dtype.dt, Dt::Num(_));
+        let codec = if numeric {
+            let facts = ArrayFacts {
+                item: dtype.size(),
+                float: matches!(dtype.dt, Dt::Num(Num::F4 | Num::F8)),
+                nd,
+            };
+            encoding
+                .apply(&mut zarray, &facts)
+                .map_err(|e| Error::input(&where_, format!("encoding {encoding}: {e}")))?
+        } else {
+            None
+        };
+        let order_f = zarray.get("order").and_then(Value::as_str) == Some("F");
+        let stored_fill_value = zarray.get("fill_value").cloned().unwrap_or(Value::Null);
+        let stored_fill = if stored_fill_value.is_null() {
+            None
+        } else {
+            Some(fill_bytes(&dtype, &stored_fill_value))
+        };
+        let separator = zarray
             .get("dimension_separator")
             .and_then(Value::as_str)
             .unwrap_or(".")
             .to_string();
-        let fill_value = a.node.get("fill_value").cloned().unwrap_or(Value::Null);
-        let fill = fill_bytes(&dtype, &fill_value);
 
         let kind = if spatial {
             spatial_kind(a, &dtype, &attrs)
         } else {
             Kind::Element
         };
-        let encoder = make_encoder(a, &zarray, &dtype, store)?;
+        let encoder = match codec {
+            Some(c) => Encoder::Codec(c),
+            None => {
+                // Chunks are put in Fortran order before they are encoded;
+                // the encoder itself sees C order.
+                let mut c_order = zarray.clone();
+                if order_f {
+                    c_order.insert("order".into(), Value::from("C"));
+                }
+                make_encoder(a, &c_order, &dtype, store)?
+            }
+        };
         Ok(ArrayPlan {
             path: a.path.clone(),
             name: a.name.clone(),
@@ -772,6 +841,9 @@ impl ArrayPlan {
             zarray,
             zattrs,
             fill,
+            stored_fill,
+            order_f,
+            sparse: encoding.sparse && numeric,
             geo: if spatial || coord { geo } else { None },
             kind,
             encoder,
@@ -806,14 +878,28 @@ impl ArrayPlan {
             .join(&self.separator)
     }
 
-    /// Generate, encode and write chunk number `linear` (C order over the chunk grid).
-    fn write_chunk(&self, out: &Path, ctx: &Ctx, linear: u64) -> Result<u64> {
+    /// Generate, encode and write chunk number `linear` (C order over the
+    /// chunk grid): the bytes written, or `None` for a chunk left out (sparse).
+    fn write_chunk(&self, out: &Path, ctx: &Ctx, linear: u64) -> Result<Option<u64>> {
         let grid = self.grid();
         let idx = unravel(linear, &grid);
         let mut buf = match self.kind {
             Kind::Element => self.element_chunk(ctx, &idx),
             _ => self.spatial_chunk(&idx),
         };
+        if let Some(stored) = &self.stored_fill {
+            if stored != &self.fill {
+                // Another fill value: edge chunks are padded with it.
+                self.set_padding(&mut buf, &idx, stored);
+            }
+            if self.sparse && buf.chunks_exact(stored.len()).all(|e| e == stored) {
+                return Ok(None);
+            }
+        }
+        if self.order_f {
+            let shape: Vec<usize> = self.chunks.iter().map(|&c| c as usize).collect();
+            buf = encoding::c_to_f_order(&buf, &shape, self.dtype.size());
+        }
         let key = self.chunk_key(&idx);
         let file = out.join(&self.path).join(&key);
         let encoded: Vec<u8> = match &self.encoder {
@@ -857,6 +943,12 @@ impl ArrayPlan {
                 )
                 .map_err(|e| Error::storage(file.display(), e))?
             }
+            Encoder::Codec(codec) => {
+                self.to_stored_order(&mut buf);
+                codec
+                    .encode(buf)
+                    .map_err(|e| Error::storage(file.display(), e))?
+            }
         };
         if let Some(parent) = file.parent() {
             if self.separator != "." {
@@ -864,7 +956,22 @@ impl ArrayPlan {
             }
         }
         std::fs::write(&file, &encoded).map_err(|e| Error::storage(file.display(), e))?;
-        Ok(encoded.len() as u64)
+        Ok(Some(encoded.len() as u64))
+    }
+
+    /// Set the elements of chunk `idx` that lie outside the array to `fill`.
+    fn set_padding(&self, buf: &mut [u8], idx: &[u64], fill: &[u8]) {
+        let origin: Vec<u64> = idx.iter().zip(&self.chunks).map(|(i, c)| i * c).collect();
+        let edge = (0..self.shape.len()).any(|d| origin[d] + self.chunks[d] > self.shape[d]);
+        if !edge {
+            return;
+        }
+        for (k, e) in buf.chunks_exact_mut(fill.len()).enumerate() {
+            let local = unravel(k as u64, &self.chunks);
+            if (0..local.len()).any(|d| origin[d] + local[d] >= self.shape[d]) {
+                e.copy_from_slice(fill);
+            }
+        }
     }
 
     /// Our buffers are little-endian; flip for `>` data types written without zarrs.
@@ -1866,7 +1973,15 @@ mod tests {
     fn check_product(schema_json: &str) {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("product.zarr");
-        let summary = synthesize(schema_json, &out, &SynthOptions { scale: SCALE }).unwrap();
+        let summary = synthesize(
+            schema_json,
+            &out,
+            &SynthOptions {
+                scale: SCALE,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let schema: Value = serde_json::from_str(schema_json).unwrap();
         let (groups, arrays) = nodes(&schema);
         assert_eq!(summary.arrays, arrays.len());
@@ -2055,8 +2170,24 @@ mod tests {
     fn synth_is_deterministic() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-        synthesize(DEFAULT_SCHEMA, &a, &SynthOptions { scale: SCALE }).unwrap();
-        synthesize(DEFAULT_SCHEMA, &b, &SynthOptions { scale: SCALE }).unwrap();
+        synthesize(
+            DEFAULT_SCHEMA,
+            &a,
+            &SynthOptions {
+                scale: SCALE,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        synthesize(
+            DEFAULT_SCHEMA,
+            &b,
+            &SynthOptions {
+                scale: SCALE,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let (fa, fb) = (files(&a), files(&b));
         assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
         for (k, v) in &fa {
@@ -2068,12 +2199,23 @@ mod tests {
     fn synth_refuses_non_empty_output_and_zero_scale() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("x"), b"x").unwrap();
-        let err = synthesize(DEFAULT_SCHEMA, dir.path(), &SynthOptions { scale: 20 }).unwrap_err();
+        let err = synthesize(
+            DEFAULT_SCHEMA,
+            dir.path(),
+            &SynthOptions {
+                scale: 20,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::Output { .. }), "{err}");
         let err = synthesize(
             DEFAULT_SCHEMA,
             &dir.path().join("new"),
-            &SynthOptions { scale: 0 },
+            &SynthOptions {
+                scale: 0,
+                ..Default::default()
+            },
         )
         .unwrap_err();
         assert!(matches!(err, Error::Usage(_)), "{err}");
@@ -2139,7 +2281,15 @@ mod tests {
         }));
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("mini.zarr");
-        let s = synthesize(&schema.to_string(), &out, &SynthOptions { scale: 3 }).unwrap();
+        let s = synthesize(
+            &schema.to_string(),
+            &out,
+            &SynthOptions {
+                scale: 3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!((s.arrays, s.groups), (8, 5));
 
         // "/" separator and the scaled transform.

@@ -33,7 +33,15 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn band_and_chunk_tasks_write_identical_stores() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in.zarr");
-    synthesize(DEFAULT_SCHEMA, &input, &SynthOptions { scale: 8 }).unwrap();
+    synthesize(
+        DEFAULT_SCHEMA,
+        &input,
+        &SynthOptions {
+            scale: 8,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     // small chunks so every level has several chunks and odd edges
     let plan = Options {
         spatial_chunk: 200,
@@ -91,7 +99,15 @@ fn band_and_chunk_tasks_write_identical_stores() {
 fn chunk_dag_orders_levels() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in.zarr");
-    synthesize(DEFAULT_SCHEMA, &input, &SynthOptions { scale: 16 }).unwrap();
+    synthesize(
+        DEFAULT_SCHEMA,
+        &input,
+        &SynthOptions {
+            scale: 16,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let store = geozarr_core::store::open_input(
         &geozarr_core::store::Location::parse(input.to_str().unwrap()).unwrap(),
     )
@@ -167,7 +183,15 @@ fn chunk_tasks_with_a_cache_decode_each_input_chunk_once() {
 
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in.zarr");
-    synthesize(DEFAULT_SCHEMA, &input, &SynthOptions { scale: 8 }).unwrap();
+    synthesize(
+        DEFAULT_SCHEMA,
+        &input,
+        &SynthOptions {
+            scale: 8,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let store = open_input(&Location::parse(input.to_str().unwrap()).unwrap()).unwrap();
     let product = geozarr_core::source::Product::open(&store, "in").unwrap();
     let plan = geozarr_core::plan::build(
