@@ -463,3 +463,135 @@ fn demo_runs_again_reusing_its_input() {
     assert!(third.contains("synthetic S2A L2A product"), "{third}");
     assert!(third.contains("0 fail"), "{third}");
 }
+
+/// Every array's decoded values (as little-endian bytes, strings as UTF-8)
+/// under `dir`, by node path; the Zarr v3 store read with zarrs.
+fn decoded_arrays(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use zarrs::array::{Array, ArrayBytes};
+    let store = std::sync::Arc::new(zarrs::filesystem::FilesystemStore::new(dir).unwrap());
+    let mut out = std::collections::BTreeMap::new();
+    for (k, v) in common::files(dir) {
+        let Some(node) = k.strip_suffix("zarr.json") else {
+            continue;
+        };
+        let meta: serde_json::Value = serde_json::from_slice(&v).unwrap();
+        if meta["node_type"] != "array" {
+            continue;
+        }
+        let path = format!("/{}", node.trim_end_matches('/'));
+        let a = Array::open(store.clone(), &path).unwrap();
+        let all = a.subset_all();
+        let bytes: Vec<u8> = match a.retrieve_array_subset::<ArrayBytes>(&all).unwrap() {
+            ArrayBytes::Fixed(b) => b.into_owned(),
+            ArrayBytes::Variable(v) => v.bytes().to_vec(),
+            other => panic!("{path}: unexpected {other:?}"),
+        };
+        out.insert(path, bytes);
+    }
+    out
+}
+
+#[test]
+fn synth_encodings_convert_to_the_same_pyramids_and_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |p: &str| tmp.path().join(p);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let convert = |enc: &str| {
+        let (input, output) = (t(&format!("{enc}.zarr")), t(&format!("{enc}_gz.zarr")));
+        common::cli_ok(&["synth", &s(&input), "--scale", "40", "--encoding", enc]);
+        let log = common::cli_ok(&["convert", &s(&input), &s(&output)]);
+        // frames whose typesize divides neither their blocks nor their
+        // length are decoded whole, and said so; all others by blocks
+        let whole = enc.contains("typesize=5");
+        assert_eq!(log.contains("decoded whole"), whole, "{enc}: {log}");
+        (input, output)
+    };
+    let (_, base) = convert("default");
+    let base_values = decoded_arrays(&base);
+    assert!(base_values.len() > 100, "{} arrays", base_values.len());
+    for enc in [
+        "none",
+        "zstd",
+        "zlib",
+        "gzip",
+        "lz4",
+        "blosc-typesize1",
+        "blosc:cname=lz4,shuffle=none",
+        "blosc:cname=blosclz,shuffle=byte,typesize=1",
+        "blosc:cname=lz4hc,typesize=5",
+        "blosc:cname=zlib,blocksize=16384",
+        "blosc:clevel=0,typesize=1",
+        "blosc:threads=4",
+        "slash",
+        "order-f",
+        "sparse",
+        "zstd+slash+order-f+sparse",
+    ] {
+        let (_, out) = convert(enc);
+        // the pyramids are ours, byte for byte; carried arrays keep their
+        // input's codecs (profile §7) and their values
+        common::assert_same_store(&base.join("measurements"), &out.join("measurements"));
+        let values = decoded_arrays(&out);
+        assert_eq!(
+            base_values.keys().collect::<Vec<_>>(),
+            values.keys().collect::<Vec<_>>(),
+            "{enc}"
+        );
+        for (k, v) in &base_values {
+            assert!(v == &values[k], "{enc}: {k} decodes to other values");
+        }
+    }
+    // other fill values change what nodata means: level 0 still holds the
+    // input's values and the overviews average as the profile says
+    for enc in ["fill-null", "fill-nan"] {
+        let (input, out) = convert(enc);
+        let r = common::py("interop.py", &[&s(&out), "--input", &s(&input)]);
+        assert!(r.contains("interop ok"), "{enc}: {r}");
+    }
+}
+
+#[test]
+fn damaged_frames_are_one_clear_error_per_chunk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    // by blocks (typesize 1) and decoded whole (typesize 5)
+    for enc in ["blosc-typesize1", "blosc:typesize=5"] {
+        let input = tmp.path().join(format!("{enc}.zarr"));
+        common::cli_ok(&["synth", &s(&input), "--scale", "40", "--encoding", enc]);
+        let chunk = input.join("measurements/reflectance/r20m/b05/0.0");
+        let good = std::fs::read(&chunk).unwrap();
+        let damages: [(&str, Vec<u8>); 3] = [
+            ("truncated", good[..good.len() * 2 / 3].to_vec()),
+            ("bad header", [&[9u8; 16][..], &good[16..]].concat()),
+            ("wrong size", {
+                let mut w = good.clone();
+                w[4..8].copy_from_slice(&7u32.to_le_bytes());
+                w
+            }),
+        ];
+        for (what, bytes) in damages {
+            std::fs::write(&chunk, &bytes).unwrap();
+            let out = tmp.path().join("out.zarr");
+            let o = common::cli(&["convert", &s(&input), &s(&out), "--overwrite"]);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(!o.status.success(), "{enc} {what}: converted");
+            // retries are logged as warnings; the error is the last line, one line
+            let last = err.trim().lines().last().unwrap_or_default();
+            assert!(
+                last.starts_with("error: failed after 3 attempt(s)"),
+                "{enc} {what}: {err}"
+            );
+            assert_eq!(err.matches("error:").count(), 1, "{enc} {what}: {err}");
+            for needle in ["r20m/b05", "chunk measurements/reflectance/r20m/b05/0.0: "] {
+                assert!(last.contains(needle), "{enc} {what}: {last}");
+            }
+            assert!(!err.contains("panicked"), "{enc} {what}: {err}");
+            eprintln!("{enc} {what}: {last}");
+            let root = out.join("zarr.json");
+            assert!(
+                !root.exists() || common::json(&root).get("consolidated_metadata").is_none(),
+                "{enc} {what}: the output looks complete"
+            );
+        }
+    }
+}

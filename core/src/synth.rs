@@ -3,8 +3,8 @@
 //!
 //! Every group and array of the schema is written: `.zgroup`, `.zattrs`,
 //! `.zarray` (the schema's own JSON, with spatial shapes and chunks divided by
-//! [`SynthOptions::scale`]) and every chunk, plus a root `.zmetadata` in the
-//! classic consolidated form. JSON text is written the way zarr-python 2
+//! [`SynthOptions::scale`]) and every chunk, then a root `.zmetadata` in the
+//! classic consolidated form (last, so a product that has it is whole). JSON text is written the way zarr-python 2
 //! writes it (`json.dumps(indent=4, sort_keys=True, ensure_ascii=True)`).
 //!
 //! Pixel values are deterministic (no RNG: noise comes from a hash of the
@@ -132,12 +132,6 @@ pub fn synthesize(schema_json: &str, out: &Path, opts: &SynthOptions) -> Result<
         consolidated.insert(meta_key(&p.path, ".zarray"), zarray);
         consolidated.insert(meta_key(&p.path, ".zattrs"), zattrs);
     }
-    let zmetadata = Value::Object(Map::from_iter([
-        ("metadata".to_string(), Value::Object(consolidated)),
-        ("zarr_consolidated_format".to_string(), Value::from(1)),
-    ]));
-    bytes += write_json(&out.join(".zmetadata"), &zmetadata)?;
-
     // Chunks: largest first, so the big single-chunk arrays do not end up alone
     // on one core at the end.
     let mut tasks: Vec<(usize, u64)> = plans
@@ -155,6 +149,14 @@ pub fn synthesize(schema_json: &str, out: &Path, opts: &SynthOptions) -> Result<
         )
         .try_reduce(|| (0u64, 0usize), |x, y| Ok((x.0 + y.0, x.1 + y.1)))?;
     bytes += chunk_bytes;
+
+    // The consolidated metadata last: its presence says the product is whole
+    // (`demo` and `bench/run` reuse a product that has it).
+    let zmetadata = Value::Object(Map::from_iter([
+        ("metadata".to_string(), Value::Object(consolidated)),
+        ("zarr_consolidated_format".to_string(), Value::from(1)),
+    ]));
+    bytes += write_json(&out.join(".zmetadata"), &zmetadata)?;
 
     let summary = SynthSummary {
         arrays: plans.len(),

@@ -560,7 +560,13 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             let fetch: blosc_rows::Fetch = Box::new(move |offset, len| {
                 source
                     .get_partial(&key, ByteRange::FromStart(offset, Some(len)))
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| match source.size_key(&key) {
+                        // a range past the end: a truncated chunk
+                        Ok(Some(n)) if offset + len > n => {
+                            format!("blosc chunk shorter than its header says ({n} bytes stored)")
+                        }
+                        _ => e.to_string(),
+                    })
             });
             blosc_rows::ChunkRows::open(fetch, (ch * cw) as usize, size)
                 .map_err(|e| chunk_err(c, e))
