@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use geozarr_core::convert::plan;
 use geozarr_core::convert::{convert, convert_with, ConvertOptions, Progress, Summary};
-use geozarr_core::plan;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Convert Copernicus EOPF Zarr products (Sentinel-2 L1C/L2A) into
@@ -341,9 +341,9 @@ fn run_convert_cluster(a: &ConvertArgs) -> Result<Option<Summary>> {
     init_logging(a.verbose);
     let mut opts = a.options();
     opts.granularity = if a.cluster_tasks == "band" {
-        geozarr_core::plan::Granularity::Band
+        geozarr_core::convert::plan::Granularity::Band
     } else {
-        geozarr_core::plan::Granularity::Chunk
+        geozarr_core::convert::plan::Granularity::Chunk
     };
     let max_attempts = opts.max_retries;
     let cluster = match (local, &a.scheduler) {
@@ -417,7 +417,7 @@ pub fn run() -> Result<ExitCode> {
                 .with_context(|| format!("{}: cannot create", dir.display()))?;
             if !input.join(".zmetadata").exists() {
                 if input.exists() {
-                    geozarr_core::localstore::remove_tree(&input)
+                    geozarr_core::store::local::remove_tree(&input)
                         .with_context(|| format!("{}: cannot remove", input.display()))?;
                 }
                 let t = std::time::Instant::now();

@@ -1,36 +1,33 @@
 //! geozarr-core: EOPF Zarr v2 products → GeoZarr 0.4 (Zarr v3) stores.
 //!
-//! The conversion is split into a pure planning step ([`plan`]) that turns a
-//! product and options into a DAG of small, serialisable tasks, and a task
-//! runner ([`task`]) that executes one task against the input and output
-//! stores. The in-process [`executor`] and the distributed workers run the
-//! very same task code, so both write byte-identical stores.
+//! Layers, each importing only those listed before it (a test,
+//! `tests/layering.rs`, fails on any import cycle between modules):
+//! - [`error`], [`logging`], `jsonfmt`, `path`: leaves;
+//! - [`store`]: where bytes live (local files, S3, HTTP), behind one `Store`;
+//! - `codec`: chunk encodings (blosc frames read and written block by block,
+//!   numcodecs lz4 for zarrs, the check of what an input's codecs need);
+//! - [`geo`]: grids, CRS, tile matrices, chunk sizes, 2×2 downsampling;
+//! - [`tree`]: one reader of a Zarr node tree (v2 and v3, consolidated or not);
+//! - [`product`]: an EOPF product (Zarr v2) as conversion sees it;
+//! - [`convert`]: planning (pure), tasks, the in-process executor, metadata;
+//! - [`inspect`]: `info` and `validate`.
+//!
+//! The in-process executor and distributed workers run the same task code
+//! ([`convert::task::run`]), so both write byte-identical stores.
 
-pub mod attrs;
-pub mod aws;
-pub mod blosc_frame;
-pub mod blosc_rows;
-pub mod cache;
-pub mod chunking;
+pub(crate) mod codec;
 pub mod convert;
-pub mod crs;
-pub mod downsample;
 pub mod error;
-pub mod executor;
-pub mod grid;
-pub mod httplist;
+pub mod geo;
 pub mod inspect;
-pub mod jsonfmt;
-pub mod localstore;
+pub(crate) mod jsonfmt;
 pub mod logging;
-pub mod lz4_codec;
-pub mod plan;
-pub mod remote;
-pub mod sink;
-pub mod source;
+pub(crate) mod path;
+pub mod product;
 pub mod store;
 pub mod synth;
-pub mod task;
-pub mod tms;
+pub mod tree;
 
+pub use convert::{convert, convert_with, ConvertOptions, Progress, Summary};
 pub use error::{Error, Result};
+pub use store::{Location, Store};

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use geozarr_core::convert::plan::{Granularity, Options, Task};
 use geozarr_core::convert::{convert, ConvertOptions, NoProgress};
-use geozarr_core::plan::{Granularity, Options, Task};
 use geozarr_core::synth::{synthesize, SynthOptions, DEFAULT_SCHEMA};
 
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -112,8 +112,8 @@ fn chunk_dag_orders_levels() {
         &geozarr_core::store::Location::parse(input.to_str().unwrap()).unwrap(),
     )
     .unwrap();
-    let product = geozarr_core::source::Product::open(&store, "in").unwrap();
-    let plan = geozarr_core::plan::build(
+    let product = geozarr_core::product::Product::open(&store, "in").unwrap();
+    let plan = geozarr_core::convert::plan::build(
         &product,
         &store,
         &Options {
@@ -176,10 +176,10 @@ fn chunk_dag_orders_levels() {
 /// read every level back from memory, not from the store.
 #[test]
 fn chunk_tasks_with_a_cache_decode_each_input_chunk_once() {
-    use geozarr_core::cache::{CacheRef, ChunkCache};
-    use geozarr_core::source::u64_list;
+    use geozarr_core::convert::cache::{CacheRef, ChunkCache};
+    use geozarr_core::convert::task::{run, RunOptions, Stores};
+    use geozarr_core::product::u64_list;
     use geozarr_core::store::{open_input, Location, Store};
-    use geozarr_core::task::{run, RunOptions, Stores};
 
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in.zarr");
@@ -193,8 +193,8 @@ fn chunk_tasks_with_a_cache_decode_each_input_chunk_once() {
     )
     .unwrap();
     let store = open_input(&Location::parse(input.to_str().unwrap()).unwrap()).unwrap();
-    let product = geozarr_core::source::Product::open(&store, "in").unwrap();
-    let plan = geozarr_core::plan::build(
+    let product = geozarr_core::product::Product::open(&store, "in").unwrap();
+    let plan = geozarr_core::convert::plan::build(
         &product,
         &store,
         &Options {
@@ -206,7 +206,7 @@ fn chunk_tasks_with_a_cache_decode_each_input_chunk_once() {
     .unwrap();
     let out_dir = tmp.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
-    let output: Store = Arc::new(geozarr_core::localstore::LocalStore::new(&out_dir).unwrap());
+    let output: Store = Arc::new(geozarr_core::store::local::LocalStore::new(&out_dir).unwrap());
     let cache = Arc::new(ChunkCache::new(1 << 30));
     let stores = Stores {
         input: store,

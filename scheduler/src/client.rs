@@ -9,9 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use geozarr_core::executor::{Executor, TaskResult};
-use geozarr_core::plan::{Plan, Task, TaskSpec};
-use geozarr_core::task::{RunOptions, Stores, TaskStats};
+use geozarr_core::convert::executor::{Executor, TaskResult};
+use geozarr_core::convert::plan::{Plan, Task, TaskSpec};
+use geozarr_core::convert::task::{RunOptions, Stores, TaskStats};
 use geozarr_core::{Error, Result};
 use geozarr_proto::client::{connect, status_line};
 

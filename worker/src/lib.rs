@@ -1,5 +1,5 @@
 //! geozarr-worker: connects to a scheduler, registers, heartbeats, pulls
-//! tasks and runs them with `geozarr_core::task::run` — the same code as the
+//! tasks and runs them with `geozarr_core::convert::task::run` — the same code as the
 //! in-process executor — on `slots` threads, streaming results and byte
 //! counts back.
 
@@ -9,11 +9,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
-use geozarr_core::cache::{CacheRef, ChunkCache};
-use geozarr_core::localstore::LocalStore;
-use geozarr_core::plan::{Plan, Task};
+use geozarr_core::convert::cache::{CacheRef, ChunkCache};
+use geozarr_core::convert::plan::{Plan, Task};
+use geozarr_core::convert::task::{self, v3_chunk_key, Direct, RunOptions, Stores};
+use geozarr_core::store::local::LocalStore;
 use geozarr_core::store::{self, Location, Store};
-use geozarr_core::task::{self, v3_chunk_key, Direct, RunOptions, Stores};
 pub use geozarr_proto::client::env_token;
 use geozarr_proto::client::{connect, status_line};
 use geozarr_proto::pb;

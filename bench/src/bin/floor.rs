@@ -14,11 +14,11 @@ use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use zarrs::array::{ArraySubset, CodecOptions};
 
-use geozarr_core::downsample::downsample;
-use geozarr_core::plan::{self, GroupPlan, Plan};
-use geozarr_core::source::Product;
+use geozarr_core::convert::plan::{self, GroupPlan, Plan};
+use geozarr_core::convert::task::{input_array, output_array, Stores};
+use geozarr_core::geo::downsample::downsample;
+use geozarr_core::product::Product;
 use geozarr_core::store::{self, Location};
-use geozarr_core::task::{input_array, output_array, Stores};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

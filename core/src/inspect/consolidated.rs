@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::validate::{Ctx, Status};
 use super::{display, strip_consolidated, v3_node, Node, Read, Tree};
-use crate::store::join;
+use crate::path::join;
 use crate::Result;
 
 pub(super) fn check_consolidated(cx: &mut Ctx) -> Result<()> {

@@ -1,6 +1,6 @@
 //! `validate --deep`: every chunk exists and decodes, and every overview
 //! equals the 2×2 block average of its parent level (the same
-//! [`crate::downsample`] rule the converter uses: nodata-aware mean, integer
+//! [`crate::geo::downsample`] rule the converter uses: nodata-aware mean, integer
 //! results rounded half away from zero; ±1 count or 1e-6 relative slack for
 //! other implementations' float rounding).
 
@@ -11,8 +11,9 @@ use zarrs::array::{ArrayBytes, ArraySubset};
 use super::spatial::{self, grid_vars};
 use super::validate::{indices, Check, Ctx, Status};
 use super::{display, name_of, Kind, Tree};
-use crate::downsample::{downsample, Pixel};
-use crate::store::{join, Store};
+use crate::geo::downsample::{downsample, Pixel};
+use crate::path::join;
+use crate::store::Store;
 
 fn check(status: Status, name: &'static str, path: &str, message: String) -> Check {
     Check {

@@ -168,11 +168,11 @@ fn spatial_info(tree: &Tree, store: &Store, group: &str) -> Option<Spatial> {
     let [h, w] = shape;
     let mut grid = spatial::stated_transform(tree, group).map(|(t, s)| (t, s.to_string()));
     if grid.is_none() {
-        let x = tree.read_1d(store, &crate::store::join(group, "x")).ok();
-        let y = tree.read_1d(store, &crate::store::join(group, "y")).ok();
+        let x = tree.read_1d(store, &crate::path::join(group, "x")).ok();
+        let y = tree.read_1d(store, &crate::path::join(group, "y")).ok();
         if let Some(g) = x
             .zip(y)
-            .and_then(|(x, y)| crate::grid::Grid::from_centres(&x, &y))
+            .and_then(|(x, y)| crate::geo::grid::Grid::from_centres(&x, &y))
         {
             grid = Some(([g.left, g.res_x, g.top, g.res_y], "coordinates".into()));
         }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::spatial;
 use super::validate::{Ctx, Status};
 use super::{display, wkt, Kind};
-use crate::store::join;
+use crate::path::join;
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1e-300)

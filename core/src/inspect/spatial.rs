@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{name_of, wkt, Kind, Tree};
-use crate::store::join;
+use crate::path::join;
 
 /// A CRS as far as the metadata tells.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -87,7 +87,7 @@ pub fn crs_of(tree: &Tree, group: &str) -> Option<CrsInfo> {
         match (epsg, w) {
             (_, Some(w)) => return Some(from_wkt(w, epsg)),
             (Some(code), None) => {
-                let name = crate::crs::utm_wkt(code)
+                let name = crate::geo::crs::utm_wkt(code)
                     .and_then(|w| wkt::parse(&w).ok())
                     .map(|p| p.name);
                 return Some(CrsInfo {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use super::spatial::{self, grid_vars};
 use super::validate::{missing_chunks, Ctx, Status};
 use super::{cf, display, name_of, parent_of, wkt, Kind, Node, Tree};
-use crate::chunking::aligned_chunk_size;
-use crate::store::join;
+use crate::geo::chunking::aligned_chunk_size;
+use crate::path::join;
 
 /// Arrays that are grid mappings: with `grid_mapping_name`, or named by a
 /// sibling's `grid_mapping`.

@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn parses_wkt1_and_wkt2() {
-        let w = crate::crs::utm_wkt(32632).unwrap();
+        let w = crate::geo::crs::utm_wkt(32632).unwrap();
         let c = parse(&w).unwrap();
         assert_eq!(c.keyword, "PROJCS");
         assert_eq!(c.name, "WGS 84 / UTM zone 32N");
@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn rejects_broken_text() {
-        let w = crate::crs::utm_wkt(32632).unwrap();
+        let w = crate::geo::crs::utm_wkt(32632).unwrap();
         assert!(parse(&w[..w.len() - 1]).is_err());
         assert!(parse("EPSG:32632").is_err());
         assert!(parse("").is_err());

@@ -5,8 +5,8 @@
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
 
-use crate::plan::{Plan, TaskSpec};
-use crate::task::{self, RunOptions, Stores, TaskStats};
+use crate::convert::plan::{Plan, TaskSpec};
+use crate::convert::task::{self, RunOptions, Stores, TaskStats};
 use crate::Result;
 
 /// Runs a selection of a plan's tasks: the in-process [`ThreadPool`], or a

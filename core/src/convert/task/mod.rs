@@ -12,13 +12,13 @@ use zarrs::array::{
 };
 use zarrs::storage::{byte_range::ByteRange, ReadableWritableListableStorageTraits};
 
-use crate::attrs::DType;
-use crate::blosc_frame::{Encoded, FrameWriter};
-use crate::blosc_rows;
-use crate::cache::{readers, CacheRef};
-use crate::downsample::{downsample, Pixel};
-use crate::plan::{CarryMode, GroupPlan, Plan, Task};
-use crate::source::u64_list;
+use crate::codec::blosc_frame::{Encoded, FrameWriter};
+use crate::codec::blosc_rows;
+use crate::convert::attrs::DType;
+use crate::convert::cache::{readers, CacheRef};
+use crate::convert::plan::{CarryMode, GroupPlan, Plan, Task};
+use crate::geo::downsample::{downsample, Pixel};
+use crate::product::u64_list;
 use crate::store::{self, Location, Store};
 use crate::{Error, Result};
 
@@ -131,10 +131,11 @@ impl std::ops::AddAssign for TaskStats {
 /// Run one task.
 pub fn run(plan: &Plan, task: &Task, stores: &Stores, ro: RunOptions) -> Result<TaskStats> {
     match task {
-        Task::Metadata => crate::sink::write_metadata(plan, stores).map(|_| TaskStats::default()),
-        Task::Consolidate => {
-            crate::sink::consolidate(plan, &stores.output).map(|_| TaskStats::default())
+        Task::Metadata => {
+            crate::convert::metadata::write_metadata(plan, stores).map(|_| TaskStats::default())
         }
+        Task::Consolidate => crate::convert::metadata::consolidate(plan, &stores.output)
+            .map(|_| TaskStats::default()),
         Task::Coords { group } => coords(plan, &plan.groups[*group], stores, ro),
         Task::Band { group, band } => dispatch(plan, *group, *band, stores, ro, None),
         Task::Chunk {
@@ -809,7 +810,7 @@ fn carry(plan: &Plan, index: usize, stores: &Stores, ro: RunOptions) -> Result<T
                 let d = &stores.direct;
                 if let (Some(src), Some(dst)) = (&d.input_dir, &d.output_dir) {
                     // file to file, never through memory
-                    let copied = crate::localstore::copy_in(dst, &ok, &src.join(&ik))
+                    let copied = crate::store::local::copy_in(dst, &ok, &src.join(&ik))
                         .map_err(|e| Error::storage(format!("{}/{ok}", stores.output_name), e))?;
                     if let Some(n) = copied {
                         d.read.fetch_add(n, Ordering::Relaxed);
@@ -824,7 +825,7 @@ fn carry(plan: &Plan, index: usize, stores: &Stores, ro: RunOptions) -> Result<T
         }
         CarryMode::Reencode => {
             let copts = codec_options(ro);
-            let src = input_array(&crate::source::patched_v2_meta(meta), stores, &cp.path)?;
+            let src = input_array(&crate::codec::patched_v2_meta(meta), stores, &cp.path)?;
             let dst = output_array(plan, stores, &cp.path)?;
             let dtype = meta["dtype"].as_str().unwrap_or("");
             let in_err = |e: &dyn std::fmt::Display| {

@@ -164,6 +164,7 @@ impl S3Settings {
     }
 
     /// The secret strings (secret key, session token) that must never be printed.
+    #[cfg(test)]
     pub fn secrets(&self) -> Vec<String> {
         match &self.credentials {
             Credentials::Static { secret, token, .. } => std::iter::once(secret.clone())

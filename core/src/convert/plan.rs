@@ -4,13 +4,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::attrs::{self, DType};
-use crate::chunking::{band_chunk, level_sizes};
-use crate::crs::Crs;
-use crate::grid::Grid;
-use crate::source::{dim_names, patched_v2_meta, u64_list, Node, Product};
+use crate::codec::patched_v2_meta;
+use crate::convert::attrs::{self, DType};
+use crate::geo::chunking::{band_chunk, level_sizes};
+use crate::geo::crs::Crs;
+use crate::geo::grid::Grid;
+use crate::geo::tms::multiscales;
+use crate::product::{dim_names, u64_list, Node, Product};
 use crate::store::Store;
-use crate::tms::multiscales;
 use crate::{Error, Result};
 
 /// Conversion options (the CLI flags of `convert`).
@@ -558,7 +559,7 @@ pub fn build(product: &Product, store: &Store, opts: &Options) -> Result<Plan> {
     for (path, node) in &product.nodes {
         if let Node::Array(a) = node {
             if carry_meta(&a.meta, &a.attrs).is_some() {
-                crate::source::check_codecs(&a.meta)
+                crate::codec::check_v2(&a.meta)
                     .map_err(|e| Error::input(format!("{}/{path}", product.location), e))?;
             }
         }

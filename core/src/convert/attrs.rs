@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::crs::Crs;
-use crate::grid::Grid;
+use crate::geo::crs::Crs;
+use crate::geo::grid::Grid;
 
 /// Numeric data types we can convert (average).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,17 +1,24 @@
 //! The whole conversion on one machine: open, plan, write metadata, run the
 //! band and carry-over tasks, verify and retry bands, consolidate last.
 
+pub(crate) mod attrs;
+pub mod cache;
+pub mod executor;
+pub(crate) mod metadata;
+pub mod plan;
+pub mod task;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zarrs::storage::storage_adapter::performance_metrics::PerformanceMetricsStorageAdapter;
 
-use crate::cache::{CacheRef, ChunkCache};
-use crate::executor::{Executor, ThreadPool};
-use crate::plan::{self, Granularity, Plan, Task, TaskSpec};
-use crate::source::Product;
+use crate::convert::cache::{CacheRef, ChunkCache};
+use crate::convert::executor::{Executor, ThreadPool};
+use crate::convert::plan::{Granularity, Plan, Task, TaskSpec};
+use crate::convert::task::{band_chunk_keys, Direct, RunOptions, Stores, TaskStats};
+use crate::product::Product;
 use crate::store::{self, Location, StoreOptions};
-use crate::task::{self, band_chunk_keys, Direct, RunOptions, Stores, TaskStats};
 use crate::{Error, Result};
 
 /// Budget of the decoded-chunk cache that in-process chunk tasks share.
@@ -137,7 +144,7 @@ fn prepare_output(
     }
     if overwrite {
         match output.local_path() {
-            Some(p) => crate::localstore::remove_tree(p).map_err(|e| {
+            Some(p) => crate::store::local::remove_tree(p).map_err(|e| {
                 let hint = if e.kind() == std::io::ErrorKind::DirectoryNotEmpty {
                     " while removing it for --overwrite: is another conversion writing \
                      into it? Stop it, or re-run without --overwrite to resume"
@@ -201,7 +208,7 @@ fn reset_band(plan: &Plan, g: usize, b: usize, out: &store::Store) -> Result<()>
         let p = gp.band_path(b, l);
         store::erase_prefix(out, &p)?;
         if let Some(meta) = plan.node(&p) {
-            store::put_json(out, &store::join(&p, "zarr.json"), meta)?;
+            store::put_json(out, &crate::path::join(&p, "zarr.json"), meta)?;
         }
     }
     Ok(())

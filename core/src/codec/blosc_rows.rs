@@ -7,7 +7,7 @@
 use serde_json::Value;
 use zarrs::storage::Bytes;
 
-use crate::blosc_frame::{u32_at, BLOCK as BLOSC_BLOCK, HEADER, MEMCPYED};
+use crate::codec::blosc_frame::{u32_at, BLOCK as BLOSC_BLOCK, HEADER, MEMCPYED};
 
 /// Compressed bytes fetched at a time (one range request).
 pub const FETCH_BYTES: usize = 4 << 20;

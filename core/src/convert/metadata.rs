@@ -4,9 +4,9 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::plan::Plan;
+use crate::convert::plan::Plan;
+use crate::convert::task::Stores;
 use crate::store::{self, Store};
-use crate::task::Stores;
 use crate::Result;
 
 fn strip_consolidated(v: &Value) -> Value {
@@ -24,7 +24,7 @@ pub fn write_metadata(plan: &Plan, stores: &Stores) -> Result<usize> {
     let out = &stores.output;
     // one read per node (and a write where it differs): overlapped, for object stores
     let reset = store::par_io(&plan.nodes, |(path, meta)| {
-        let key = store::join(path, "zarr.json");
+        let key = crate::path::join(path, "zarr.json");
         let existing = store::get_json(out, &key).ok().flatten();
         let mut reset = false;
         // the root is always rewritten: the store is unfinished until consolidated again
@@ -78,7 +78,7 @@ pub fn consolidate(plan: &Plan, out: &Store) -> Result<()> {
             .cloned()
             .unwrap_or_else(|| json!({"attributes": {}}));
         let doc = with_consolidated(&meta, consolidated_for(plan, &t));
-        store::put_json(out, &store::join(&t, "zarr.json"), &doc)?;
+        store::put_json(out, &crate::path::join(&t, "zarr.json"), &doc)?;
     }
     Ok(())
 }

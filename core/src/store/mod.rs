@@ -1,7 +1,12 @@
 //! Opening stores. Every input and output goes through [`open_input`] /
 //! [`open_output`], which take a local path, `s3://bucket/prefix` or (input
 //! only) `https://host/path.zarr`, so the conversion code never sees the
-//! backend. S3 and HTTP(S) go through `object_store` (see [`crate::remote`]).
+//! backend. S3 and HTTP(S) go through `object_store` (see [`crate::store::object`]).
+
+pub(crate) mod aws;
+pub(crate) mod listing;
+pub mod local;
+pub(crate) mod object;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,8 +15,8 @@ use serde_json::Value;
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::{Bytes, ReadableWritableListableStorage, StoreKey, StorePrefix};
 
-use crate::localstore::LocalStore;
-use crate::remote::Remote;
+use crate::store::local::LocalStore;
+use crate::store::object::Remote;
 use crate::{Error, Result};
 
 /// A readable, writable, listable store (local directory, S3, HTTP).
@@ -310,15 +315,6 @@ fn remove_stale_tmp(dir: &Path) -> Result<()> {
 /// Build a store key, mapping an invalid key to an error.
 pub fn key(k: &str) -> Result<StoreKey> {
     StoreKey::new(k).map_err(|e| Error::Usage(format!("invalid store key {k}: {e}")))
-}
-
-/// Join a node path ("" = root) and a file name into a key string.
-pub fn join(node: &str, name: &str) -> String {
-    if node.is_empty() {
-        name.to_string()
-    } else {
-        format!("{node}/{name}")
-    }
 }
 
 /// Read raw bytes, `None` when the key does not exist.

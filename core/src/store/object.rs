@@ -16,7 +16,7 @@ use zarrs::storage::storage_adapter::async_to_sync::{
 };
 use zarrs_object_store::AsyncObjectStore;
 
-use crate::aws::{Credentials, S3Settings};
+use crate::store::aws::{Credentials, S3Settings};
 use crate::store::{Location, Store, StoreOptions};
 use crate::{Error, Result};
 
@@ -153,12 +153,12 @@ impl Remote {
     }
 
     /// The zarrs (sync) view of this store. HTTP(S) stores list their keys
-    /// from the consolidated metadata (see [`crate::httplist`]).
+    /// from the consolidated metadata (see [`crate::store::listing`]).
     pub fn zarrs_store(&self) -> Store {
         let a = Arc::new(AsyncObjectStore::new(self.store.clone()));
         let s: Store = Arc::new(AsyncToSyncStorageAdapter::new(a, BlockOn));
         match self.location {
-            Location::Http { .. } => crate::httplist::wrap(s),
+            Location::Http { .. } => crate::store::listing::wrap(s),
             _ => s,
         }
     }

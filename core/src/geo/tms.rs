@@ -3,8 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::crs::Crs;
-use crate::grid::Grid;
+use crate::geo::crs::Crs;
+use crate::geo::grid::Grid;
 
 /// OGC TMS 2.0 standardized rendering pixel size, in metres.
 pub const OGC_PIXEL_M: f64 = 0.00028;
@@ -65,8 +65,8 @@ mod tests {
 
     #[test]
     fn full_size_r10m_numbers() {
-        let g = crate::grid::s2_r10m();
-        let sizes = crate::chunking::level_sizes(10980, 10980, 256);
+        let g = crate::geo::grid::s2_r10m();
+        let sizes = crate::geo::chunking::level_sizes(10980, 10980, 256);
         let levels: Vec<Grid> = sizes
             .iter()
             .enumerate()

@@ -1,5 +1,5 @@
 //! Encoding a band chunk (blosc zstd level 3, byte shuffle; see
-//! [`crate::attrs::blosc_codec`]) block by block as its rows arrive. Blosc
+//! [`crate::convert::attrs::blosc_codec`]) block by block as its rows arrive. Blosc
 //! compresses each block on its own, so a chunk row being built is held
 //! compressed instead of raw — or, for a local output, not at all: blocks go
 //! to the chunk's file as they are made — and the frame is byte for byte the
@@ -8,7 +8,7 @@
 use std::ffi::{c_int, c_void};
 use std::path::PathBuf;
 
-use crate::localstore::ChunkFile;
+use crate::store::local::ChunkFile;
 
 /// Blosc block size of band chunks: the one blosc picks itself for zstd
 /// level 3 (`blocksize: 0` in the metadata), fixed here so that blocks can
