@@ -10,6 +10,8 @@ use zarrs::storage::ReadableWritableListableStorageTraits;
 
 use crate::codec::patched_v2_meta;
 use crate::store::Store;
+use crate::tree::direct_children;
+pub use crate::tree::u64_list;
 use crate::tree::{Kind, Read, Tree};
 use crate::{Error, Result};
 
@@ -47,13 +49,6 @@ pub struct Product {
     pub nodes: BTreeMap<String, Node>,
 }
 
-/// A JSON list of integers (`shape`, `chunks`); empty when absent.
-pub fn u64_list(v: &Value) -> Vec<u64> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default()
-}
-
 /// Dimension names from an `_ARRAY_DIMENSIONS` attribute; empty when absent.
 pub fn dim_names(attrs: &Map<String, Value>) -> Vec<String> {
     attrs
@@ -84,26 +79,6 @@ impl ArrayNode {
     pub fn dims(&self) -> Vec<String> {
         dim_names(&self.attrs)
     }
-}
-
-/// Direct children of node `path` in a map keyed by node path ("" = root):
-/// (full path, value), sorted.
-pub fn direct_children<'a, V>(
-    nodes: &'a BTreeMap<String, V>,
-    path: &str,
-) -> impl Iterator<Item = (&'a str, &'a V)> + 'a {
-    let prefix = if path.is_empty() {
-        String::new()
-    } else {
-        format!("{path}/")
-    };
-    let n = prefix.len();
-    let p2 = prefix.clone();
-    nodes
-        .range(prefix..)
-        .take_while(move |(k, _)| k.starts_with(&p2))
-        .filter(move |(k, _)| k.len() > n && !k[n..].contains('/'))
-        .map(|(k, v)| (k.as_str(), v))
 }
 
 impl Product {
@@ -187,7 +162,7 @@ impl Product {
 
     /// Direct children of a group: (name, node), sorted by name.
     pub fn children<'a>(&'a self, path: &'a str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
-        direct_children(&self.nodes, path).map(|(k, node)| (crate::inspect::name_of(k), node))
+        direct_children(&self.nodes, path).map(|(k, node)| (crate::path::name_of(k), node))
     }
 
     /// Product type from STAC metadata (`S2MSI2A`, `S2MSI1C`…), if present.

@@ -12,7 +12,6 @@ use zarrs::storage::ReadableWritableListableStorageTraits;
 
 use crate::codec::patched_v2_meta;
 use crate::path::{display, name_of};
-use crate::product::u64_list;
 use crate::store::{self, Store};
 use crate::{Error, Result};
 
@@ -68,6 +67,33 @@ pub struct Tree {
     /// Inline consolidated metadata of v3 groups that carry it (group path →
     /// members by relative path), as stored.
     pub consolidated_members: BTreeMap<String, Map<String, Value>>,
+}
+
+/// A JSON list of integers (`shape`, `chunks`); empty when absent.
+pub fn u64_list(v: &Value) -> Vec<u64> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default()
+}
+
+/// Direct children of node `path` in a map keyed by node path ("" = root):
+/// (full path, value), sorted.
+pub fn direct_children<'a, V>(
+    nodes: &'a BTreeMap<String, V>,
+    path: &str,
+) -> impl Iterator<Item = (&'a str, &'a V)> + 'a {
+    let prefix = if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}/")
+    };
+    let n = prefix.len();
+    let p2 = prefix.clone();
+    nodes
+        .range(prefix..)
+        .take_while(move |(k, _)| k.starts_with(&p2))
+        .filter(move |(k, _)| k.len() > n && !k[n..].contains('/'))
+        .map(|(k, v)| (k.as_str(), v))
 }
 
 fn as_map(v: Option<&Value>) -> Map<String, Value> {
@@ -308,7 +334,7 @@ impl Tree {
 
     /// Direct children of `path`: (child path, node), sorted.
     pub fn children<'a>(&'a self, path: &str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
-        crate::product::direct_children(&self.nodes, path)
+        direct_children(&self.nodes, path)
     }
 
     /// Child arrays of a group.

@@ -5,23 +5,14 @@
 use serde_json::{json, Map, Value};
 
 use crate::convert::plan::Plan;
-use crate::convert::task::Stores;
 use crate::store::{self, Store};
+use crate::tree::strip_consolidated;
 use crate::Result;
-
-fn strip_consolidated(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("consolidated_metadata");
-    }
-    v
-}
 
 /// Write every planned node. An array whose stored metadata differs from the
 /// plan loses its chunks first (they may not match); matching arrays keep them.
 /// Returns how many arrays were reset.
-pub fn write_metadata(plan: &Plan, stores: &Stores) -> Result<usize> {
-    let out = &stores.output;
+pub fn write_metadata(plan: &Plan, out: &Store) -> Result<usize> {
     // one read per node (and a write where it differs): overlapped, for object stores
     let reset = store::par_io(&plan.nodes, |(path, meta)| {
         let key = crate::path::join(path, "zarr.json");

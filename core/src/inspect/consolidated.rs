@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::validate::{Ctx, Status};
+use super::check::{Ctx, Status};
 use super::{display, strip_consolidated, v3_node, Node, Read, Tree};
 use crate::path::join;
 use crate::Result;

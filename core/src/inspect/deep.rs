@@ -8,8 +8,8 @@ use rayon::prelude::*;
 use serde_json::Value;
 use zarrs::array::{ArrayBytes, ArraySubset};
 
+use super::check::{indices, Check, Ctx, Status};
 use super::spatial::{self, grid_vars};
-use super::validate::{indices, Check, Ctx, Status};
 use super::{display, name_of, Kind, Tree};
 use crate::geo::downsample::{downsample, Pixel};
 use crate::path::join;

@@ -4,6 +4,7 @@
 //! The node tree itself is read by [`crate::tree`].
 
 pub mod cf;
+mod check;
 mod consolidated;
 mod deep;
 pub mod html;

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::check::{Ctx, Status};
 use super::spatial;
-use super::validate::{Ctx, Status};
 use super::{display, wkt, Kind};
 use crate::path::join;
 

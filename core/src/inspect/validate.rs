@@ -17,54 +17,17 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::check::Ctx;
+pub use super::check::{Check, Status};
 use super::consolidated::check_consolidated;
 use super::pyramid::check_multiscales;
 use super::variables::{
     check_chunk_alignment, check_crs, check_dimension_lengths, check_dimensions,
     check_geotransform, check_grid_mapping, check_standard_name, grid_mapping_vars,
 };
-use super::{display, parent_of, spatial, Kind, Read, Tree};
+use super::{spatial, Kind, Read, Tree};
 use crate::store::Store;
 use crate::Result;
-
-/// Outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Status {
-    /// The rule holds.
-    Pass,
-    /// Not what GeoZarr 0.4 asks for, but readable.
-    Warn,
-    /// Broken or contradictory.
-    Fail,
-}
-
-impl Status {
-    /// `PASS`, `WARN` or `FAIL`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "PASS",
-            Status::Warn => "WARN",
-            Status::Fail => "FAIL",
-        }
-    }
-}
-
-/// One check result.
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    /// PASS, WARN or FAIL.
-    pub status: Status,
-    /// Which rule (`dimensions`, `standard-name`, `units`, `grid-mapping`,
-    /// `crs`, `geotransform`, `dimension-lengths`, `chunk-alignment`,
-    /// `multiscales`, `level-shape`, `tile-matrix`, `consolidated`,
-    /// `metadata`, and with `--deep`: `chunks`, `overview`).
-    pub check: &'static str,
-    /// Node path (`/measurements/reflectance/r10m/0/b02`).
-    pub path: String,
-    /// Why.
-    pub message: String,
-}
 
 /// Counts per status.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -99,39 +62,6 @@ pub struct Report {
 pub struct Options {
     /// Also read every chunk and recompute overviews.
     pub deep: bool,
-}
-
-pub(super) struct Ctx<'a> {
-    pub tree: &'a Tree,
-    pub store: &'a Store,
-    pub checks: Vec<Check>,
-    /// Level groups of multiscale pyramids.
-    pub levels: Vec<String>,
-}
-
-impl Ctx<'_> {
-    pub fn push(
-        &mut self,
-        status: Status,
-        check: &'static str,
-        path: &str,
-        message: impl Into<String>,
-    ) {
-        self.checks.push(Check {
-            status,
-            check,
-            path: display(path),
-            message: message.into(),
-        });
-    }
-    /// FAIL inside pyramid levels, WARN elsewhere.
-    pub fn required(&self, path: &str) -> Status {
-        if self.levels.iter().any(|l| l == parent_of(path)) {
-            Status::Fail
-        } else {
-            Status::Warn
-        }
-    }
 }
 
 /// Validate the store at `location`. Errors only when it cannot be read as
@@ -234,41 +164,6 @@ pub fn validate(store: &Store, location: &str, opts: Options) -> Result<Report> 
     })
 }
 
-/// Stored chunk keys of an array that are missing.
-pub(super) fn missing_chunks(cx: &Ctx, p: &str) -> std::result::Result<Vec<String>, String> {
-    let a = cx.tree.zarr_array(cx.store, p).map_err(|e| e.to_string())?;
-    let grid = a.chunk_grid_shape().to_vec();
-    let mut missing = vec![];
-    for idx in indices(&grid) {
-        let k = a.chunk_key(&idx);
-        match cx.store.size_key(&k) {
-            Ok(Some(_)) => {}
-            Ok(None) => missing.push(k.as_str().to_string()),
-            Err(e) => return Err(format!("{}: {e}", k.as_str())),
-        }
-    }
-    Ok(missing)
-}
-
-/// Every index of a chunk grid, row-major (lazily: a grid may be huge).
-pub(super) fn indices(grid: &[u64]) -> impl Iterator<Item = Vec<u64>> + '_ {
-    let empty = grid.contains(&0);
-    let mut next = (!empty).then(|| vec![0u64; grid.len()]);
-    std::iter::from_fn(move || {
-        let cur = next.take()?;
-        let mut n = cur.clone();
-        for d in (0..n.len()).rev() {
-            n[d] += 1;
-            if n[d] < grid[d] {
-                next = Some(n);
-                break;
-            }
-            n[d] = 0;
-        }
-        Some(cur)
-    })
-}
-
 /// The text report: one line per check, then a summary line.
 pub fn render_text(r: &Report) -> String {
     let mut out = String::new();
@@ -296,7 +191,7 @@ pub fn render_text(r: &Report) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::indices;
+    use super::super::check::indices;
 
     #[test]
     fn chunk_indices_row_major() {

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::check::{missing_chunks, Ctx, Status};
 use super::spatial::{self, grid_vars};
-use super::validate::{missing_chunks, Ctx, Status};
 use super::{cf, display, name_of, parent_of, wkt, Kind, Node, Tree};
 use crate::geo::chunking::aligned_chunk_size;
 use crate::path::join;

@@ -13,7 +13,7 @@ use zarrs::storage::{
     StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
 };
 
-use crate::store::Store;
+use zarrs::storage::ReadableWritableListableStorage as Store;
 
 /// A read-only store whose listings come from consolidated metadata.
 pub struct ConsolidatedListing {

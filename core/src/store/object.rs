@@ -17,7 +17,9 @@ use zarrs::storage::storage_adapter::async_to_sync::{
 use zarrs_object_store::AsyncObjectStore;
 
 use crate::store::aws::{Credentials, S3Settings};
-use crate::store::{Location, Store, StoreOptions};
+use zarrs::storage::ReadableWritableListableStorage;
+
+use crate::store::location::{redact_url, Location, StoreOptions};
 use crate::{Error, Result};
 
 /// The runtime driving every object-store request (its I/O threads; the
@@ -152,15 +154,11 @@ impl Remote {
         }
     }
 
-    /// The zarrs (sync) view of this store. HTTP(S) stores list their keys
-    /// from the consolidated metadata (see [`crate::store::listing`]).
-    pub fn zarrs_store(&self) -> Store {
+    /// The zarrs (sync) view of this store (HTTP(S) stores cannot list
+    /// keys: the opener wraps them in [`crate::store::listing`]).
+    pub fn zarrs_store(&self) -> ReadableWritableListableStorage {
         let a = Arc::new(AsyncObjectStore::new(self.store.clone()));
-        let s: Store = Arc::new(AsyncToSyncStorageAdapter::new(a, BlockOn));
-        match self.location {
-            Location::Http { .. } => crate::store::listing::wrap(s),
-            _ => s,
-        }
+        Arc::new(AsyncToSyncStorageAdapter::new(a, BlockOn))
     }
 
     /// Check read access: the bucket exists and the credentials are accepted
@@ -248,7 +246,7 @@ impl Remote {
         let endpoint = settings
             .endpoint
             .as_deref()
-            .map(crate::store::redact_url)
+            .map(redact_url)
             .unwrap_or_else(|| format!("AWS region {}", settings.region));
         let bucket = match loc {
             Location::S3 { bucket, .. } => bucket.as_str(),

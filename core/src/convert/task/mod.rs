@@ -131,9 +131,8 @@ impl std::ops::AddAssign for TaskStats {
 /// Run one task.
 pub fn run(plan: &Plan, task: &Task, stores: &Stores, ro: RunOptions) -> Result<TaskStats> {
     match task {
-        Task::Metadata => {
-            crate::convert::metadata::write_metadata(plan, stores).map(|_| TaskStats::default())
-        }
+        Task::Metadata => crate::convert::metadata::write_metadata(plan, &stores.output)
+            .map(|_| TaskStats::default()),
         Task::Consolidate => crate::convert::metadata::consolidate(plan, &stores.output)
             .map(|_| TaskStats::default()),
         Task::Coords { group } => coords(plan, &plan.groups[*group], stores, ro),
