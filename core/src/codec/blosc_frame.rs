@@ -6,9 +6,7 @@
 //! one blosc makes from the whole chunk at once.
 
 use std::ffi::{c_int, c_void};
-use std::path::PathBuf;
-
-use crate::store::local::ChunkFile;
+use std::io::{Seek, SeekFrom, Write};
 
 /// Blosc block size of band chunks: the one blosc picks itself for zstd
 /// level 3 (`blocksize: 0` in the metadata), fixed here so that blocks can
@@ -60,15 +58,21 @@ pub(crate) fn u32_at(b: &[u8], at: usize) -> usize {
 
 /// A finished chunk.
 #[derive(Debug)]
-pub enum Encoded {
+pub enum Encoded<W> {
     /// The encoded bytes, to store.
     Bytes(Vec<u8>),
-    /// Already in place in the local store; this many bytes.
-    Written(usize),
+    /// Written whole to the sink (this many bytes), for the task to commit.
+    Written(W, usize),
 }
 
-/// One chunk's blosc frame, fed raw bytes in order.
-pub struct FrameWriter {
+/// Opens the sink a frame is written to, with its first compressed piece.
+pub type OpenSink<W> = Box<dyn FnOnce() -> std::io::Result<W> + Send>;
+
+/// One chunk's blosc frame, fed raw bytes in order. The frame is built in
+/// memory, or written as it is made to a sink the caller chooses (a local
+/// chunk file): compressed blocks at their final offsets, the header and
+/// block table, known last, at the front.
+pub struct FrameWriter<W> {
     typesize: usize,
     total: usize,
     fed: usize,
@@ -78,11 +82,10 @@ pub struct FrameWriter {
     staged: Vec<u8>,
     /// Header and block starts: first in the frame, known last.
     table: Vec<u8>,
-    /// Where the compressed blocks go: a file in the local output store
-    /// (`target`: root and key, opened with the first piece), or memory
-    /// (`frame`, with room for the table in front).
-    target: Option<(PathBuf, String)>,
-    file: Option<ChunkFile>,
+    /// Where the compressed blocks go: a sink (`open`ed with the first
+    /// piece), or memory (`frame`, with room for the table in front).
+    open: Option<OpenSink<W>>,
+    sink: Option<W>,
     frame: Vec<u8>,
     /// Compressed bytes after the table so far.
     body: usize,
@@ -93,19 +96,20 @@ pub struct FrameWriter {
     blocks: usize,
 }
 
-impl FrameWriter {
+impl<W: Write + Seek> FrameWriter<W> {
     /// A frame for a chunk of `total` bytes of `typesize`-byte items, kept
-    /// in memory, or, with a `target` (local store root and chunk key),
-    /// written there as it is made.
-    pub fn new(total: usize, typesize: usize, target: Option<(PathBuf, String)>) -> Self {
+    /// in memory, or, with `open`, written to the sink it opens as it is
+    /// made (a chunk of a single piece never opens it: it comes back as
+    /// [`Encoded::Bytes`]).
+    pub fn new(total: usize, typesize: usize, open: Option<OpenSink<W>>) -> Self {
         FrameWriter {
             typesize,
             total,
             fed: 0,
             staged: Vec::new(),
             table: Vec::new(),
-            target,
-            file: None,
+            open,
+            sink: None,
             frame: Vec::new(),
             body: 0,
             piece: Vec::new(),
@@ -136,11 +140,8 @@ impl FrameWriter {
         let table = HEADER + 4 * all;
         if self.head.is_none() {
             self.table = vec![0; table];
-            match &self.target {
-                Some((root, key)) => {
-                    let f = ChunkFile::create(root, key).map_err(|e| e.to_string())?;
-                    self.file = Some(f);
-                }
+            match self.open.take() {
+                Some(open) => self.sink = Some(open().map_err(|e| e.to_string())?),
                 None => {
                     // room for the worst case up front: no copies as the
                     // frame grows, and pages never written are never resident
@@ -169,10 +170,8 @@ impl FrameWriter {
             self.table[slot..slot + 4].copy_from_slice(&abs.to_le_bytes());
         }
         let streams = &piece[data..];
-        match &self.file {
-            Some(f) => f
-                .write_at(base as u64, streams)
-                .map_err(|e| e.to_string())?,
+        match &mut self.sink {
+            Some(w) => write_at(w, base as u64, streams).map_err(|e| e.to_string())?,
             None => self.frame.extend_from_slice(streams),
         }
         self.blocks += k;
@@ -181,12 +180,12 @@ impl FrameWriter {
     }
 
     /// The encoded chunk, once all `total` bytes were pushed.
-    pub fn finish(mut self) -> Result<Encoded, String> {
+    pub fn finish(mut self) -> Result<Encoded<W>, String> {
         if self.fed != self.total {
             return Err(format!("chunk fed {} of {} bytes", self.fed, self.total));
         }
         if self.head.is_none() {
-            return Self::encode(&self.staged, self.typesize).map(Encoded::Bytes);
+            return encode(&self.staged, self.typesize).map(Encoded::Bytes);
         }
         let n = self.staged.len();
         self.append(n)?;
@@ -197,12 +196,10 @@ impl FrameWriter {
         t[4..8].copy_from_slice(&(self.total as u32).to_le_bytes());
         t[8..12].copy_from_slice(&(BLOCK as u32).to_le_bytes());
         t[12..16].copy_from_slice(&(len as u32).to_le_bytes());
-        match self.file.take() {
-            Some(f) => {
-                f.write_at(0, &self.table)
-                    .and_then(|_| f.commit())
-                    .map_err(|e| e.to_string())?;
-                Ok(Encoded::Written(len))
+        match self.sink.take() {
+            Some(mut w) => {
+                write_at(&mut w, 0, &self.table).map_err(|e| e.to_string())?;
+                Ok(Encoded::Written(w, len))
             }
             None => {
                 self.frame[..self.table.len()].copy_from_slice(&self.table);
@@ -210,13 +207,18 @@ impl FrameWriter {
             }
         }
     }
+}
 
-    /// Encode a whole chunk at once (the same bytes as pushing it piecewise).
-    pub fn encode(raw: &[u8], typesize: usize) -> Result<Vec<u8>, String> {
-        let mut out = vec![];
-        compress(raw, typesize, &mut out)?;
-        Ok(out)
-    }
+/// Encode a whole chunk at once (the same bytes as a [`FrameWriter`] makes).
+pub fn encode(raw: &[u8], typesize: usize) -> Result<Vec<u8>, String> {
+    let mut out = vec![];
+    compress(raw, typesize, &mut out)?;
+    Ok(out)
+}
+
+fn write_at<W: Write + Seek>(w: &mut W, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+    w.seek(SeekFrom::Start(offset))?;
+    w.write_all(bytes)
 }
 
 #[cfg(test)]
@@ -260,22 +262,22 @@ mod tests {
                 9_000_000,
             ] {
                 let raw = data(n, noisy);
-                let whole = FrameWriter::encode(&raw, 2).unwrap();
-                let dir = tempfile::tempdir().unwrap();
+                let whole = encode(&raw, 2).unwrap();
                 for step in [7 * 2, 7320, 1 << 20] {
-                    // in memory, and written to a file as it is made
+                    // in memory, and written to a sink as it is made
                     for to_file in [false, true] {
-                        let target = to_file.then(|| (dir.path().to_path_buf(), "k/c/0".into()));
-                        let mut w = FrameWriter::new(raw.len(), 2, target);
+                        let open = to_file.then(|| -> OpenSink<std::io::Cursor<Vec<u8>>> {
+                            Box::new(|| Ok(std::io::Cursor::new(vec![])))
+                        });
+                        let mut w = FrameWriter::new(raw.len(), 2, open);
                         for part in raw.chunks(step) {
                             w.push(part).unwrap();
                         }
                         let got = match w.finish().unwrap() {
                             Encoded::Bytes(b) => b,
-                            Encoded::Written(n) => {
-                                let b = std::fs::read(dir.path().join("k/c/0")).unwrap();
+                            Encoded::Written(c, n) => {
+                                let b = c.into_inner();
                                 assert_eq!(b.len(), n);
-                                std::fs::remove_file(dir.path().join("k/c/0")).unwrap();
                                 b
                             }
                         };
@@ -312,15 +314,17 @@ mod tests {
                 )
             };
             out.truncate(got as usize);
-            assert!(out == FrameWriter::encode(&raw, 2).unwrap(), "n {n}");
+            assert!(out == encode(&raw, 2).unwrap(), "n {n}");
         }
     }
 
     #[test]
     fn wrong_lengths_are_errors() {
-        let mut w = FrameWriter::new(10, 2, None);
+        let mut w = FrameWriter::<std::io::Cursor<Vec<u8>>>::new(10, 2, None);
         w.push(&[0; 8]).unwrap();
-        assert!(FrameWriter::new(10, 2, None).push(&[0; 12]).is_err());
+        assert!(FrameWriter::<std::io::Cursor<Vec<u8>>>::new(10, 2, None)
+            .push(&[0; 12])
+            .is_err());
         assert!(w.finish().is_err());
     }
 }

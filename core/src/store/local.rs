@@ -104,17 +104,27 @@ impl ChunkFile {
         })
     }
 
-    /// Write `bytes` at `offset`.
-    pub fn write_at(&self, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
-        std::os::unix::fs::FileExt::write_all_at(&self.file, bytes, offset)
-    }
-
     /// Put the finished value in place.
     pub fn commit(mut self) -> std::io::Result<()> {
         start_writeout(&self.file);
         std::fs::rename(&self.tmp, &self.path)?;
         self.done = true;
         Ok(())
+    }
+}
+
+impl std::io::Write for ChunkFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl std::io::Seek for ChunkFile {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.file.seek(pos)
     }
 }
 
@@ -196,8 +206,8 @@ impl WritableStorageTraits for LocalStore {
         if key.as_str() == "zarr.json" && is_commit(&value) {
             self.sync_all()?;
         }
-        let f = ChunkFile::create(&self.root, key.as_str())?;
-        f.write_at(0, &value)?;
+        let mut f = ChunkFile::create(&self.root, key.as_str())?;
+        std::io::Write::write_all(&mut f, &value)?;
         f.commit()?;
         Ok(())
     }
@@ -267,17 +277,20 @@ mod tests {
     #[test]
     fn chunk_files_appear_whole_on_commit_and_vanish_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let f = ChunkFile::create(dir.path(), "a/c/0/1").unwrap();
-        f.write_at(4, b"tail").unwrap();
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = ChunkFile::create(dir.path(), "a/c/0/1").unwrap();
+        f.seek(SeekFrom::Start(4)).unwrap();
+        f.write_all(b"tail").unwrap();
         assert!(!dir.path().join("a/c/0/1").exists());
-        f.write_at(0, b"head").unwrap();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f.write_all(b"head").unwrap();
         f.commit().unwrap();
         assert_eq!(
             std::fs::read(dir.path().join("a/c/0/1")).unwrap(),
             b"headtail"
         );
-        let g = ChunkFile::create(dir.path(), "a/c/0/2").unwrap();
-        g.write_at(0, b"half").unwrap();
+        let mut g = ChunkFile::create(dir.path(), "a/c/0/2").unwrap();
+        g.write_all(b"half").unwrap();
         drop(g);
         let only = dir.path().join("a/c/0/1").display().to_string();
         assert_eq!(walk(dir.path()), vec![only]);

@@ -12,13 +12,14 @@ use zarrs::array::{
 };
 use zarrs::storage::{byte_range::ByteRange, ReadableWritableListableStorageTraits};
 
-use crate::codec::blosc_frame::{Encoded, FrameWriter};
+use crate::codec::blosc_frame::{self, Encoded, FrameWriter, OpenSink};
 use crate::codec::blosc_rows;
 use crate::convert::attrs::DType;
 use crate::convert::cache::{readers, CacheRef};
 use crate::convert::plan::{CarryMode, GroupPlan, Plan, Task};
 use crate::geo::downsample::{downsample, Pixel};
 use crate::product::u64_list;
+use crate::store::local::ChunkFile;
 use crate::store::{self, Location, Store};
 use crate::{Error, Result};
 
@@ -233,7 +234,7 @@ fn le_bytes<T: Pixel>(v: &[T]) -> &[u8] {
 /// arrived, and an odd row waiting for its partner before averaging into
 /// the next level.
 struct LevelState<T> {
-    frames: Vec<Option<FrameWriter>>,
+    frames: Vec<Option<FrameWriter<ChunkFile>>>,
     rows_in: u64,
     next_row: u64,
     carry: Vec<T>,
@@ -316,14 +317,15 @@ impl<'a, T: Pixel> BandJob<'a, T> {
 
     /// Store an encoded chunk, unless the frame writer already put it in
     /// the local output store.
-    fn put(&self, l: usize, row: u64, col: u64, chunk: Encoded) -> Result<TaskStats> {
+    fn put(&self, l: usize, row: u64, col: u64, chunk: Encoded<ChunkFile>) -> Result<TaskStats> {
         match chunk {
             Encoded::Bytes(frame) => {
                 let key = self.outs[l].chunk_key(&[row, col]);
                 store::put(&self.stores.output, key.as_str(), frame)
                     .map_err(|e| self.out_err(l, e))?;
             }
-            Encoded::Written(n) => {
+            Encoded::Written(file, n) => {
+                file.commit().map_err(|e| self.out_err(l, e))?;
                 let n = n as u64;
                 self.stores.direct.written.fetch_add(n, Ordering::Relaxed);
             }
@@ -337,7 +339,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
 
     /// Encode and store a whole chunk (the same bytes as streaming it).
     fn write(&self, l: usize, row: u64, col: u64, chunk: &[T]) -> Result<TaskStats> {
-        let frame = FrameWriter::encode(le_bytes(chunk), std::mem::size_of::<T>())
+        let frame = blosc_frame::encode(le_bytes(chunk), std::mem::size_of::<T>())
             .map_err(|e| self.out_err(l, e))?;
         self.put(l, row, col, Encoded::Bytes(frame))
     }
@@ -356,7 +358,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
     fn feed(
         &self,
         l: usize,
-        frames: &mut [Option<FrameWriter>],
+        frames: &mut [Option<FrameWriter<ChunkFile>>],
         rows: &[T],
         pad_rows: usize,
     ) -> Result<()> {
@@ -441,15 +443,13 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                             return Ok(None);
                         }
                         let size = std::mem::size_of::<T>();
-                        let target =
-                            self.stores.direct.output_dir.as_ref().map(|d| {
-                                (d.clone(), self.outs[l].chunk_key(&[row, col]).to_string())
-                            });
-                        Ok(Some(FrameWriter::new(
-                            (c * c) as usize * size,
-                            size,
-                            target,
-                        )))
+                        // a local output: the chunk's file, written as it is made
+                        let file = self.stores.direct.output_dir.as_ref().map(|d| {
+                            let (root, key) = (d.clone(), self.outs[l].chunk_key(&[row, col]));
+                            Box::new(move || ChunkFile::create(&root, key.as_str()))
+                                as OpenSink<ChunkFile>
+                        });
+                        Ok(Some(FrameWriter::new((c * c) as usize * size, size, file)))
                     })
                     .collect::<Result<_>>()?;
             }
