@@ -22,7 +22,6 @@ pub mod httplist;
 pub mod inspect;
 pub mod jsonfmt;
 pub mod localstore;
-pub mod logging;
 pub mod lz4_codec;
 pub mod plan;
 pub mod remote;
