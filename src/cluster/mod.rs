@@ -6,6 +6,9 @@
 //!
 //! It lives in the CLI, not in the scheduler crate, because it is the one
 //! place that knows both sides: core's plan and tasks, and the protocol.
+//! Each task is sent with its typed kind (band, level, chunk; carry-over;
+//! coordinates), which the scheduler words for progress and errors through
+//! `geozarr_proto::task`, as this module does for its own messages.
 
 pub mod local;
 
@@ -142,8 +145,8 @@ impl Cluster {
                         .filter(|d| selected[**d])
                         .map(|d| new_of[*d])
                         .collect(),
-                    label: label(plan, &tasks[i].task),
                     affinity: tasks[i].task.affinity(),
+                    kind: Some(kind(plan, &tasks[i].task)),
                 })
                 .collect(),
             plan_json: serde_json::to_vec(plan).expect("plans serialise"),
@@ -276,8 +279,11 @@ impl Executor for Cluster {
     }
 }
 
-/// A task named for people: `b02 level 1 chunk (0, 2)`.
-fn label(plan: &Plan, t: &Task) -> String {
+/// What a task does, as the scheduler shows it: the names its label and
+/// progress part are made of (band input path, level, chunk position;
+/// carried array; group).
+fn kind(plan: &Plan, t: &Task) -> pb::task_spec::Kind {
+    use pb::task_spec::Kind;
     match *t {
         Task::Chunk {
             group,
@@ -285,16 +291,30 @@ fn label(plan: &Plan, t: &Task) -> String {
             level,
             row,
             col,
-        } => format!(
-            "{} level {level} chunk ({row}, {col})",
-            plan.groups[group].bands[band].input
-        ),
-        Task::Band { group, band } => plan.groups[group].bands[band].input.clone(),
-        Task::Carry { index } => format!("carry-over of {}", plan.carried[index].path),
-        Task::Coords { group } => format!("coordinates of {}", plan.groups[group].path),
-        Task::Metadata => "metadata".into(),
-        Task::Consolidate => "consolidated metadata".into(),
+        } => Kind::Chunk(pb::ChunkTask {
+            band: plan.groups[group].bands[band].input.clone(),
+            level: level as u32,
+            row,
+            col,
+        }),
+        Task::Band { group, band } => Kind::Band(pb::BandTask {
+            band: plan.groups[group].bands[band].input.clone(),
+        }),
+        Task::Carry { index } => Kind::Carry(pb::CarryTask {
+            array: plan.carried[index].path.clone(),
+        }),
+        Task::Coords { group } => Kind::Coords(pb::CoordsTask {
+            group: plan.groups[group].path.clone(),
+        }),
+        Task::Metadata => Kind::Metadata(pb::Empty {}),
+        Task::Consolidate => Kind::Consolidate(pb::Empty {}),
     }
+}
+
+/// A task named for people: `…/b02 level 1 chunk (0, 2)` (the scheduler's
+/// wording, `geozarr_proto::task::label`).
+fn label(plan: &Plan, t: &Task) -> String {
+    geozarr_proto::task::label(Some(&kind(plan, t)))
 }
 
 impl Drop for Cluster {
