@@ -55,16 +55,16 @@ fn kill_all(children: &mut Vec<Child>) {
 }
 
 /// A scheduler and workers started as child processes of this one; killed on drop.
-pub struct LocalCluster {
+pub(crate) struct LocalCluster {
     /// Scheduler URL (`http://127.0.0.1:PORT`).
-    pub url: String,
+    pub(crate) url: String,
     scheduler: Mutex<Child>,
     workers: Mutex<Vec<Child>>,
 }
 
 /// Where the cluster binaries are: `GEOZARR_BIN_DIR`, else next to the
 /// running executable.
-pub fn bin_dir() -> Result<PathBuf> {
+pub(crate) fn bin_dir() -> Result<PathBuf> {
     if let Some(d) = std::env::var_os("GEOZARR_BIN_DIR") {
         return Ok(PathBuf::from(d));
     }
@@ -88,7 +88,7 @@ fn binary(dir: &Path, name: &str) -> Result<PathBuf> {
 impl LocalCluster {
     /// Start `geozarr-scheduler --listen 127.0.0.1:0` and `workers` ×
     /// `geozarr-worker --slots slots`, all sharing `token`.
-    pub fn start(dir: &Path, workers: usize, slots: u32, token: &str) -> Result<Self> {
+    pub(crate) fn start(dir: &Path, workers: usize, slots: u32, token: &str) -> Result<Self> {
         let sched_bin = binary(dir, "geozarr-scheduler")?;
         let worker_bin = binary(dir, "geozarr-worker")?;
         let mut sched = child(&sched_bin)
@@ -143,7 +143,7 @@ impl LocalCluster {
     }
 
     /// Kill the workers, then the scheduler, and reap them.
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         kill_all(&mut self.workers.lock().unwrap_or_else(|e| e.into_inner()));
         let mut s = self.scheduler.lock().unwrap_or_else(|e| e.into_inner());
         let _ = s.kill();

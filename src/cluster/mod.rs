@@ -10,7 +10,7 @@
 //! coordinates), which the scheduler words for progress and errors through
 //! `geozarr_proto::task`, as this module does for its own messages.
 
-pub mod local;
+pub(crate) mod local;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -24,7 +24,7 @@ use geozarr_proto::client::{connect, status_line};
 use geozarr_proto::pb;
 use tokio_stream::StreamExt;
 
-pub use local::{bin_dir, LocalCluster};
+pub(crate) use local::{bin_dir, LocalCluster};
 
 /// Things to undo when the user presses Ctrl-C.
 #[derive(Default)]
@@ -34,7 +34,7 @@ struct Interrupt {
 }
 
 /// Runs tasks on a scheduler at `url` (see the module docs).
-pub struct Cluster {
+pub(crate) struct Cluster {
     url: String,
     token: Option<String>,
     rt: tokio::runtime::Runtime,
@@ -47,7 +47,7 @@ pub struct Cluster {
 impl Cluster {
     /// A client for the scheduler at `url`; tasks fail the job after
     /// `max_attempts` attempts. Ctrl-C cancels the running job.
-    pub fn connect(url: &str, token: Option<String>, max_attempts: u32) -> Result<Self> {
+    pub(crate) fn connect(url: &str, token: Option<String>, max_attempts: u32) -> Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -73,7 +73,12 @@ impl Cluster {
 
     /// Start a local cluster (a scheduler and `workers` worker processes
     /// with `slots` slots each, binaries from `bin_dir`) and connect to it.
-    pub fn local(bin_dir: &Path, workers: usize, slots: u32, max_attempts: u32) -> Result<Self> {
+    pub(crate) fn local(
+        bin_dir: &Path,
+        workers: usize,
+        slots: u32,
+        max_attempts: u32,
+    ) -> Result<Self> {
         let token = geozarr_proto::client::env_token().unwrap_or_else(local::random_token);
         let local = Arc::new(LocalCluster::start(bin_dir, workers, slots, &token)?);
         let mut c = Cluster::connect(&local.url, Some(token), max_attempts)?;
@@ -252,7 +257,7 @@ impl Cluster {
     }
 
     /// Stop the local cluster (if any). Also done on drop.
-    pub fn shutdown(&mut self) {
+    pub(crate) fn shutdown(&mut self) {
         if let Some(l) = self.local.take() {
             l.kill();
         }
