@@ -212,7 +212,7 @@ fn init_logging(verbose: bool) {
     } else {
         "warn"
     };
-    geozarr_core::logging::init(filter);
+    geozarr_proto::logging::init(filter);
 }
 
 fn print_summary(s: &Summary, output: &str) {
@@ -329,7 +329,7 @@ fn cores() -> usize {
 /// `convert` on a cluster: a local one (`--local-workers`, `--dask-cluster`)
 /// or a running scheduler (`--scheduler`). Tasks are chunk-sized.
 fn run_convert_cluster(a: &ConvertArgs) -> Result<Option<Summary>> {
-    use geozarr_scheduler::client::{bin_dir, Cluster};
+    use crate::cluster::{bin_dir, Cluster};
     let local = match (a.dask_cluster, a.local_workers) {
         (true, _) => Some(cores()),
         (false, Some(n)) => Some(n.max(1)),

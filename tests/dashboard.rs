@@ -96,6 +96,22 @@ fn dashboard_shows_a_finished_job_in_chromium() {
     for p in job["parts"].as_array().unwrap() {
         assert_eq!(p["done"], p["total"], "{p}");
     }
+    // progress per band and level, else per kind of task (worded by the
+    // scheduler from each task's typed kind)
+    let names: Vec<&str> = job["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for level in ["level 0", "level 1"] {
+        let b02 = format!("/b02 {level}");
+        assert!(names.iter().any(|n| n.ends_with(&b02)), "{names:?}");
+    }
+    assert!(
+        names.contains(&"carry") && names.contains(&"coords"),
+        "{names:?}"
+    );
     // the next heartbeats carry each worker's chunk-cache counters
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let status: serde_json::Value = serde_json::from_str(&get(&web, "/api/status")).unwrap();

@@ -2,7 +2,7 @@
 //!
 //! Layers, each importing only those listed before it (a test,
 //! `tests/layering.rs`, fails on any import cycle between modules):
-//! - [`error`], [`logging`], `jsonfmt`, `path`: leaves;
+//! - [`error`], `jsonfmt`, `path`: leaves;
 //! - [`store`]: where bytes live (local files, S3, HTTP), behind one `Store`;
 //! - `codec`: chunk encodings (blosc frames read and written block by block,
 //!   numcodecs lz4 for zarrs, the check of what an input's codecs need);
@@ -21,7 +21,6 @@ pub mod error;
 pub mod geo;
 pub mod inspect;
 pub(crate) mod jsonfmt;
-pub mod logging;
 pub(crate) mod path;
 pub mod product;
 pub mod store;

@@ -20,7 +20,7 @@ impl TokenInterceptor {
     pub fn new(token: Option<&str>) -> Result<Self, String> {
         let v = match token {
             Some(t) => Some(crate::bearer(t).parse().map_err(|_| {
-                format!("GEOZARR_TOKEN contains characters not allowed in a header")
+                "GEOZARR_TOKEN contains characters not allowed in a header".to_string()
             })?),
             None => None,
         };

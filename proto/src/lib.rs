@@ -1,9 +1,10 @@
 //! geozarr-proto: the gRPC protocol of the distributed engine
-//! (`geozarr.proto`, compiled with protox — no protoc needed).
-
-#![allow(clippy::all, missing_docs)]
+//! (`geozarr.proto`, compiled with protox — no protoc needed), the client
+//! helpers workers and the CLI share ([`client`]), how tasks are worded
+//! ([`task`]) and the log set-up of every geozarr binary ([`logging`]).
 
 /// Generated messages and the `Scheduler` service (client and server).
+#[allow(clippy::all, missing_docs)]
 pub mod pb {
     tonic::include_proto!("geozarr.v1");
 }
@@ -19,3 +20,5 @@ pub fn bearer(token: &str) -> String {
 }
 
 pub mod client;
+pub mod logging;
+pub mod task;

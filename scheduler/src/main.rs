@@ -23,7 +23,7 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    geozarr_core::logging::init("warn");
+    geozarr_proto::logging::init("warn");
     match run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -1,7 +1,11 @@
 //! The tonic shell around the state machine: worker streams in and out,
-//! job submission and watching, the heartbeat tick, token checks. All
-//! decisions are made by [`Scheduler::handle`]; this module only moves
-//! messages.
+//! job submission and watching, the heartbeat tick, token checks, and the
+//! dashboard's view. Every scheduling decision (what runs where, retries,
+//! lost workers, job ends) is made by [`Scheduler::handle`]; this module
+//! moves messages and keeps the side tables the state machine does not
+//! need: connections, each job's task specs, and what the dashboard shows
+//! of them, worded from each task's typed kind by `geozarr_proto::task`
+//! (nothing is parsed back from text).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -10,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use geozarr_proto::pb;
+use geozarr_proto::pb::task_spec::Kind;
 use geozarr_proto::scheduler_server::{Scheduler as SchedulerRpc, SchedulerServer};
+use geozarr_proto::task as words;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::{Stream, StreamExt};
@@ -34,7 +40,8 @@ struct WorkerConn {
 struct JobRec {
     info: pb::JobInfo,
     tasks: Vec<pb::TaskSpec>,
-    labels: Vec<String>,
+    /// What each task does (taken out of `tasks`, kept after the job ends).
+    kinds: Vec<Option<Kind>>,
     /// Dashboard progress: the part of each task, and per part (name, done, total).
     part_of: Vec<u32>,
     parts: Vec<(String, u32, u32)>,
@@ -61,29 +68,10 @@ pub struct Shell {
     bytes: (u64, u64),
 }
 
-/// The progress part of a task label: the band and level of a chunk task
-/// (`…/b02 level 1`), else the kind of task.
-fn part_name(label: &str) -> String {
-    if let Some(i) = label.find(" chunk (") {
-        return label[..i].to_string();
-    }
-    kind(label).to_string()
-}
-
-/// The task-stream colour class of a task label.
-fn kind(label: &str) -> &'static str {
-    if label.contains(" level 0 chunk") {
-        "level0"
-    } else if label.contains(" chunk (") {
-        "overview"
-    } else if label.starts_with("carry-over") {
-        "carry"
-    } else if label.starts_with("coordinates") {
-        "coords"
-    } else if label.is_empty() {
-        "other"
-    } else {
-        "band"
+impl JobRec {
+    /// The kind of task `task` (`None`: undescribed or out of range).
+    fn kind(&self, task: u32) -> Option<&Kind> {
+        self.kinds.get(task as usize).and_then(Option::as_ref)
     }
 }
 
@@ -162,12 +150,12 @@ impl Shell {
                         j.parts[p as usize].1 += 1;
                     }
                     if let Some(d) = &self.dash {
-                        let label = j.labels.get(task as usize).cloned().unwrap_or_default();
+                        let kind = j.kind(task);
                         d.task(&TaskEvent {
                             job,
                             task,
-                            kind: kind(&label).into(),
-                            label,
+                            kind: words::class(kind).into(),
+                            label: words::label(kind),
                             worker,
                             start_ms: now - r.micros as f64 / 1000.0,
                             stop_ms: now,
@@ -221,7 +209,7 @@ impl Shell {
             } => {
                 tracing::warn!(job, task, "job failed: {error}");
                 if let Some(j) = self.jobs.get_mut(&job) {
-                    let label = j.labels.get(task as usize).cloned().unwrap_or_default();
+                    let label = words::label(j.kind(task));
                     j.error = Some(format!("{label}: {error}"));
                 }
                 self.job_event(job).failed = Some(pb::JobFailed {
@@ -279,7 +267,8 @@ impl Shell {
         let (Some(d), Some(j)) = (&self.dash, self.jobs.get(&r.job)) else {
             return;
         };
-        let label = j.labels.get(r.task as usize).cloned().unwrap_or_default();
+        let kind = j.kind(r.task);
+        let label = words::label(kind);
         let now = self.now() as f64;
         d.error(&format!(
             "job {} {label} attempt {} on worker {worker}: {}",
@@ -288,7 +277,7 @@ impl Shell {
         d.task(&TaskEvent {
             job: r.job,
             task: r.task,
-            kind: kind(&label).into(),
+            kind: words::class(kind).into(),
             label,
             worker,
             start_ms: now - r.micros as f64 / 1000.0,
@@ -336,7 +325,7 @@ impl Shell {
                     .into(),
                     output: j.info.output.clone(),
                     done: j.done,
-                    total: j.labels.len() as u64,
+                    total: j.kinds.len() as u64,
                     parts: j
                         .parts
                         .iter()
@@ -497,7 +486,7 @@ impl SchedulerRpc for Service {
     }
 
     async fn submit(&self, req: Request<pb::JobSpec>) -> Result<Response<pb::SubmitReply>, Status> {
-        let spec = req.into_inner();
+        let mut spec = req.into_inner();
         let n = spec.tasks.len();
         let mut deps = Vec::with_capacity(n);
         for (i, t) in spec.tasks.iter().enumerate() {
@@ -511,11 +500,11 @@ impl SchedulerRpc for Service {
         let affinity: Vec<u32> = spec.tasks.iter().map(|t| t.affinity).collect();
         let mut parts: Vec<(String, u32, u32)> = vec![];
         let mut index: HashMap<String, u32> = HashMap::new();
-        let part_of: Vec<u32> = spec
-            .tasks
+        let kinds: Vec<Option<Kind>> = spec.tasks.iter_mut().map(|t| t.kind.take()).collect();
+        let part_of: Vec<u32> = kinds
             .iter()
-            .map(|t| {
-                let name = part_name(&t.label);
+            .map(|k| {
+                let name = words::part(k.as_ref());
                 let p = *index.entry(name.clone()).or_insert_with(|| {
                     parts.push((name, 0, 0));
                     parts.len() as u32 - 1
@@ -539,7 +528,7 @@ impl SchedulerRpc for Service {
                         skip_existing: spec.skip_existing,
                         noop: spec.noop,
                     },
-                    labels: spec.tasks.iter().map(|t| t.label.clone()).collect(),
+                    kinds,
                     part_of,
                     parts,
                     done: 0,
@@ -759,4 +748,119 @@ pub fn bind(
         .with_nodelay(Some(true));
     let local = inc.local_addr()?;
     Ok((inc, local))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pb::task_spec::Kind;
+
+    fn chunk(level: u32, row: u64) -> pb::TaskSpec {
+        pb::TaskSpec {
+            kind: Some(Kind::Chunk(pb::ChunkTask {
+                band: "measurements/r10m/b02".into(),
+                level,
+                row,
+                col: 0,
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn submit(svc: &Service, tasks: Vec<pb::TaskSpec>, max_attempts: u32) -> JobId {
+        let spec = pb::JobSpec {
+            tasks,
+            max_attempts,
+            ..Default::default()
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(svc.submit(Request::new(spec)))
+            .unwrap()
+            .into_inner()
+            .job
+    }
+
+    #[test]
+    fn progress_parts_come_from_the_typed_kinds() {
+        let svc = Service::new();
+        let carry = pb::TaskSpec {
+            kind: Some(Kind::Carry(pb::CarryTask {
+                array: "conditions/mask".into(),
+            })),
+            ..Default::default()
+        };
+        let coords = pb::TaskSpec {
+            kind: Some(Kind::Coords(pb::CoordsTask {
+                group: "measurements/r10m".into(),
+            })),
+            ..Default::default()
+        };
+        let tasks = vec![
+            chunk(0, 0),
+            chunk(0, 1),
+            chunk(1, 0),
+            carry,
+            coords,
+            pb::TaskSpec::default(),
+        ];
+        submit(&svc, tasks, 0);
+        let st = svc.shell().lock().unwrap().status();
+        let parts: Vec<(&str, u32, u32)> = st.jobs[0]
+            .parts
+            .iter()
+            .map(|p| (p.name.as_str(), p.done, p.total))
+            .collect();
+        assert_eq!(
+            parts,
+            vec![
+                ("measurements/r10m/b02 level 0", 0, 2),
+                ("measurements/r10m/b02 level 1", 0, 1),
+                ("carry", 0, 1),
+                ("coords", 0, 1),
+                ("other", 0, 1),
+            ]
+        );
+        assert_eq!(st.jobs[0].total, 6);
+    }
+
+    #[test]
+    fn a_failed_job_names_its_task_from_the_kind() {
+        let svc = Service::new();
+        let job = submit(&svc, vec![chunk(0, 0), chunk(1, 3)], 1);
+        let shell = svc.shell();
+        let mut s = shell.lock().unwrap();
+        s.event(
+            Event::WorkerJoined {
+                worker: 1,
+                slots: 2,
+            },
+            None,
+        );
+        let r = pb::TaskResult {
+            job,
+            task: 1,
+            attempt: 1,
+            error: "disk full".into(),
+            ..Default::default()
+        };
+        s.event(
+            Event::TaskFailed {
+                worker: 1,
+                job,
+                task: 1,
+                attempt: 1,
+                error: r.error.clone(),
+            },
+            Some(&r),
+        );
+        s.flush();
+        let st = s.status();
+        assert_eq!(st.jobs[0].state, "failed");
+        assert_eq!(
+            st.jobs[0].error.as_deref(),
+            Some("measurements/r10m/b02 level 1 chunk (3, 0): disk full")
+        );
+    }
 }

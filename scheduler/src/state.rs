@@ -59,11 +59,22 @@ impl LostReason {
 
 impl std::fmt::Display for LostReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            LostReason::Stopped => "worker stopped",
-            LostReason::ConnectionLost => "worker connection lost",
-            LostReason::HeartbeatLost => "worker silent for 10 s",
-        })
+        match self {
+            LostReason::Stopped => f.write_str("worker stopped"),
+            LostReason::ConnectionLost => f.write_str("worker connection lost"),
+            LostReason::HeartbeatLost => {
+                write!(f, "worker silent for {}", seconds(LOST_AFTER_MS))
+            }
+        }
+    }
+}
+
+/// Milliseconds as people read them: `10 s`, `2.5 s`.
+fn seconds(ms: Millis) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{} s", ms as f64 / 1000.0)
     }
 }
 
@@ -856,5 +867,20 @@ impl Scheduler {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heartbeat_loss_message_states_lost_after_ms() {
+        assert_eq!(seconds(10_000), "10 s");
+        assert_eq!(seconds(2_500), "2.5 s");
+        assert_eq!(
+            LostReason::HeartbeatLost.to_string(),
+            format!("worker silent for {}", seconds(LOST_AFTER_MS))
+        );
     }
 }

@@ -2,8 +2,14 @@
 //! tasks and runs them with `geozarr_core::convert::task::run` — the same code as the
 //! in-process executor — on `slots` threads, streaming results and byte
 //! counts back.
+//!
+//! What to do with each message (job table, no-op shortcut, cancellation,
+//! slot queue, shutdown) is decided by the sans-I/O [`state::WorkerState`];
+//! this file is its shell: the gRPC session, opening a job's stores, the
+//! slot threads, heartbeats and the result batches.
 
-use std::collections::{HashMap, VecDeque};
+pub mod state;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -21,6 +27,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_stream::StreamExt;
 use zarrs::storage::storage_adapter::performance_metrics::PerformanceMetricsStorageAdapter;
+
+use state::{Command, Event, WorkerState};
 
 /// Worker options.
 #[derive(Debug, Clone)]
@@ -89,22 +97,38 @@ pub async fn run(opts: Options) -> Result<()> {
 
 /// What slot threads need to run a job's tasks.
 struct JobCtx {
-    plan: Option<Plan>,
+    plan: Plan,
     input: Store,
     output: Store,
     info: pb::JobInfo,
     cache: Arc<ChunkCache>,
 }
 
-struct Work {
-    job: Arc<JobCtx>,
-    a: pb::Assignment,
+/// A queued task with its job's context.
+type Work = state::Work<Arc<JobCtx>>;
+
+/// The state machine shared by the message loop and the slot threads, and
+/// the condition variable its [`Command::Wake`] signals.
+struct Shared {
+    state: Mutex<WorkerState<Arc<JobCtx>>>,
+    cv: Condvar,
 }
 
-#[derive(Default)]
-struct Queue {
-    items: Mutex<(VecDeque<Work>, bool)>,
-    cv: Condvar,
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WorkerState<Arc<JobCtx>>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wake `n` waiting slot threads (all of them when `n` covers every slot).
+    fn wake(&self, n: u32, slots: u32) {
+        if n >= slots {
+            self.cv.notify_all();
+        } else {
+            for _ in 0..n {
+                self.cv.notify_one();
+            }
+        }
+    }
 }
 
 /// Totals for heartbeats.
@@ -114,29 +138,22 @@ struct Totals {
     written: AtomicU64,
 }
 
-/// Open the job's stores. Output is opened without the start-of-run cleanup
-/// of `store::open_output` (other workers are writing into it right now).
+/// Open the job's stores (no-op jobs are never opened: their tasks are
+/// answered by the state machine). Output is opened without the
+/// start-of-run cleanup of `store::open_output` (other workers are writing
+/// into it right now).
 fn open_job(info: &pb::JobInfo, cache: Arc<ChunkCache>) -> Result<JobCtx, String> {
-    let plan: Option<Plan> = if info.noop {
-        None
-    } else {
-        Some(serde_json::from_slice(&info.plan_json).map_err(|e| format!("job plan: {e}"))?)
-    };
-    let (input, output): (Store, Store) = if info.noop {
-        let m: Store = Arc::new(zarrs::storage::store::MemoryStore::new());
-        (m.clone(), m)
-    } else {
-        let il = Location::parse(&info.input).map_err(|e| e.to_string())?;
-        let ol = Location::parse(&info.output).map_err(|e| e.to_string())?;
-        let input = store::open_input(&il).map_err(|e| e.to_string())?;
-        let output = match ol.local_path() {
-            Some(p) => {
-                let fs = LocalStore::new(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                Arc::new(fs) as Store
-            }
-            None => store::open_output(&ol).map_err(|e| e.to_string())?,
-        };
-        (input, output)
+    let plan: Plan =
+        serde_json::from_slice(&info.plan_json).map_err(|e| format!("job plan: {e}"))?;
+    let il = Location::parse(&info.input).map_err(|e| e.to_string())?;
+    let ol = Location::parse(&info.output).map_err(|e| e.to_string())?;
+    let input = store::open_input(&il).map_err(|e| e.to_string())?;
+    let output = match ol.local_path() {
+        Some(p) => {
+            let fs = LocalStore::new(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Arc::new(fs) as Store
+        }
+        None => store::open_output(&ol).map_err(|e| e.to_string())?,
     };
     Ok(JobCtx {
         plan,
@@ -151,8 +168,8 @@ fn open_job(info: &pb::JobInfo, cache: Arc<ChunkCache>) -> Result<JobCtx, String
 /// worker's write never renamed into place), so the finished store holds no
 /// strays. Chunk tasks own exactly one key; the other tasks own whole arrays.
 fn clear_stale_tmp(ctx: &JobCtx, t: &Task) {
-    let (Some(plan), Ok(Location::Local(root))) = (&ctx.plan, Location::parse(&ctx.info.output))
-    else {
+    let plan = &ctx.plan;
+    let Ok(Location::Local(root)) = Location::parse(&ctx.info.output) else {
         return;
     };
     let rm_tree = |prefix: &str| {
@@ -214,19 +231,16 @@ fn clear_stale_tmp(ctx: &JobCtx, t: &Task) {
 
 fn run_one(w: &Work, totals: &Totals) -> pb::TaskResult {
     let t0 = Instant::now();
+    let a = &w.task;
     let mut r = pb::TaskResult {
-        job: w.a.job,
-        task: w.a.task,
-        attempt: w.a.attempt,
+        job: a.job,
+        task: a.task,
+        attempt: a.attempt,
         ..Default::default()
     };
-    if w.job.info.noop {
-        r.ok = true;
-        return r;
-    }
     let outcome = (|| -> Result<_, String> {
-        let plan = w.job.plan.as_ref().ok_or("no plan")?;
-        let t: Task = serde_json::from_slice(&w.a.task_json).map_err(|e| format!("task: {e}"))?;
+        let plan = &w.job.plan;
+        let t: Task = serde_json::from_slice(&a.task_json).map_err(|e| format!("task: {e}"))?;
         clear_stale_tmp(&w.job, &t);
         let inp = Arc::new(PerformanceMetricsStorageAdapter::new(w.job.input.clone()));
         let out = Arc::new(PerformanceMetricsStorageAdapter::new(w.job.output.clone()));
@@ -238,7 +252,7 @@ fn run_one(w: &Work, totals: &Totals) -> pb::TaskResult {
             progress: None,
             cache: Some(CacheRef {
                 cache: w.job.cache.clone(),
-                scope: w.a.job,
+                scope: a.job,
             }),
             direct: match (
                 Location::parse(&w.job.info.input),
@@ -252,7 +266,7 @@ fn run_one(w: &Work, totals: &Totals) -> pb::TaskResult {
             skip_existing: w.job.info.skip_existing,
             codec_threads: 1,
         };
-        tracing::debug!(task = ?t, attempt = w.a.attempt, "running");
+        tracing::debug!(task = ?t, attempt = a.attempt, "running");
         let res = task::run(plan, &t, &stores, ro);
         let (dr, dw) = stores.direct.bytes();
         let (br, bw) = (
@@ -274,7 +288,7 @@ fn run_one(w: &Work, totals: &Totals) -> pb::TaskResult {
             r.bytes_written = bw;
         }
         Err(e) => {
-            tracing::warn!(job = w.a.job, task = w.a.task, "task failed: {e}");
+            tracing::warn!(job = a.job, task = a.task, "task failed: {e}");
             r.error = e;
         }
     }
@@ -403,111 +417,105 @@ async fn session(opts: &Options, deadline: Instant) -> Result<std::convert::Infa
     }
 
     // slot threads
-    let queue = Arc::new(Queue::default());
-    let mut threads = vec![];
-    for _ in 0..opts.slots.max(1) {
-        let q = queue.clone();
+    let slots = opts.slots.max(1);
+    let shared = Arc::new(Shared {
+        state: Mutex::new(WorkerState::new(slots)),
+        cv: Condvar::new(),
+    });
+    for _ in 0..slots {
+        let shared = shared.clone();
         let tx = res_tx.clone();
         let totals = totals.clone();
-        threads.push(std::thread::spawn(move || loop {
-            let w = {
-                let mut g = q.items.lock().unwrap_or_else(|e| e.into_inner());
-                loop {
-                    if g.1 {
-                        return;
-                    }
-                    if let Some(w) = g.0.pop_front() {
-                        break w;
-                    }
-                    g = q.cv.wait(g).unwrap_or_else(|e| e.into_inner());
-                }
-            };
-            if tx.send(run_one(&w, &totals)).is_err() {
-                return;
-            }
-        }));
+        std::thread::spawn(move || slot_thread(&shared, &tx, &totals));
     }
 
-    let mut jobs: HashMap<u64, Result<Arc<JobCtx>, String>> = HashMap::new();
+    let mut out = Vec::new();
     let end = loop {
         let m = match down.next().await {
             Some(Ok(m)) => m,
             Some(Err(s)) => break anyhow!(status_line(&url, &s)),
             None => break anyhow!("the scheduler at {url} closed the connection"),
         };
-        match m.msg {
-            Some(pb::scheduler_message::Msg::Job(info)) => {
-                let job = info.job;
-                let c = cache.clone();
-                let ctx = tokio::task::spawn_blocking(move || open_job(&info, c))
-                    .await
-                    .unwrap_or_else(|e| Err(format!("opening the job: {e}")));
-                if let Err(e) = &ctx {
-                    tracing::warn!(job, "cannot open job: {e}");
-                }
-                jobs.insert(job, ctx.map(Arc::new));
-            }
-            Some(pb::scheduler_message::Msg::Assign(a)) => {
-                let mut fast = vec![];
-                let queued = {
-                    let mut g = queue.items.lock().unwrap_or_else(|e| e.into_inner());
-                    let before = g.0.len();
-                    for t in a.tasks {
-                        match jobs.get(&t.job) {
-                            Some(Ok(j)) if j.info.noop => fast.push(pb::TaskResult {
-                                job: t.job,
-                                task: t.task,
-                                attempt: t.attempt,
-                                ok: true,
-                                ..Default::default()
-                            }),
-                            Some(Ok(j)) => g.0.push_back(Work {
-                                job: j.clone(),
-                                a: t,
-                            }),
-                            Some(Err(e)) => fast.push(pb::TaskResult {
-                                job: t.job,
-                                task: t.task,
-                                attempt: t.attempt,
-                                error: e.clone(),
-                                ..Default::default()
-                            }),
-                            None => fast.push(pb::TaskResult {
-                                job: t.job,
-                                task: t.task,
-                                attempt: t.attempt,
-                                error: format!("job {} unknown to this worker", t.job),
-                                ..Default::default()
-                            }),
-                        }
-                    }
-                    g.0.len() - before
-                };
-                // wake one slot thread per new task, not all of them per message
-                for _ in 0..queued {
-                    queue.cv.notify_one();
-                }
-                for r in fast {
-                    let _ = res_tx.send(r);
-                }
-            }
-            Some(pb::scheduler_message::Msg::Cancel(c)) => {
-                jobs.remove(&c.job);
-                cache.drop_scope(c.job);
-                let mut g = queue.items.lock().unwrap_or_else(|e| e.into_inner());
-                g.0.retain(|w| w.a.job != c.job);
-            }
-            None => {}
-        }
+        let ev = match m.msg {
+            Some(pb::scheduler_message::Msg::Job(info)) => Event::Job(info),
+            Some(pb::scheduler_message::Msg::Assign(a)) => Event::Assigned(a.tasks),
+            Some(pb::scheduler_message::Msg::Cancel(c)) => Event::Cancel(c.job),
+            None => continue,
+        };
+        feed(&shared, &cache, &res_tx, ev, &mut out).await;
     };
-    {
-        let mut g = queue.items.lock().unwrap_or_else(|e| e.into_inner());
-        g.1 = true;
-        g.0.clear();
-    }
-    queue.cv.notify_all();
+    feed(&shared, &cache, &res_tx, Event::Stop, &mut out).await;
     Err(Ended::Retry {
         e: end.context("worker stopped"),
         worked: true,
     })
+}
+
+/// Feed the message loop's event to the state machine and carry out its
+/// commands; an opening's outcome is fed back the same way.
+async fn feed(
+    shared: &Shared,
+    cache: &Arc<ChunkCache>,
+    results: &mpsc::UnboundedSender<pb::TaskResult>,
+    ev: Event<Arc<JobCtx>>,
+    out: &mut Vec<Command<Arc<JobCtx>>>,
+) {
+    let mut next = Some(ev);
+    while let Some(ev) = next.take() {
+        let slots = {
+            let mut st = shared.lock();
+            st.handle(ev, out);
+            st.slots()
+        };
+        for c in out.drain(..) {
+            match c {
+                Command::Open(info) => {
+                    let job = info.job;
+                    let c = cache.clone();
+                    let result = tokio::task::spawn_blocking(move || open_job(&info, c))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("opening the job: {e}")));
+                    if let Err(e) = &result {
+                        tracing::warn!(job, "cannot open job: {e}");
+                    }
+                    next = Some(Event::Opened {
+                        job,
+                        result: result.map(Arc::new),
+                    });
+                }
+                Command::Send(r) => {
+                    let _ = results.send(r);
+                }
+                Command::Wake(n) => shared.wake(n, slots),
+                Command::DropCache(job) => cache.drop_scope(job),
+                // answers to a slot thread's SlotFree only
+                Command::Run(_) | Command::Exit => {
+                    debug_assert!(false, "Run/Exit outside SlotFree")
+                }
+            }
+        }
+    }
+}
+
+/// A slot thread: ask the state machine for work, run it, send the result;
+/// wait while there is none; stop when told to (or when results can no
+/// longer be sent).
+fn slot_thread(shared: &Shared, results: &mpsc::UnboundedSender<pb::TaskResult>, totals: &Totals) {
+    let mut out = Vec::with_capacity(1);
+    loop {
+        let work: Work = {
+            let mut st = shared.lock();
+            loop {
+                st.handle(Event::SlotFree, &mut out);
+                match out.pop() {
+                    Some(Command::Run(w)) => break w,
+                    Some(Command::Exit) => return,
+                    _ => st = shared.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+                }
+            }
+        };
+        if results.send(run_one(&work, totals)).is_err() {
+            return;
+        }
+    }
 }

@@ -33,7 +33,7 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    geozarr_core::logging::init("warn");
+    geozarr_proto::logging::init("warn");
     let slots = if args.slots > 0 {
         args.slots
     } else {

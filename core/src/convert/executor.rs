@@ -10,7 +10,7 @@ use crate::convert::task::{self, RunOptions, Stores, TaskStats};
 use crate::Result;
 
 /// Runs a selection of a plan's tasks: the in-process [`ThreadPool`], or a
-/// cluster (scheduler + workers) from `geozarr-scheduler`.
+/// cluster (scheduler + workers; the CLI's `src/cluster/`).
 pub trait Executor {
     /// Run the `selected` tasks of `tasks` (others count as done) and return
     /// the results of the tasks that ran. `Err` = the executor itself broke

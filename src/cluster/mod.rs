@@ -1,11 +1,18 @@
-//! The client side, used by the CLI: [`Cluster`] runs a conversion's tasks
-//! on a scheduler (an [`Executor`] for `geozarr_core::convert::convert_with`),
-//! and [`LocalCluster`] starts a scheduler and worker processes on this
-//! machine and stops them again (also on Ctrl-C and on error).
+//! The CLI's cluster side: [`Cluster`] runs a conversion's tasks on a
+//! scheduler (an [`Executor`] for `geozarr_core::convert::convert_with`,
+//! used by `convert --scheduler URL`, `--local-workers N` and
+//! `--dask-cluster`), and [`local`] starts a scheduler and worker processes
+//! on this machine and stops them again (also on Ctrl-C and on error).
+//!
+//! It lives in the CLI, not in the scheduler crate, because it is the one
+//! place that knows both sides: core's plan and tasks, and the protocol.
+//! Each task is sent with its typed kind (band, level, chunk; carry-over;
+//! coordinates), which the scheduler words for progress and errors through
+//! `geozarr_proto::task`, as this module does for its own messages.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+pub(crate) mod local;
+
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,11 +21,10 @@ use geozarr_core::convert::plan::{Plan, Task, TaskSpec};
 use geozarr_core::convert::task::{RunOptions, Stores, TaskStats};
 use geozarr_core::{Error, Result};
 use geozarr_proto::client::{connect, status_line};
-
-/// MB of decoded-chunk cache a local cluster's workers share (split evenly).
-const LOCAL_CACHE_MB: usize = 1024;
 use geozarr_proto::pb;
 use tokio_stream::StreamExt;
+
+pub(crate) use local::{bin_dir, LocalCluster};
 
 /// Things to undo when the user presses Ctrl-C.
 #[derive(Default)]
@@ -28,7 +34,7 @@ struct Interrupt {
 }
 
 /// Runs tasks on a scheduler at `url` (see the module docs).
-pub struct Cluster {
+pub(crate) struct Cluster {
     url: String,
     token: Option<String>,
     rt: tokio::runtime::Runtime,
@@ -41,7 +47,7 @@ pub struct Cluster {
 impl Cluster {
     /// A client for the scheduler at `url`; tasks fail the job after
     /// `max_attempts` attempts. Ctrl-C cancels the running job.
-    pub fn connect(url: &str, token: Option<String>, max_attempts: u32) -> Result<Self> {
+    pub(crate) fn connect(url: &str, token: Option<String>, max_attempts: u32) -> Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -67,18 +73,18 @@ impl Cluster {
 
     /// Start a local cluster (a scheduler and `workers` worker processes
     /// with `slots` slots each, binaries from `bin_dir`) and connect to it.
-    pub fn local(bin_dir: &Path, workers: usize, slots: u32, max_attempts: u32) -> Result<Self> {
-        let token = geozarr_proto::client::env_token().unwrap_or_else(random_token);
+    pub(crate) fn local(
+        bin_dir: &Path,
+        workers: usize,
+        slots: u32,
+        max_attempts: u32,
+    ) -> Result<Self> {
+        let token = geozarr_proto::client::env_token().unwrap_or_else(local::random_token);
         let local = Arc::new(LocalCluster::start(bin_dir, workers, slots, &token)?);
         let mut c = Cluster::connect(&local.url, Some(token), max_attempts)?;
         c.interrupt.lock().unwrap_or_else(|e| e.into_inner()).local = Some(local.clone());
         c.local = Some(local);
         Ok(c)
-    }
-
-    /// The scheduler URL.
-    pub fn url(&self) -> &str {
-        &self.url
     }
 
     fn on_interrupt(&self) {
@@ -144,8 +150,8 @@ impl Cluster {
                         .filter(|d| selected[**d])
                         .map(|d| new_of[*d])
                         .collect(),
-                    label: label(plan, &tasks[i].task),
                     affinity: tasks[i].task.affinity(),
+                    kind: Some(kind(plan, &tasks[i].task)),
                 })
                 .collect(),
             plan_json: serde_json::to_vec(plan).expect("plans serialise"),
@@ -250,13 +256,8 @@ impl Cluster {
         Ok(results)
     }
 
-    /// The local cluster, if this client started one.
-    pub fn local_cluster(&self) -> Option<&LocalCluster> {
-        self.local.as_deref()
-    }
-
     /// Stop the local cluster (if any). Also done on drop.
-    pub fn shutdown(&mut self) {
+    pub(crate) fn shutdown(&mut self) {
         if let Some(l) = self.local.take() {
             l.kill();
         }
@@ -283,8 +284,11 @@ impl Executor for Cluster {
     }
 }
 
-/// A task named for people: `b02 level 1 chunk (0, 2)`.
-fn label(plan: &Plan, t: &Task) -> String {
+/// What a task does, as the scheduler shows it: the names its label and
+/// progress part are made of (band input path, level, chunk position;
+/// carried array; group).
+fn kind(plan: &Plan, t: &Task) -> pb::task_spec::Kind {
+    use pb::task_spec::Kind;
     match *t {
         Task::Chunk {
             group,
@@ -292,187 +296,30 @@ fn label(plan: &Plan, t: &Task) -> String {
             level,
             row,
             col,
-        } => format!(
-            "{} level {level} chunk ({row}, {col})",
-            plan.groups[group].bands[band].input
-        ),
-        Task::Band { group, band } => plan.groups[group].bands[band].input.clone(),
-        Task::Carry { index } => format!("carry-over of {}", plan.carried[index].path),
-        Task::Coords { group } => format!("coordinates of {}", plan.groups[group].path),
-        Task::Metadata => "metadata".into(),
-        Task::Consolidate => "consolidated metadata".into(),
+        } => Kind::Chunk(pb::ChunkTask {
+            band: plan.groups[group].bands[band].input.clone(),
+            level: level as u32,
+            row,
+            col,
+        }),
+        Task::Band { group, band } => Kind::Band(pb::BandTask {
+            band: plan.groups[group].bands[band].input.clone(),
+        }),
+        Task::Carry { index } => Kind::Carry(pb::CarryTask {
+            array: plan.carried[index].path.clone(),
+        }),
+        Task::Coords { group } => Kind::Coords(pb::CoordsTask {
+            group: plan.groups[group].path.clone(),
+        }),
+        Task::Metadata => Kind::Metadata(pb::Empty {}),
+        Task::Consolidate => Kind::Consolidate(pb::Empty {}),
     }
 }
 
-fn random_token() -> String {
-    let mut b = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut b);
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// A child process that dies with this one (Linux `PR_SET_PDEATHSIG`), so
-/// a killed CLI leaves no cluster behind.
-fn child(bin: &Path) -> Command {
-    use std::os::unix::process::CommandExt;
-    let mut c = Command::new(bin);
-    if std::env::var_os("RUST_LOG").is_none() {
-        // the CLI reports failures itself; keep the children quiet
-        c.env("RUST_LOG", "error");
-    }
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        c.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    c
-}
-
-fn kill_all(children: &mut Vec<Child>) {
-    for c in children.iter_mut() {
-        let _ = c.kill();
-    }
-    for mut c in children.drain(..) {
-        let _ = c.wait();
-    }
-}
-
-/// A scheduler and workers started as child processes of this one; killed on drop.
-pub struct LocalCluster {
-    /// Scheduler URL (`http://127.0.0.1:PORT`).
-    pub url: String,
-    scheduler: Mutex<Child>,
-    workers: Mutex<Vec<Child>>,
-}
-
-/// Where the cluster binaries are: `GEOZARR_BIN_DIR`, else next to the
-/// running executable.
-pub fn bin_dir() -> Result<PathBuf> {
-    if let Some(d) = std::env::var_os("GEOZARR_BIN_DIR") {
-        return Ok(PathBuf::from(d));
-    }
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::Usage(format!("cannot locate this executable: {e}")))?;
-    Ok(exe.parent().map(Path::to_path_buf).unwrap_or_default())
-}
-
-fn binary(dir: &Path, name: &str) -> Result<PathBuf> {
-    let p = dir.join(name);
-    if p.is_file() {
-        Ok(p)
-    } else {
-        Err(Error::Usage(format!(
-            "{}: not found (the cluster binaries are built with `cargo build --release --workspace`; GEOZARR_BIN_DIR overrides the directory)",
-            p.display()
-        )))
-    }
-}
-
-impl LocalCluster {
-    /// Start `geozarr-scheduler --listen 127.0.0.1:0` and `workers` ×
-    /// `geozarr-worker --slots slots`, all sharing `token`.
-    pub fn start(dir: &Path, workers: usize, slots: u32, token: &str) -> Result<Self> {
-        let sched_bin = binary(dir, "geozarr-scheduler")?;
-        let worker_bin = binary(dir, "geozarr-worker")?;
-        let mut sched = child(&sched_bin)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("GEOZARR_TOKEN", token)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::Task(format!("{}: cannot start: {e}", sched_bin.display())))?;
-        let stdout = sched.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
-        let Some(addr) = line.trim().strip_prefix("listening on ") else {
-            let _ = sched.kill();
-            let _ = sched.wait();
-            return Err(Error::Task(format!(
-                "the local scheduler did not start ({})",
-                sched_bin.display()
-            )));
-        };
-        let url = format!("http://{addr}");
-        let cluster = LocalCluster {
-            url: url.clone(),
-            scheduler: Mutex::new(sched),
-            workers: Mutex::new(vec![]),
-        };
-        // one machine's chunk-cache budget, shared out among its workers
-        let cache_mb = (LOCAL_CACHE_MB / workers.max(1)).max(128).to_string();
-        for _ in 0..workers.max(1) {
-            let w = child(&worker_bin)
-                .args(["--scheduler", &url, "--slots", &slots.max(1).to_string()])
-                .args(["--connect-wait", "10", "--cache-mb", &cache_mb])
-                // its scheduler never comes back: stop with it
-                .args(["--reconnect-wait", "0"])
-                .env("GEOZARR_TOKEN", token)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .spawn()
-                .map_err(|e| Error::Task(format!("{}: cannot start: {e}", worker_bin.display())))?;
-            cluster
-                .workers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(w);
-        }
-        tracing::info!(workers, slots, "local cluster at {url}");
-        Ok(cluster)
-    }
-
-    /// Process ids of the workers.
-    pub fn worker_pids(&self) -> Vec<u32> {
-        self.workers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|c| c.id())
-            .collect()
-    }
-
-    /// Kill the workers, then the scheduler, and reap them.
-    pub fn kill(&self) {
-        kill_all(&mut self.workers.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut s = self.scheduler.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = s.kill();
-        let _ = s.wait();
-    }
-
-    /// Why the cluster cannot go on, if so: scheduler or every worker exited.
-    fn broken(&self) -> Option<String> {
-        if let Ok(Some(st)) = self
-            .scheduler
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .try_wait()
-        {
-            return Some(format!("the local scheduler exited ({st})"));
-        }
-        let mut ws = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-        let mut last = None;
-        for w in ws.iter_mut() {
-            match w.try_wait() {
-                Ok(Some(st)) => last = Some(st),
-                _ => return None,
-            }
-        }
-        last.map(|st| format!("every local worker exited (last: {st})"))
-    }
-}
-
-impl Drop for LocalCluster {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A task named for people: `…/b02 level 1 chunk (0, 2)` (the scheduler's
+/// wording, `geozarr_proto::task::label`).
+fn label(plan: &Plan, t: &Task) -> String {
+    geozarr_proto::task::label(Some(&kind(plan, t)))
 }
 
 impl Drop for Cluster {

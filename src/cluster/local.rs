@@ -1,0 +1,208 @@
+//! A local cluster: a `geozarr-scheduler` and N `geozarr-worker` processes
+//! started next to the `eopf-geozarr` binary (`--local-workers N`,
+//! `--dask-cluster`), children of this process that die with it, stopped
+//! at the end, on error and on Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use geozarr_core::{Error, Result};
+
+/// MB of decoded-chunk cache a local cluster hands out: each worker gets
+/// this divided by the number of workers, but at least [`MIN_CACHE_MB`].
+const LOCAL_CACHE_MB: usize = 1024;
+/// The least cache a local worker gets (so 16 workers use 2 GB in all).
+const MIN_CACHE_MB: usize = 128;
+
+/// A random token for a local cluster (hex, 128 bits from `/dev/urandom`).
+pub(crate) fn random_token() -> String {
+    let mut b = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A child process that dies with this one (Linux `PR_SET_PDEATHSIG`), so
+/// a killed CLI leaves no cluster behind.
+fn child(bin: &Path) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(bin);
+    if std::env::var_os("RUST_LOG").is_none() {
+        // the CLI reports failures itself; keep the children quiet
+        c.env("RUST_LOG", "error");
+    }
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    c
+}
+
+fn kill_all(children: &mut Vec<Child>) {
+    for c in children.iter_mut() {
+        let _ = c.kill();
+    }
+    for mut c in children.drain(..) {
+        let _ = c.wait();
+    }
+}
+
+/// A scheduler and workers started as child processes of this one; killed on drop.
+pub(crate) struct LocalCluster {
+    /// Scheduler URL (`http://127.0.0.1:PORT`).
+    pub(crate) url: String,
+    scheduler: Mutex<Child>,
+    workers: Mutex<Vec<Child>>,
+}
+
+/// Where the cluster binaries are: `GEOZARR_BIN_DIR`, else next to the
+/// running executable.
+pub(crate) fn bin_dir() -> Result<PathBuf> {
+    if let Some(d) = std::env::var_os("GEOZARR_BIN_DIR") {
+        return Ok(PathBuf::from(d));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Usage(format!("cannot locate this executable: {e}")))?;
+    Ok(exe.parent().map(Path::to_path_buf).unwrap_or_default())
+}
+
+fn binary(dir: &Path, name: &str) -> Result<PathBuf> {
+    let p = dir.join(name);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(Error::Usage(format!(
+            "{}: not found (the cluster binaries are built with `cargo build --release --workspace`; GEOZARR_BIN_DIR overrides the directory)",
+            p.display()
+        )))
+    }
+}
+
+impl LocalCluster {
+    /// Start `geozarr-scheduler --listen 127.0.0.1:0` and `workers` ×
+    /// `geozarr-worker --slots slots`, all sharing `token`.
+    pub(crate) fn start(dir: &Path, workers: usize, slots: u32, token: &str) -> Result<Self> {
+        let sched_bin = binary(dir, "geozarr-scheduler")?;
+        let worker_bin = binary(dir, "geozarr-worker")?;
+        let mut sched = child(&sched_bin)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("GEOZARR_TOKEN", token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Task(format!("{}: cannot start: {e}", sched_bin.display())))?;
+        let stdout = sched.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+        let Some(addr) = line.trim().strip_prefix("listening on ") else {
+            let _ = sched.kill();
+            let _ = sched.wait();
+            return Err(Error::Task(format!(
+                "the local scheduler did not start ({})",
+                sched_bin.display()
+            )));
+        };
+        let url = format!("http://{addr}");
+        let cluster = LocalCluster {
+            url: url.clone(),
+            scheduler: Mutex::new(sched),
+            workers: Mutex::new(vec![]),
+        };
+        let cache_mb = cache_mb_per_worker(workers).to_string();
+        for _ in 0..workers.max(1) {
+            let w = child(&worker_bin)
+                .args(["--scheduler", &url, "--slots", &slots.max(1).to_string()])
+                .args(["--connect-wait", "10", "--cache-mb", &cache_mb])
+                // its scheduler never comes back: stop with it
+                .args(["--reconnect-wait", "0"])
+                .env("GEOZARR_TOKEN", token)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .map_err(|e| Error::Task(format!("{}: cannot start: {e}", worker_bin.display())))?;
+            cluster
+                .workers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(w);
+        }
+        tracing::info!(workers, slots, "local cluster at {url}");
+        Ok(cluster)
+    }
+
+    /// Kill the workers, then the scheduler, and reap them.
+    pub(crate) fn kill(&self) {
+        kill_all(&mut self.workers.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut s = self.scheduler.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+
+    /// Why the cluster cannot go on, if so: scheduler or every worker exited.
+    pub(crate) fn broken(&self) -> Option<String> {
+        if let Ok(Some(st)) = self
+            .scheduler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_wait()
+        {
+            return Some(format!("the local scheduler exited ({st})"));
+        }
+        let mut ws = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = None;
+        for w in ws.iter_mut() {
+            match w.try_wait() {
+                Ok(Some(st)) => last = Some(st),
+                _ => return None,
+            }
+        }
+        last.map(|st| format!("every local worker exited (last: {st})"))
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `--cache-mb` of each local worker: one machine's budget shared out
+/// among them, but never less than [`MIN_CACHE_MB`] each.
+fn cache_mb_per_worker(workers: usize) -> usize {
+    (LOCAL_CACHE_MB / workers.max(1)).max(MIN_CACHE_MB)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_share_1024_mb_of_cache_but_get_at_least_128_each() {
+        assert_eq!(cache_mb_per_worker(1), 1024);
+        assert_eq!(cache_mb_per_worker(2), 512);
+        assert_eq!(cache_mb_per_worker(8), 128);
+        // more workers: 128 MB each, so the cluster uses more than 1024 MB
+        assert_eq!(cache_mb_per_worker(16), 128);
+        assert_eq!(16 * cache_mb_per_worker(16), 2048);
+    }
+
+    #[test]
+    fn tokens_are_random_hex() {
+        let (a, b) = (random_token(), random_token());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, b);
+    }
+}
