@@ -25,7 +25,6 @@ pub mod logging;
 pub(crate) mod path;
 pub mod product;
 pub mod store;
-pub mod synth;
 pub mod tree;
 
 pub use convert::{convert, convert_with, ConvertOptions, Progress, Summary};

@@ -43,9 +43,11 @@ use zarrs::array::{
 };
 use zarrs::filesystem::FilesystemStore;
 
-use crate::{Error, Result};
-
 mod encoding;
+mod error;
+
+use error::Result;
+pub use error::SynthError;
 
 pub use encoding::{lz4_literal_block, BloscKeys, Cname, Compressor, Encoding, Shuffle};
 use encoding::{ArrayFacts, Codec};
@@ -86,14 +88,18 @@ pub struct SynthSummary {
 
 /// Write a synthetic product described by `schema_json` (a pydantic-zarr
 /// `GroupSpec`, Zarr v2) into the new or empty directory `out`.
-pub fn synthesize(schema_json: &str, out: &Path, opts: &SynthOptions) -> Result<SynthSummary> {
+pub fn synthesize(
+    schema_json: &str,
+    out: &Path,
+    opts: &SynthOptions,
+) -> Result<SynthSummary, SynthError> {
     if opts.scale == 0 {
-        return Err(Error::Usage(
+        return Err(SynthError::Usage(
             "synthetic product: scale must be at least 1".into(),
         ));
     }
     let schema: Value = serde_json::from_str(schema_json)
-        .map_err(|e| Error::input("<schema>", format!("invalid schema JSON: {e}")))?;
+        .map_err(|e| SynthError::input("<schema>", format!("invalid schema JSON: {e}")))?;
     prepare_output(out)?;
 
     let mut groups = Vec::new();
@@ -101,7 +107,8 @@ pub fn synthesize(schema_json: &str, out: &Path, opts: &SynthOptions) -> Result<
     walk(&schema, String::new(), &mut groups, &mut arrays)?;
 
     let ctx = Ctx::new(&arrays, opts.scale);
-    let store = Arc::new(FilesystemStore::new(out).map_err(|e| Error::storage(out.display(), e))?);
+    let store =
+        Arc::new(FilesystemStore::new(out).map_err(|e| SynthError::storage(out.display(), e))?);
     let plans = arrays
         .iter()
         .map(|a| ArrayPlan::new(a, &ctx, &store, &opts.encoding))
@@ -200,16 +207,16 @@ fn walk(
     groups: &mut Vec<GroupNode>,
     arrays: &mut Vec<ArrayNode>,
 ) -> Result<()> {
-    let obj = node
-        .as_object()
-        .ok_or_else(|| Error::input(display_path(&path), "schema node is not a JSON object"))?;
+    let obj = node.as_object().ok_or_else(|| {
+        SynthError::input(display_path(&path), "schema node is not a JSON object")
+    })?;
     if obj.contains_key("shape") {
         let (group, name) = match path.rsplit_once('/') {
             Some((g, n)) => (g.to_string(), n.to_string()),
             None => (String::new(), path.clone()),
         };
         if name.is_empty() {
-            return Err(Error::input("/", "the schema root must be a group"));
+            return Err(SynthError::input("/", "the schema root must be a group"));
         }
         arrays.push(ArrayNode {
             path,
@@ -224,7 +231,7 @@ fn walk(
         .cloned()
         .unwrap_or_else(|| Value::Object(Map::new()));
     if !attrs.is_object() {
-        return Err(Error::input(
+        return Err(SynthError::input(
             display_path(&path),
             "group attributes are not an object",
         ));
@@ -234,12 +241,12 @@ fn walk(
         attrs,
     });
     if let Some(members) = obj.get("members") {
-        let members = members
-            .as_object()
-            .ok_or_else(|| Error::input(display_path(&path), "group members are not an object"))?;
+        let members = members.as_object().ok_or_else(|| {
+            SynthError::input(display_path(&path), "group members are not an object")
+        })?;
         for (name, child) in members {
             if name.is_empty() || name.contains('/') || name.starts_with(".z") {
-                return Err(Error::input(
+                return Err(SynthError::input(
                     display_path(&path),
                     format!("bad member name {name:?}"),
                 ));
@@ -279,31 +286,31 @@ fn prepare_output(out: &Path) -> Result<()> {
     match std::fs::metadata(out) {
         Ok(m) if m.is_dir() => {
             let mut entries =
-                std::fs::read_dir(out).map_err(|e| Error::storage(out.display(), e))?;
+                std::fs::read_dir(out).map_err(|e| SynthError::storage(out.display(), e))?;
             if entries.next().is_some() {
-                return Err(Error::output(
+                return Err(SynthError::output(
                     out.display(),
                     "already exists and is not empty; refusing to write a synthetic product into it",
                 ));
             }
             Ok(())
         }
-        Ok(_) => Err(Error::output(
+        Ok(_) => Err(SynthError::output(
             out.display(),
             "exists and is not a directory",
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => mkdir(out),
-        Err(e) => Err(Error::storage(out.display(), e)),
+        Err(e) => Err(SynthError::storage(out.display(), e)),
     }
 }
 
 fn mkdir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::storage(dir.display(), e))
+    std::fs::create_dir_all(dir).map_err(|e| SynthError::storage(dir.display(), e))
 }
 
 fn write_json(file: &Path, v: &Value) -> Result<u64> {
     let text = py_json(v);
-    std::fs::write(file, text.as_bytes()).map_err(|e| Error::storage(file.display(), e))?;
+    std::fs::write(file, text.as_bytes()).map_err(|e| SynthError::storage(file.display(), e))?;
     Ok(text.len() as u64)
 }
 
@@ -725,22 +732,29 @@ impl ArrayPlan {
     ) -> Result<ArrayPlan> {
         let where_ = display_path(&a.path);
         let shape = shape_of(&a.node, "shape")
-            .ok_or_else(|| Error::input(&where_, "`shape` is not a list of integers"))?;
+            .ok_or_else(|| SynthError::input(&where_, "`shape` is not a list of integers"))?;
         let chunks = shape_of(&a.node, "chunks")
-            .ok_or_else(|| Error::input(&where_, "`chunks` is not a list of integers"))?;
+            .ok_or_else(|| SynthError::input(&where_, "`chunks` is not a list of integers"))?;
         if chunks.len() != shape.len() || chunks.contains(&0) {
-            return Err(Error::input(&where_, "`chunks` does not match `shape`"));
+            return Err(SynthError::input(
+                &where_,
+                "`chunks` does not match `shape`",
+            ));
         }
         let dtype_str = a.node.get("dtype").and_then(Value::as_str).ok_or_else(|| {
-            Error::input(
+            SynthError::input(
                 &where_,
                 "`dtype` is not a string (structured types are not supported)",
             )
         })?;
-        let dtype = DType::parse(dtype_str)
-            .ok_or_else(|| Error::input(&where_, format!("unsupported dtype {dtype_str:?}")))?;
+        let dtype = DType::parse(dtype_str).ok_or_else(|| {
+            SynthError::input(&where_, format!("unsupported dtype {dtype_str:?}"))
+        })?;
         if a.node.get("order").and_then(Value::as_str).unwrap_or("C") != "C" {
-            return Err(Error::input(&where_, "only C-order arrays are supported"));
+            return Err(SynthError::input(
+                &where_,
+                "only C-order arrays are supported",
+            ));
         }
         let attrs = a
             .node
@@ -797,7 +811,7 @@ impl ArrayPlan {
             };
             encoding
                 .apply(&mut zarray, &facts)
-                .map_err(|e| Error::input(&where_, format!("encoding {encoding}: {e}")))?
+                .map_err(|e| SynthError::input(&where_, format!("encoding {encoding}: {e}")))?
         } else {
             None
         };
@@ -920,7 +934,7 @@ impl ArrayPlan {
                         array.fill_value(),
                         &CodecOptions::default(),
                     )
-                    .map_err(|e| Error::storage(file.display(), e))?
+                    .map_err(|e| SynthError::storage(file.display(), e))?
                     .into_owned()
             }
             Encoder::Raw => {
@@ -943,13 +957,13 @@ impl ArrayPlan {
                     *blocksize,
                     1,
                 )
-                .map_err(|e| Error::storage(file.display(), e))?
+                .map_err(|e| SynthError::storage(file.display(), e))?
             }
             Encoder::Codec(codec) => {
                 self.to_stored_order(&mut buf);
                 codec
                     .encode(buf)
-                    .map_err(|e| Error::storage(file.display(), e))?
+                    .map_err(|e| SynthError::storage(file.display(), e))?
             }
         };
         if let Some(parent) = file.parent() {
@@ -957,7 +971,7 @@ impl ArrayPlan {
                 mkdir(parent)?;
             }
         }
-        std::fs::write(&file, &encoded).map_err(|e| Error::storage(file.display(), e))?;
+        std::fs::write(&file, &encoded).map_err(|e| SynthError::storage(file.display(), e))?;
         Ok(Some(encoded.len() as u64))
     }
 
@@ -1137,7 +1151,7 @@ fn make_encoder(
         (Some(c), true) => {
             let clevel = c.get("clevel").and_then(Value::as_u64).unwrap_or(5);
             let clevel = BloscCompressionLevel::try_from(clevel.min(9) as u8)
-                .map_err(|_| Error::input(&where_, "bad blosc clevel"))?;
+                .map_err(|_| SynthError::input(&where_, "bad blosc clevel"))?;
             let shuffle = match c.get("shuffle").and_then(Value::as_i64).unwrap_or(1) {
                 0 => BloscShuffleMode::NoShuffle,
                 2 => BloscShuffleMode::BitShuffle,
@@ -1147,12 +1161,12 @@ fn make_encoder(
             };
             let cname = c.get("cname").cloned().unwrap_or(Value::from("lz4"));
             let cname: BloscCompressor = serde_json::from_value(cname)
-                .map_err(|e| Error::input(&where_, format!("unsupported blosc cname: {e}")))?;
+                .map_err(|e| SynthError::input(&where_, format!("unsupported blosc cname: {e}")))?;
             let blocksize = c.get("blocksize").and_then(Value::as_u64).unwrap_or(0) as usize;
             tracing::debug!(array = %where_, reason = %zarrs_err, "encoding with c-blosc directly");
             Ok(Encoder::Blosc { clevel, shuffle, cname, blocksize })
         }
-        _ => Err(Error::input(
+        _ => Err(SynthError::input(
             &where_,
             format!("cannot encode this array (zarrs: {zarrs_err}; only blosc or no compressor without filters is handled otherwise)"),
         )),
@@ -2210,7 +2224,7 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert!(matches!(err, Error::Output { .. }), "{err}");
+        assert!(matches!(err, SynthError::Output { .. }), "{err}");
         let err = synthesize(
             DEFAULT_SCHEMA,
             &dir.path().join("new"),
@@ -2220,7 +2234,7 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert!(matches!(err, Error::Usage(_)), "{err}");
+        assert!(matches!(err, SynthError::Usage(_)), "{err}");
     }
 
     #[test]
