@@ -168,7 +168,7 @@ struct SynthArgs {
         default_value = "default",
         verbatim_doc_comment
     )]
-    encoding: geozarr_core::synth::Encoding,
+    encoding: geozarr_synth::Encoding,
 }
 
 #[derive(Args)]
@@ -381,13 +381,13 @@ pub fn run() -> Result<ExitCode> {
             let schema = match &a.schema {
                 Some(p) => std::fs::read_to_string(p)
                     .with_context(|| format!("{}: cannot read schema", p.display()))?,
-                None => geozarr_core::synth::DEFAULT_SCHEMA.to_string(),
+                None => geozarr_synth::DEFAULT_SCHEMA.to_string(),
             };
             let t = std::time::Instant::now();
-            let s = geozarr_core::synth::synthesize(
+            let s = geozarr_synth::synthesize(
                 &schema,
                 &a.out,
-                &geozarr_core::synth::SynthOptions {
+                &geozarr_synth::SynthOptions {
                     scale: a.scale,
                     encoding: a.encoding,
                 },
@@ -421,10 +421,10 @@ pub fn run() -> Result<ExitCode> {
                         .with_context(|| format!("{}: cannot remove", input.display()))?;
                 }
                 let t = std::time::Instant::now();
-                let s = geozarr_core::synth::synthesize(
-                    geozarr_core::synth::DEFAULT_SCHEMA,
+                let s = geozarr_synth::synthesize(
+                    geozarr_synth::DEFAULT_SCHEMA,
                     &input,
-                    &geozarr_core::synth::SynthOptions {
+                    &geozarr_synth::SynthOptions {
                         scale: a.scale,
                         ..Default::default()
                     },

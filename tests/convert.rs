@@ -11,7 +11,7 @@ fn synth(schema: Option<&str>, scale: u64, out: &Path) {
     let mut args = vec!["synth", out.to_str().unwrap(), "--scale", &scale];
     let schema_path;
     if let Some(s) = schema {
-        schema_path = common::root().join("core/schemas").join(s);
+        schema_path = common::root().join("synth/schemas").join(s);
         args.extend(["--schema", schema_path.to_str().unwrap()]);
     }
     common::cli_ok(&args);

@@ -225,7 +225,7 @@ fn full_schema_outputs_validate_clean_deep() {
         let mut args = vec!["synth", s(&input), "--scale", "20"];
         let schema_path;
         if let Some(f) = schema {
-            schema_path = common::root().join("core/schemas").join(f);
+            schema_path = common::root().join("synth/schemas").join(f);
             args.extend(["--schema", s(&schema_path)]);
         }
         common::cli_ok(&args);

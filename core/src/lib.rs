@@ -24,7 +24,6 @@ pub(crate) mod jsonfmt;
 pub(crate) mod path;
 pub mod product;
 pub mod store;
-pub mod synth;
 pub mod tree;
 
 pub use convert::{convert, convert_with, ConvertOptions, Progress, Summary};

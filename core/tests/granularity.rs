@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use geozarr_core::convert::plan::{Granularity, Options, Task};
 use geozarr_core::convert::{convert, ConvertOptions, NoProgress};
-use geozarr_core::synth::{synthesize, SynthOptions, DEFAULT_SCHEMA};
+use geozarr_synth::{synthesize, SynthOptions, DEFAULT_SCHEMA};
 
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(base: &Path, d: &Path, out: &mut BTreeMap<String, Vec<u8>>) {

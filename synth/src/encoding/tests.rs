@@ -10,8 +10,10 @@ use serde_json::{json, Map, Value};
 use zarrs::array::{Array, ArrayBytes};
 use zarrs::filesystem::FilesystemStore;
 
-use super::super::{fill_bytes, synthesize, unravel, DType, SynthOptions, DEFAULT_SCHEMA};
 use super::*;
+use crate::dtype::{fill_bytes, NumpyKind, NumpyType};
+use crate::geometry::unravel;
+use crate::{synthesize, SynthOptions, DEFAULT_SCHEMA};
 
 fn enc(s: &str) -> Encoding {
     s.parse()
@@ -547,13 +549,15 @@ fn u64s(v: &Value) -> Vec<u64> {
 
 fn is_numeric(zarray: &Map<String, Value>) -> bool {
     matches!(
-        DType::parse(zarray["dtype"].as_str().unwrap()).unwrap().dt,
-        super::super::Dt::Num(_)
+        NumpyType::parse(zarray["dtype"].as_str().unwrap())
+            .unwrap()
+            .dt,
+        NumpyKind::Num(_)
     )
 }
 
 fn item_size(zarray: &Map<String, Value>) -> usize {
-    DType::parse(zarray["dtype"].as_str().unwrap())
+    NumpyType::parse(zarray["dtype"].as_str().unwrap())
         .unwrap()
         .size()
 }
@@ -619,7 +623,7 @@ fn values(out: &Path, path: &str, zarray: &Map<String, Value>) -> Vec<u8> {
     }
     let (shape, chunks) = (u64s(&zarray["shape"]), u64s(&zarray["chunks"]));
     let item = item_size(zarray);
-    let dtype = DType::parse(zarray["dtype"].as_str().unwrap()).unwrap();
+    let dtype = NumpyType::parse(zarray["dtype"].as_str().unwrap()).unwrap();
     let fill = fill_bytes(&dtype, &zarray["fill_value"]);
     let sep = zarray["dimension_separator"].as_str().unwrap();
     let n_chunk = chunks.iter().product::<u64>() as usize;
@@ -809,7 +813,7 @@ fn check_variant(schema: &str, dir: &Path, default: &Path, variant: &str, scale:
         }
         let item = item_size(z);
         let n = u64s(&z["chunks"]).iter().product::<u64>() as usize * item;
-        let dtype = DType::parse(z["dtype"].as_str().unwrap()).unwrap();
+        let dtype = NumpyType::parse(z["dtype"].as_str().unwrap()).unwrap();
         let fill = (!z["fill_value"].is_null()).then(|| fill_bytes(&dtype, &z["fill_value"]));
         for idx in chunk_indices(z) {
             let key = chunk_key(&idx, sep);

@@ -122,9 +122,11 @@ pub enum Compressor {
 /// Overrides of the blosc settings (`None`: the array's own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BloscKeys {
+    /// Blosc's inner compressor.
     pub cname: Option<Cname>,
-    /// 0..=9.
+    /// Compression level, 0..=9 (0: frames stored uncompressed).
     pub clevel: Option<u8>,
+    /// Shuffle filter.
     pub shuffle: Option<Shuffle>,
     /// Type size written into the frame header (1..=255).
     pub typesize: Option<u8>,
@@ -137,10 +139,15 @@ pub struct BloscKeys {
 /// Blosc's inner compressors (as numcodecs builds c-blosc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cname {
+    /// `blosclz`.
     BloscLz,
+    /// `lz4`.
     Lz4,
+    /// `lz4hc`.
     Lz4hc,
+    /// `zlib`.
     Zlib,
+    /// `zstd`.
     Zstd,
 }
 
@@ -153,6 +160,7 @@ impl Cname {
         Cname::Zstd,
     ];
 
+    /// The name numcodecs and c-blosc use (`blosclz`, `lz4`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             Cname::BloscLz => "blosclz",
@@ -181,12 +189,16 @@ impl Cname {
 /// Blosc shuffle filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shuffle {
+    /// No shuffle (numcodecs 0).
     None,
+    /// Byte shuffle (numcodecs 1).
     Byte,
+    /// Bit shuffle (numcodecs 2).
     Bit,
 }
 
 impl Shuffle {
+    /// The name in an encoding string (`none`, `byte`, `bit`).
     pub fn as_str(self) -> &'static str {
         match self {
             Shuffle::None => "none",
