@@ -1,5 +1,7 @@
-//! One error type for the whole conversion: every variant names the path it
-//! concerns, so the CLI can print a single clear line.
+//! One error type for the whole conversion, printed by the CLI as a single
+//! clear line: input, output and storage errors name the path they concern;
+//! usage errors and failed tasks carry a whole message (which names the
+//! task's array where there is one).
 
 use std::fmt;
 

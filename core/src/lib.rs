@@ -2,7 +2,7 @@
 //!
 //! Layers, each importing only those listed before it (a test,
 //! `tests/layering.rs`, fails on any import cycle between modules):
-//! - [`error`], `jsonfmt`, `path`: leaves;
+//! - [`error`], [`dtype`], `jsonfmt`, `path`: leaves;
 //! - [`store`]: where bytes live (local files, S3, HTTP), behind one `Store`;
 //! - `codec`: chunk encodings (blosc frames read and written block by block,
 //!   numcodecs lz4 for zarrs, the check of what an input's codecs need);
@@ -17,6 +17,7 @@
 
 pub(crate) mod codec;
 pub mod convert;
+pub mod dtype;
 pub mod error;
 pub mod geo;
 pub mod inspect;

@@ -96,6 +96,29 @@ pub fn direct_children<'a, V>(
         .map(|(k, v)| (k.as_str(), v))
 }
 
+/// All of a small 1-D numeric array (`dtype`: its Zarr v3 name) as f64.
+pub(crate) fn read_1d(a: &ZArray, dtype: &str, where_: &str) -> Result<Vec<f64>> {
+    let subset = zarrs::array::ArraySubset::new_with_shape(a.shape().to_vec());
+    macro_rules! get {
+        ($t:ty) => {
+            a.retrieve_array_subset::<Vec<$t>>(&subset)
+                .map(|v| v.into_iter().map(|x| x as f64).collect())
+        };
+    }
+    let r = match dtype {
+        "int64" => get!(i64),
+        "int32" => get!(i32),
+        "int16" => get!(i16),
+        "uint64" => get!(u64),
+        "uint32" => get!(u32),
+        "uint16" => get!(u16),
+        "float64" => get!(f64),
+        "float32" => get!(f32),
+        t => return Err(Error::input(where_, format!("not a numeric array ({t})"))),
+    };
+    r.map_err(|e| Error::input(where_, e))
+}
+
 fn as_map(v: Option<&Value>) -> Map<String, Value> {
     v.and_then(Value::as_object).cloned().unwrap_or_default()
 }
@@ -364,27 +387,8 @@ impl Tree {
     /// Read a small 1-D numeric array (coordinates) as f64.
     pub fn read_1d(&self, store: &Store, path: &str) -> Result<Vec<f64>> {
         let a = self.zarr_array(store, path)?;
-        let node = &self.nodes[path];
-        let subset = zarrs::array::ArraySubset::new_with_shape(a.shape().to_vec());
         let where_ = format!("{}{}", self.location, display(path));
-        macro_rules! get {
-            ($t:ty) => {
-                a.retrieve_array_subset::<Vec<$t>>(&subset)
-                    .map(|v| v.into_iter().map(|x| x as f64).collect())
-            };
-        }
-        let r = match node.dtype().as_str() {
-            "int64" => get!(i64),
-            "int32" => get!(i32),
-            "int16" => get!(i16),
-            "uint64" => get!(u64),
-            "uint32" => get!(u32),
-            "uint16" => get!(u16),
-            "float64" => get!(f64),
-            "float32" => get!(f32),
-            t => return Err(Error::input(where_, format!("not a numeric array ({t})"))),
-        };
-        r.map_err(|e| Error::input(where_, e))
+        read_1d(&a, &self.nodes[path].dtype(), &where_)
     }
 }
 
@@ -417,7 +421,7 @@ impl Node {
             };
         }
         let np = self.meta["dtype"].as_str().unwrap_or("?");
-        match crate::convert::attrs::DType::from_numpy(np) {
+        match crate::dtype::DType::from_numpy(np) {
             Some(d) => d.v3_name().to_string(),
             None if np.trim_start_matches(['<', '>', '|']) == "b1" => "bool".into(),
             None => np.to_string(),

@@ -115,7 +115,7 @@ fn chunk_dag_orders_levels() {
     let product = geozarr_core::product::Product::open(&store, "in").unwrap();
     let plan = geozarr_core::convert::plan::build(
         &product,
-        &store,
+        &|p| product.read_1d(&store, p),
         &Options {
             spatial_chunk: 100,
             min_dimension: 32,
@@ -196,7 +196,7 @@ fn chunk_tasks_with_a_cache_decode_each_input_chunk_once() {
     let product = geozarr_core::product::Product::open(&store, "in").unwrap();
     let plan = geozarr_core::convert::plan::build(
         &product,
-        &store,
+        &|p| product.read_1d(&store, p),
         &Options {
             spatial_chunk: 200,
             min_dimension: 64,

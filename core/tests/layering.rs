@@ -157,6 +157,57 @@ fn core_modules_import_each_other_without_cycles() {
     }
 }
 
+/// Top-level modules by layer: each may import only lower layers (what
+/// each folder's `mod.rs` says it may import).
+const LAYERS: [&[&str]; 6] = [
+    &["error", "dtype", "jsonfmt", "path"],
+    &["store", "codec", "geo"],
+    &["tree"],
+    &["product"],
+    &["convert", "inspect"],
+    &[""],
+];
+
+#[test]
+fn core_modules_import_only_lower_layers() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![];
+    rs_files(&src, &mut files);
+    let layer = |m: &str| {
+        let top = m.split("::").next().unwrap_or("");
+        LAYERS
+            .iter()
+            .position(|l| l.contains(&top))
+            .unwrap_or_else(|| panic!("module {m} is in no layer: add it to LAYERS"))
+    };
+    let mut wrong = vec![];
+    for f in &files {
+        let me = module_of(&src, f);
+        let text = code(&std::fs::read_to_string(f).unwrap());
+        for chain in references(&me, &text) {
+            let Some(top) = chain.first() else { continue };
+            // the crate root's re-exports
+            let top = match top.as_str() {
+                "Error" | "Result" => "error",
+                "Location" | "Store" => "store",
+                "ConvertOptions" | "Progress" | "Summary" | "convert_with" => "convert",
+                t => t,
+            };
+            let own = me.split("::").next().unwrap_or("");
+            if top != own && !me.is_empty() && layer(top) >= layer(&me) {
+                wrong.push(format!("{me} imports {}", chain.join("::")));
+            }
+        }
+    }
+    wrong.sort();
+    wrong.dedup();
+    assert!(
+        wrong.is_empty(),
+        "imports against the layers:\n{}",
+        wrong.join("\n")
+    );
+}
+
 #[test]
 fn the_cycle_finder_sees_paths() {
     let refs = references(

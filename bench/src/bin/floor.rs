@@ -88,7 +88,7 @@ fn main() -> Result<()> {
         groups: Some(groups),
         ..Default::default()
     };
-    let plan = plan::build(&product, &input, &opts)?;
+    let plan = plan::build(&product, &|p| product.read_1d(&input, p), &opts)?;
     let stores = Stores {
         input,
         output,

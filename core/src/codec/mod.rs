@@ -1,7 +1,10 @@
 //! Chunk encodings: blosc frames read ([`blosc_rows`]) and written
-//! ([`blosc_frame`]) block by block, the numcodecs lz4 compressor for
-//! zarrs ([`lz4`]), and what an input array's codecs need ([`check_v2`]).
-//! Imports nothing of the crate but its error type.
+//! ([`blosc_frame`], into a sink the caller opens) block by block, the
+//! numcodecs lz4 compressor for zarrs ([`lz4`]), and what an input array's
+//! codecs need ([`check_v2`]).
+//!
+//! May import: `error` (no stores: bytes come in through closures and go
+//! out through `Write + Seek`).
 
 pub(crate) mod blosc_frame;
 pub(crate) mod blosc_rows;

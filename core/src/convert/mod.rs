@@ -1,5 +1,13 @@
-//! The whole conversion on one machine: open, plan, write metadata, run the
-//! band and carry-over tasks, verify and retry bands, consolidate last.
+//! The conversion: open, plan, write metadata, run the band and carry-over
+//! tasks, verify and retry bands, consolidate last. `plan` turns a product
+//! into the output layout and a DAG of small serialisable tasks; `task`
+//! runs one of them (in-process and on cluster workers alike); `executor`
+//! runs a plan's tasks on a thread pool; `cache` is a worker's
+//! decoded-chunk cache; `attrs` and `metadata` make and write the output's
+//! node documents.
+//!
+//! May import: `error`, `path`, `jsonfmt`, `store`, `codec`, `geo`, `tree`,
+//! `product` (never `inspect`).
 
 pub(crate) mod attrs;
 pub mod cache;
@@ -252,7 +260,7 @@ pub fn convert_with(
     // before any work: the output is writable (S3: credentials, bucket, probe)
     store::check_output(&out_loc, &sopts)?;
     let product = Product::open(&in_store, input)?;
-    let plan = plan::build(&product, &in_store, &opts.plan)?;
+    let plan = plan::build(&product, &|p| product.read_1d(&in_store, p), &opts.plan)?;
     let bands: usize = plan.groups.iter().map(|g| g.bands.len()).sum();
     tracing::info!(
         groups = ?plan.groups.iter().map(|g| g.path.as_str()).collect::<Vec<_>>(),

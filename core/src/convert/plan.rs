@@ -11,7 +11,6 @@ use crate::geo::crs::Crs;
 use crate::geo::grid::Grid;
 use crate::geo::tms::multiscales;
 use crate::product::{dim_names, u64_list, Node, Product};
-use crate::store::Store;
 use crate::{Error, Result};
 
 /// Conversion options (the CLI flags of `convert`).
@@ -263,41 +262,6 @@ pub fn select_groups(product: &Product, opts: &Options) -> Result<Vec<String>> {
     }
 }
 
-/// Read a small 1-D numeric array as f64.
-pub fn read_1d(product: &Product, store: &Store, path: &str) -> Result<Vec<f64>> {
-    let a = product.zarr_array(store, path)?;
-    let where_ = format!("{}/{path}", product.location);
-    let shape = a.shape().to_vec();
-    let subset = zarrs::array::ArraySubset::new_with_shape(shape);
-    let dtype = product
-        .array(path)
-        .map(|n| n.dtype().to_string())
-        .unwrap_or_default();
-    macro_rules! get {
-        ($t:ty) => {
-            a.retrieve_array_subset::<Vec<$t>>(&subset)
-                .map(|v| v.into_iter().map(|x| x as f64).collect())
-        };
-    }
-    let r = match DType::from_numpy(&dtype) {
-        Some(DType::I64) => get!(i64),
-        Some(DType::I32) => get!(i32),
-        Some(DType::U32) => get!(u32),
-        Some(DType::U64) => get!(u64),
-        Some(DType::F32) => get!(f32),
-        Some(DType::F64) => get!(f64),
-        Some(DType::I16) => get!(i16),
-        Some(DType::U16) => get!(u16),
-        _ => {
-            return Err(Error::input(
-                where_,
-                format!("unsupported coordinate dtype {dtype}"),
-            ))
-        }
-    };
-    r.map_err(|e| Error::input(where_, e))
-}
-
 fn crs_of(product: &Product, group: &str, band_attrs: &Map<String, Value>) -> Option<Crs> {
     let attr_sources = [
         Some(band_attrs.clone()),
@@ -333,7 +297,7 @@ fn crs_of(product: &Product, group: &str, band_attrs: &Map<String, Value>) -> Op
     Crs::new(Some(epsg as u32), None)
 }
 
-fn plan_group(product: &Product, store: &Store, path: &str, opts: &Options) -> Result<GroupPlan> {
+fn plan_group(product: &Product, coords: &Coords, path: &str, opts: &Options) -> Result<GroupPlan> {
     let loc = &product.location;
     let mut bands = vec![];
     let mut shape = None;
@@ -381,8 +345,8 @@ fn plan_group(product: &Product, store: &Store, path: &str, opts: &Options) -> R
             "no spatial coordinates (x and y arrays) in the group",
         ));
     };
-    let xs = read_1d(product, store, &xp)?;
-    let ys = read_1d(product, store, &yp)?;
+    let xs = coords(&xp)?;
+    let ys = coords(&yp)?;
     let shape = shape.unwrap_or_default();
     if shape != [ys.len() as u64, xs.len() as u64] {
         return Err(Error::input(
@@ -548,8 +512,13 @@ pub fn carry_meta(meta: &Value, attrs: &Map<String, Value>) -> Option<(Value, Ca
     ))
 }
 
+/// The values of a 1-D coordinate array of the input, by path. Planning
+/// reads nothing itself: the caller reads coordinates (from the store, see
+/// [`crate::product::Product::read_1d`]) or, in tests, hands them in.
+pub type Coords<'a> = dyn Fn(&str) -> Result<Vec<f64>> + 'a;
+
 /// Build the plan for converting `product`.
-pub fn build(product: &Product, store: &Store, opts: &Options) -> Result<Plan> {
+pub fn build(product: &Product, coords: &Coords, opts: &Options) -> Result<Plan> {
     if opts.spatial_chunk == 0 || opts.tile_width == 0 {
         return Err(Error::Usage(
             "--spatial-chunk and --tile-width must be at least 1".into(),
@@ -567,7 +536,7 @@ pub fn build(product: &Product, store: &Store, opts: &Options) -> Result<Plan> {
     let selected = select_groups(product, opts)?;
     let groups: Vec<GroupPlan> = selected
         .iter()
-        .map(|g| plan_group(product, store, g, opts))
+        .map(|g| plan_group(product, coords, g, opts))
         .collect::<Result<_>>()?;
     let product_type = product.product_type();
     let inside = |p: &str| {
@@ -607,7 +576,7 @@ pub fn build(product: &Product, store: &Store, opts: &Options) -> Result<Plan> {
     }
     add_crs_groups(
         product,
-        store,
+        coords,
         opts,
         &groups,
         &selected,
@@ -705,7 +674,7 @@ pub fn build(product: &Product, store: &Store, opts: &Options) -> Result<Plan> {
 /// `grid_mapping` on their (y, x) variables.
 fn add_crs_groups(
     product: &Product,
-    store: &Store,
+    coords: &Coords,
     opts: &Options,
     groups: &[GroupPlan],
     selected: &[String],
@@ -748,11 +717,7 @@ fn add_crs_groups(
                 "--crs-groups: the group has no x/y coordinates",
             ));
         }
-        let grid = Grid::from_centres(
-            &read_1d(product, store, &xp)?,
-            &read_1d(product, store, &yp)?,
-        )
-        .ok_or_else(|| {
+        let grid = Grid::from_centres(&coords(&xp)?, &coords(&yp)?).ok_or_else(|| {
             Error::input(
                 format!("{loc}/{p}"),
                 "--crs-groups: x/y are not a regular grid",
@@ -891,5 +856,99 @@ impl Plan {
             }
             prev = ids;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::product::{ArrayNode, GroupNode};
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    /// A product held in memory: one 10 m group of two bands, x and y.
+    fn product() -> Product {
+        let arr = |shape: Vec<u64>, dtype: &str, attrs: Value| {
+            Node::Array(ArrayNode {
+                meta: json!({"zarr_format": 2, "shape": shape, "chunks": shape, "dtype": dtype,
+                    "fill_value": 0, "order": "C", "compressor": null, "filters": null}),
+                attrs: attrs.as_object().cloned().unwrap_or_default(),
+            })
+        };
+        let band = json!({"_ARRAY_DIMENSIONS": ["y", "x"], "proj:epsg": 32632});
+        let mut nodes = BTreeMap::new();
+        for g in ["", "measurements", "measurements/r10m"] {
+            nodes.insert(g.to_string(), Node::Group(GroupNode::default()));
+        }
+        let g = "measurements/r10m";
+        nodes.insert(format!("{g}/b02"), arr(vec![40, 60], "<u2", band.clone()));
+        nodes.insert(format!("{g}/b03"), arr(vec![40, 60], "<u2", band));
+        nodes.insert(
+            format!("{g}/x"),
+            arr(vec![60], "<f8", json!({"_ARRAY_DIMENSIONS": ["x"]})),
+        );
+        nodes.insert(
+            format!("{g}/y"),
+            arr(vec![40], "<f8", json!({"_ARRAY_DIMENSIONS": ["y"]})),
+        );
+        Product {
+            location: "mem".into(),
+            nodes,
+        }
+    }
+
+    #[test]
+    fn plans_from_coordinates_handed_in_without_a_store() {
+        let asked = Mutex::new(vec![]);
+        let coords = |p: &str| -> Result<Vec<f64>> {
+            asked.lock().unwrap().push(p.to_string());
+            Ok(if p.ends_with("/x") {
+                (0..60)
+                    .map(|i| 600_000.0 + 10.0 * (i as f64 + 0.5))
+                    .collect()
+            } else {
+                (0..40)
+                    .map(|j| 5_000_000.0 - 10.0 * (j as f64 + 0.5))
+                    .collect()
+            })
+        };
+        let opts = Options {
+            spatial_chunk: 32,
+            min_dimension: 10,
+            ..Default::default()
+        };
+        let plan = build(&product(), &coords, &opts).unwrap();
+        assert_eq!(
+            *asked.lock().unwrap(),
+            ["measurements/r10m/x", "measurements/r10m/y"]
+        );
+        let g = &plan.groups[0];
+        assert_eq!(g.path, "measurements/r10m");
+        assert_eq!(g.bands.len(), 2);
+        // 60×40 → 30×20 → 15×10, then the smaller side would drop below 10
+        let sizes: Vec<(u64, u64)> = g
+            .levels
+            .iter()
+            .map(|l| (l.grid.width, l.grid.height))
+            .collect();
+        assert_eq!(sizes, [(60, 40), (30, 20), (15, 10)]);
+        assert!(plan
+            .nodes
+            .iter()
+            .any(|(p, _)| p == "measurements/r10m/2/b03"));
+        let tasks = plan.tasks(Granularity::Band);
+        assert_eq!(
+            tasks
+                .iter()
+                .filter(|t| matches!(t.task, Task::Band { .. }))
+                .count(),
+            2
+        );
+        // coordinates that do not fit the bands are an input error, not a panic
+        let short = |_: &str| -> Result<Vec<f64>> { Ok(vec![0.0; 3]) };
+        assert!(build(&product(), &short, &opts).is_err());
+        let failing = |p: &str| -> Result<Vec<f64>> { Err(Error::input(p, "unreadable")) };
+        let e = build(&product(), &failing, &opts).unwrap_err().to_string();
+        assert!(e.contains("measurements/r10m/x: unreadable"), "{e}");
     }
 }

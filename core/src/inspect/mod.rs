@@ -1,7 +1,11 @@
-//! Looking into a store: its node tree (Zarr v2 EOPF products and Zarr v3
-//! GeoZarr stores alike), `info` summaries and `validate` checks.
+//! Looking into a store: `info` summaries and `validate` checks, for Zarr
+//! v2 EOPF products and Zarr v3 GeoZarr stores alike. The node tree itself
+//! is read by [`crate::tree`]; `check` holds what every check reports
+//! into, and the checks live beside it (`variables`, `pyramid`,
+//! `consolidated`, `deep`).
 //!
-//! The node tree itself is read by [`crate::tree`].
+//! May import: `error`, `path`, `store`, `geo`, `codec`, `tree`, `product`
+//! (never `convert`).
 
 pub mod cf;
 mod check;

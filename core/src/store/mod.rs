@@ -1,7 +1,14 @@
-//! Opening stores. Every input and output goes through [`open_input`] /
+//! Where bytes live. Every input and output goes through [`open_input`] /
 //! [`open_output`], which take a local path, `s3://bucket/prefix` or (input
 //! only) `https://host/path.zarr`, so the conversion code never sees the
-//! backend. S3 and HTTP(S) go through `object_store` (see [`crate::store::object`]).
+//! backend: `local` (local directories, whole writes, chunk files),
+//! `object` (S3 and HTTP(S) through `object_store`), `aws` (settings from
+//! the AWS environment and profiles), `listing` (key listings of HTTP
+//! stores from their consolidated metadata), `location` (what a location
+//! is). This opener wraps HTTP stores in the listing; the backends import
+//! only `location` and `aws`, never the opener.
+//!
+//! May import: `error`, `path`, `jsonfmt`.
 
 pub(crate) mod aws;
 pub(crate) mod listing;
