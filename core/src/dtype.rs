@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 /// Numeric data types we can convert (average).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // the names say it: unsigned, signed, float; bits
 pub enum DType {
     U8,
     U16,

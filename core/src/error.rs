@@ -13,13 +13,28 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The input product is missing, unreadable or not what we can convert.
     #[error("{path}: {msg}")]
-    Input { path: String, msg: String },
+    Input {
+        /// Where (a path or URL, without credentials).
+        path: String,
+        /// What.
+        msg: String,
+    },
     /// The output location cannot be used (exists and is foreign, not writable…).
     #[error("{path}: {msg}")]
-    Output { path: String, msg: String },
+    Output {
+        /// Where (a path or URL, without credentials).
+        path: String,
+        /// What.
+        msg: String,
+    },
     /// A storage operation failed.
     #[error("{path}: {msg}")]
-    Storage { path: String, msg: String },
+    Storage {
+        /// Where (a path or URL, without credentials).
+        path: String,
+        /// What.
+        msg: String,
+    },
     /// Command-line or option misuse.
     #[error("{0}")]
     Usage(String),

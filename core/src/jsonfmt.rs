@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 /// Python `str(float)`: shortest round-trip text with a decimal point.
-pub fn py_float(v: f64) -> String {
+pub(crate) fn py_float(v: f64) -> String {
     if v.is_nan() {
         return "nan".into();
     }
@@ -20,6 +20,6 @@ pub fn py_float(v: f64) -> String {
 }
 
 /// Serialise with two-space indentation (serde_json keeps insertion order).
-pub fn to_pretty(v: &Value) -> String {
+pub(crate) fn to_pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).expect("JSON values always serialise")
 }

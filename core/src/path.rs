@@ -10,16 +10,16 @@ pub(crate) fn join(node: &str, name: &str) -> String {
 }
 
 /// A node path as users see it: `/` for the root, `/a/b` otherwise.
-pub fn display(path: &str) -> String {
+pub(crate) fn display(path: &str) -> String {
     format!("/{path}")
 }
 
 /// Last component of a node path.
-pub fn name_of(path: &str) -> &str {
+pub(crate) fn name_of(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
 /// Parent of a node path ("" for top-level nodes and the root).
-pub fn parent_of(path: &str) -> &str {
+pub(crate) fn parent_of(path: &str) -> &str {
     path.rsplit_once('/').map(|(p, _)| p).unwrap_or("")
 }

@@ -11,7 +11,7 @@ use std::io::{Seek, SeekFrom, Write};
 /// Blosc block size of band chunks: the one blosc picks itself for zstd
 /// level 3 (`blocksize: 0` in the metadata), fixed here so that blocks can
 /// be compressed a few at a time.
-pub const BLOCK: usize = 128 << 10;
+pub(crate) const BLOCK: usize = 128 << 10;
 /// Bytes of a blosc (format 2) frame header.
 pub(crate) const HEADER: usize = 16;
 /// Header flag: the frame holds its bytes uncompressed, without block table.
@@ -58,7 +58,7 @@ pub(crate) fn u32_at(b: &[u8], at: usize) -> usize {
 
 /// A finished chunk.
 #[derive(Debug)]
-pub enum Encoded<W> {
+pub(crate) enum Encoded<W> {
     /// The encoded bytes, to store.
     Bytes(Vec<u8>),
     /// Written whole to the sink (this many bytes), for the task to commit.
@@ -66,13 +66,13 @@ pub enum Encoded<W> {
 }
 
 /// Opens the sink a frame is written to, with its first compressed piece.
-pub type OpenSink<W> = Box<dyn FnOnce() -> std::io::Result<W> + Send>;
+pub(crate) type OpenSink<W> = Box<dyn FnOnce() -> std::io::Result<W> + Send>;
 
 /// One chunk's blosc frame, fed raw bytes in order. The frame is built in
 /// memory, or written as it is made to a sink the caller chooses (a local
 /// chunk file): compressed blocks at their final offsets, the header and
 /// block table, known last, at the front.
-pub struct FrameWriter<W> {
+pub(crate) struct FrameWriter<W> {
     typesize: usize,
     total: usize,
     fed: usize,
@@ -101,7 +101,7 @@ impl<W: Write + Seek> FrameWriter<W> {
     /// in memory, or, with `open`, written to the sink it opens as it is
     /// made (a chunk of a single piece never opens it: it comes back as
     /// [`Encoded::Bytes`]).
-    pub fn new(total: usize, typesize: usize, open: Option<OpenSink<W>>) -> Self {
+    pub(crate) fn new(total: usize, typesize: usize, open: Option<OpenSink<W>>) -> Self {
         FrameWriter {
             typesize,
             total,
@@ -119,7 +119,7 @@ impl<W: Write + Seek> FrameWriter<W> {
     }
 
     /// Append the chunk's next raw bytes.
-    pub fn push(&mut self, raw: &[u8]) -> Result<(), String> {
+    pub(crate) fn push(&mut self, raw: &[u8]) -> Result<(), String> {
         self.fed += raw.len();
         if self.fed > self.total {
             return Err(format!("chunk fed {} of {} bytes", self.fed, self.total));
@@ -180,7 +180,7 @@ impl<W: Write + Seek> FrameWriter<W> {
     }
 
     /// The encoded chunk, once all `total` bytes were pushed.
-    pub fn finish(mut self) -> Result<Encoded<W>, String> {
+    pub(crate) fn finish(mut self) -> Result<Encoded<W>, String> {
         if self.fed != self.total {
             return Err(format!("chunk fed {} of {} bytes", self.fed, self.total));
         }
@@ -210,7 +210,7 @@ impl<W: Write + Seek> FrameWriter<W> {
 }
 
 /// Encode a whole chunk at once (the same bytes as a [`FrameWriter`] makes).
-pub fn encode(raw: &[u8], typesize: usize) -> Result<Vec<u8>, String> {
+pub(crate) fn encode(raw: &[u8], typesize: usize) -> Result<Vec<u8>, String> {
     let mut out = vec![];
     compress(raw, typesize, &mut out)?;
     Ok(out)

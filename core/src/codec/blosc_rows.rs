@@ -10,12 +10,12 @@ use zarrs::storage::Bytes;
 use crate::codec::blosc_frame::{u32_at, BLOCK as BLOSC_BLOCK, HEADER, MEMCPYED};
 
 /// Compressed bytes fetched at a time (one range request).
-pub const FETCH_BYTES: usize = 4 << 20;
+pub(crate) const FETCH_BYTES: usize = 4 << 20;
 
 /// Can the input chunks of this Zarr v2 array be read by [`ChunkRows`] as
 /// items of `item_size` bytes? Blosc compressor, no filters, C order,
 /// little-endian (or single-byte) dtype of that size.
-pub fn applies(meta: &Value, item_size: usize) -> bool {
+pub(crate) fn applies(meta: &Value, item_size: usize) -> bool {
     let dtype = meta["dtype"].as_str().unwrap_or("");
     let size_ok = dtype
         .get(2..)
@@ -35,7 +35,7 @@ pub fn applies(meta: &Value, item_size: usize) -> bool {
 }
 
 /// Reads `len` bytes at `offset` of one stored chunk (`None`: no such chunk).
-pub type Fetch<'a> = Box<dyn FnMut(u64, u64) -> Result<Option<Bytes>, String> + Send + 'a>;
+pub(crate) type Fetch<'a> = Box<dyn FnMut(u64, u64) -> Result<Option<Bytes>, String> + Send + 'a>;
 
 /// One stored chunk, decoded front to back in whole blosc blocks.
 ///
@@ -45,7 +45,7 @@ pub type Fetch<'a> = Box<dyn FnMut(u64, u64) -> Result<Option<Bytes>, String> + 
 /// uncompressed. A frame that blosc cannot decode by items (an item size
 /// that does not divide its block or its length, another format version)
 /// is decoded whole instead; [`ChunkRows::decoded_whole`] tells.
-pub struct ChunkRows<'a> {
+pub(crate) struct ChunkRows<'a> {
     fetch: Fetch<'a>,
     fetch_bytes: usize,
     /// The array's item size (what [`ChunkRows::take`] hands out).
@@ -77,7 +77,11 @@ pub struct ChunkRows<'a> {
 impl<'a> ChunkRows<'a> {
     /// Open a chunk of `items` items of `item` bytes: read and check its
     /// header and block table. `None` when the chunk is not stored.
-    pub fn open(fetch: Fetch<'a>, items: usize, item: usize) -> Result<Option<Self>, String> {
+    pub(crate) fn open(
+        fetch: Fetch<'a>,
+        items: usize,
+        item: usize,
+    ) -> Result<Option<Self>, String> {
         Self::open_with(fetch, items, item, FETCH_BYTES)
     }
 
@@ -166,7 +170,7 @@ impl<'a> ChunkRows<'a> {
     }
 
     /// Was the chunk decoded whole (its frame could not be read by items)?
-    pub fn decoded_whole(&self) -> bool {
+    pub(crate) fn decoded_whole(&self) -> bool {
         self.whole
     }
 
@@ -313,7 +317,7 @@ impl<'a> ChunkRows<'a> {
     }
 
     /// Fill `dst` with the next `dst.len()` items of the chunk.
-    pub fn take<T: Copy>(&mut self, dst: &mut [T]) -> Result<(), String> {
+    pub(crate) fn take<T: Copy>(&mut self, dst: &mut [T]) -> Result<(), String> {
         assert_eq!(std::mem::size_of::<T>(), self.item);
         let want = std::mem::size_of_val(dst);
         // SAFETY: `T` is plain data of `item` bytes; the bytes are the

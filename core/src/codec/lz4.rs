@@ -20,7 +20,7 @@ use zarrs::plugin::{PluginCreateError, ZarrVersion};
 
 /// numcodecs' LZ4 compressor: `acceleration` only matters when encoding.
 #[derive(Clone, Debug)]
-pub struct Lz4Codec {
+pub(crate) struct Lz4Codec {
     acceleration: i64,
 }
 
@@ -131,7 +131,7 @@ impl BytesToBytesCodecTraits for Lz4Codec {
 }
 
 /// A chunk in numcodecs' LZ4 form: decoded size, then one LZ4 block.
-pub fn encode(raw: &[u8]) -> Result<Vec<u8>, CodecError> {
+pub(crate) fn encode(raw: &[u8]) -> Result<Vec<u8>, CodecError> {
     let n = u32::try_from(raw.len())
         .map_err(|_| CodecError::Other("lz4: chunk larger than 4 GiB".into()))?;
     let mut out = n.to_le_bytes().to_vec();
@@ -140,7 +140,7 @@ pub fn encode(raw: &[u8]) -> Result<Vec<u8>, CodecError> {
 }
 
 /// The bytes of a chunk in numcodecs' LZ4 form.
-pub fn decode(enc: &[u8]) -> Result<Vec<u8>, CodecError> {
+pub(crate) fn decode(enc: &[u8]) -> Result<Vec<u8>, CodecError> {
     let (head, block) = enc
         .split_first_chunk::<4>()
         .ok_or_else(|| CodecError::Other("lz4: chunk shorter than its 4-byte header".into()))?;

@@ -4,12 +4,12 @@
 
 use serde_json::{json, Map, Value};
 
-pub use crate::dtype::DType;
+pub(crate) use crate::dtype::DType;
 use crate::geo::crs::Crs;
 use crate::geo::grid::Grid;
 
 /// `bytes` codec (no endianness for 1-byte types).
-pub fn bytes_codec(item_size: usize) -> Value {
+pub(crate) fn bytes_codec(item_size: usize) -> Value {
     if item_size == 1 {
         json!({"name": "bytes"})
     } else {
@@ -18,12 +18,12 @@ pub fn bytes_codec(item_size: usize) -> Value {
 }
 
 /// The band compressor of the profile: blosc zstd level 3, byte shuffle.
-pub fn blosc_codec(typesize: usize, shuffle: &str) -> Value {
+pub(crate) fn blosc_codec(typesize: usize, shuffle: &str) -> Value {
     json!({"name": "blosc", "configuration": {"typesize": typesize, "cname": "zstd", "clevel": 3, "shuffle": shuffle, "blocksize": 0}})
 }
 
 /// A Zarr v3 array `zarr.json`.
-pub fn array_meta(
+pub(crate) fn array_meta(
     shape: &[u64],
     data_type: Value,
     chunk_shape: &[u64],
@@ -56,12 +56,12 @@ pub fn array_meta(
 }
 
 /// A Zarr v3 group `zarr.json`.
-pub fn group_meta(attributes: Map<String, Value>) -> Value {
+pub(crate) fn group_meta(attributes: Map<String, Value>) -> Value {
     json!({"attributes": attributes, "zarr_format": 3, "node_type": "group"})
 }
 
 /// CF `standard_name` of a reflectance band: TOA for L1C, surface (BOA) otherwise.
-pub fn reflectance_standard_name(
+pub(crate) fn reflectance_standard_name(
     product_type: Option<&str>,
     band_attrs: &Map<String, Value>,
 ) -> &'static str {
@@ -97,7 +97,7 @@ fn base64(bytes: &[u8]) -> String {
 
 /// `_FillValue` attribute for a band: the integer itself, or xarray's base64
 /// form for floats.
-pub fn fill_value_attr(dtype: DType, v3_fill: &Value) -> Value {
+pub(crate) fn fill_value_attr(dtype: DType, v3_fill: &Value) -> Value {
     if !dtype.is_float() {
         return v3_fill.clone();
     }
@@ -115,7 +115,7 @@ pub fn fill_value_attr(dtype: DType, v3_fill: &Value) -> Value {
 
 /// Attributes of a band at one level: the input attributes, with the
 /// GeoZarr keys set and `proj:*` describing this level's grid.
-pub fn band_attrs(
+pub(crate) fn band_attrs(
     input: &Map<String, Value>,
     standard_name: &str,
     fill_attr: Option<Value>,
@@ -137,7 +137,7 @@ pub fn band_attrs(
 }
 
 /// Attributes of the `x` or `y` coordinate (`axis` = "x" | "y").
-pub fn coord_attrs(input: &Map<String, Value>, axis: &str) -> Map<String, Value> {
+pub(crate) fn coord_attrs(input: &Map<String, Value>, axis: &str) -> Map<String, Value> {
     let mut a = input.clone();
     a.insert("_ARRAY_DIMENSIONS".into(), json!([axis]));
     a.insert(
@@ -153,7 +153,7 @@ pub fn coord_attrs(input: &Map<String, Value>, axis: &str) -> Map<String, Value>
 }
 
 /// Attributes of the `spatial_ref` grid-mapping variable for a grid.
-pub fn spatial_ref_attrs(crs: &Crs, grid: &Grid) -> Map<String, Value> {
+pub(crate) fn spatial_ref_attrs(crs: &Crs, grid: &Grid) -> Map<String, Value> {
     let mut a = crs.cf_attrs();
     a.insert("_ARRAY_DIMENSIONS".into(), json!([]));
     a.insert("GeoTransform".into(), json!(grid.geo_transform()));
@@ -161,7 +161,7 @@ pub fn spatial_ref_attrs(crs: &Crs, grid: &Grid) -> Map<String, Value> {
 }
 
 /// `zarr.json` of a `spatial_ref` scalar (int64, value 0).
-pub fn spatial_ref_meta(crs: &Crs, grid: &Grid) -> Value {
+pub(crate) fn spatial_ref_meta(crs: &Crs, grid: &Grid) -> Value {
     array_meta(
         &[],
         json!("int64"),

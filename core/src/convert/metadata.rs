@@ -12,7 +12,7 @@ use crate::Result;
 /// Write every planned node. An array whose stored metadata differs from the
 /// plan loses its chunks first (they may not match); matching arrays keep them.
 /// Returns how many arrays were reset.
-pub fn write_metadata(plan: &Plan, out: &Store) -> Result<usize> {
+pub(crate) fn write_metadata(plan: &Plan, out: &Store) -> Result<usize> {
     // one read per node (and a write where it differs): overlapped, for object stores
     let reset = store::par_io(&plan.nodes, |(path, meta)| {
         let key = crate::path::join(path, "zarr.json");
@@ -32,7 +32,7 @@ pub fn write_metadata(plan: &Plan, out: &Store) -> Result<usize> {
 }
 
 /// Consolidated metadata of `group`: every planned descendant, by relative path.
-pub fn consolidated_for(plan: &Plan, group: &str) -> Map<String, Value> {
+pub(crate) fn consolidated_for(plan: &Plan, group: &str) -> Map<String, Value> {
     let prefix = if group.is_empty() {
         String::new()
     } else {
@@ -46,7 +46,7 @@ pub fn consolidated_for(plan: &Plan, group: &str) -> Map<String, Value> {
 }
 
 /// A group's `zarr.json` with inline consolidated metadata.
-pub fn with_consolidated(meta: &Value, members: Map<String, Value>) -> Value {
+pub(crate) fn with_consolidated(meta: &Value, members: Map<String, Value>) -> Value {
     json!({
         "attributes": meta["attributes"],
         "zarr_format": 3,
@@ -56,7 +56,7 @@ pub fn with_consolidated(meta: &Value, members: Map<String, Value>) -> Value {
 }
 
 /// Consolidate level groups, then converted groups, then the root (last).
-pub fn consolidate(plan: &Plan, out: &Store) -> Result<()> {
+pub(crate) fn consolidate(plan: &Plan, out: &Store) -> Result<()> {
     let mut targets: Vec<String> = vec![];
     for g in &plan.groups {
         targets.extend((0..g.levels.len()).map(|l| g.level_path(l)));

@@ -152,19 +152,35 @@ pub enum Task {
     /// Write every node's `zarr.json` (no consolidated metadata yet).
     Metadata,
     /// Write `x`, `y`, `spatial_ref` of every level of a group.
-    Coords { group: usize },
+    Coords {
+        /// Index into [`Plan::groups`].
+        group: usize,
+    },
     /// A whole band pyramid, streamed (each input chunk decoded once).
-    Band { group: usize, band: usize },
+    Band {
+        /// Index into [`Plan::groups`].
+        group: usize,
+        /// Index into the group's bands.
+        band: usize,
+    },
     /// One output chunk of one band and level (level 0 reads the input, level L reads level L-1).
     Chunk {
+        /// Index into [`Plan::groups`].
         group: usize,
+        /// Index into the group's bands.
         band: usize,
+        /// Pyramid level (0 = full resolution).
         level: usize,
+        /// Chunk row in the level's chunk grid.
         row: u64,
+        /// Chunk column in the level's chunk grid.
         col: u64,
     },
     /// Copy one carried-over array.
-    Carry { index: usize },
+    Carry {
+        /// Index into [`Plan::carried`].
+        index: usize,
+    },
     /// Write consolidated metadata (the last task: marks the store complete).
     Consolidate,
 }

@@ -14,7 +14,7 @@ pub struct Crs {
 }
 
 /// UTM zone and hemisphere of a WGS 84 / UTM EPSG code (326zz north, 327zz south).
-pub fn utm_zone(epsg: u32) -> Option<(u32, bool)> {
+pub(crate) fn utm_zone(epsg: u32) -> Option<(u32, bool)> {
     match epsg {
         32601..=32660 => Some((epsg - 32600, true)),
         32701..=32760 => Some((epsg - 32700, false)),
@@ -28,7 +28,7 @@ fn utm_name(zone: u32, north: bool) -> String {
 }
 
 /// WKT1 for a WGS 84 / UTM code, in GDAL's layout (what EOPF products carry).
-pub fn utm_wkt(epsg: u32) -> Option<String> {
+pub(crate) fn utm_wkt(epsg: u32) -> Option<String> {
     let (zone, north) = utm_zone(epsg)?;
     let cm = zone as i64 * 6 - 183;
     let fnorth = if north { 0 } else { 10000000 };
@@ -41,7 +41,7 @@ pub fn utm_wkt(epsg: u32) -> Option<String> {
 const WGS84_WKT: &str = "GEOGCS[\"WGS 84\",DATUM[\"WGS_1984\",SPHEROID[\"WGS 84\",6378137,298.257223563,AUTHORITY[\"EPSG\",\"7030\"]],AUTHORITY[\"EPSG\",\"6326\"]],PRIMEM[\"Greenwich\",0,AUTHORITY[\"EPSG\",\"8901\"]],UNIT[\"degree\",0.0174532925199433,AUTHORITY[\"EPSG\",\"9122\"]],AXIS[\"Latitude\",NORTH],AXIS[\"Longitude\",EAST],AUTHORITY[\"EPSG\",\"4326\"]]";
 
 /// Last `AUTHORITY["EPSG","N"]` of a WKT1 string (the CRS's own code).
-pub fn epsg_from_wkt(wkt: &str) -> Option<u32> {
+pub(crate) fn epsg_from_wkt(wkt: &str) -> Option<u32> {
     let i = wkt.rfind("AUTHORITY[\"EPSG\",\"")?;
     let rest = &wkt[i + 18..];
     rest[..rest.find('"')?].parse().ok()

@@ -7,10 +7,10 @@ use crate::geo::crs::Crs;
 use crate::geo::grid::Grid;
 
 /// OGC TMS 2.0 standardized rendering pixel size, in metres.
-pub const OGC_PIXEL_M: f64 = 0.00028;
+pub(crate) const OGC_PIXEL_M: f64 = 0.00028;
 
 /// Build `multiscales` for a group whose levels have these grids.
-pub fn multiscales(crs: &Crs, levels: &[Grid], tile_width: u64) -> Value {
+pub(crate) fn multiscales(crs: &Crs, levels: &[Grid], tile_width: u64) -> Value {
     let (id, title, crs_uri) = match crs.epsg {
         Some(code) => (
             format!("Native_CRS_{code}"),

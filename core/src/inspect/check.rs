@@ -58,7 +58,7 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub fn push(
+    pub(super) fn push(
         &mut self,
         status: Status,
         check: &'static str,
@@ -73,7 +73,7 @@ impl Ctx<'_> {
         });
     }
     /// FAIL inside pyramid levels, WARN elsewhere.
-    pub fn required(&self, path: &str) -> Status {
+    pub(super) fn required(&self, path: &str) -> Status {
         if self.levels.iter().any(|l| l == parent_of(path)) {
             Status::Fail
         } else {

@@ -3,7 +3,7 @@
 
 /// What a parsed CRS WKT says about itself.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WktCrs {
+pub(super) struct WktCrs {
     /// Root keyword (`PROJCS`, `PROJCRS`, `GEOGCS`…).
     pub keyword: String,
     /// The CRS name (first quoted string).
@@ -132,7 +132,7 @@ fn epsg_of(kids: &[Item]) -> Option<u32> {
 }
 
 /// Parse a CRS WKT string.
-pub fn parse(s: &str) -> Result<WktCrs, String> {
+pub(super) fn parse(s: &str) -> Result<WktCrs, String> {
     let mut p = P {
         s: s.as_bytes(),
         i: 0,

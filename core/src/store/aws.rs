@@ -12,7 +12,7 @@ use crate::{Error, Result};
 
 /// Where the credentials come from.
 #[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
+pub(crate) enum Credentials {
     /// A static key pair (with an optional session token).
     Static {
         /// Access key id (not secret, may appear in messages).
@@ -47,7 +47,7 @@ impl std::fmt::Debug for Credentials {
 
 /// Resolved S3 settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Settings {
+pub(crate) struct S3Settings {
     /// Credentials.
     pub credentials: Credentials,
     /// Region (`us-east-1` when nothing says otherwise).
@@ -60,7 +60,7 @@ pub struct S3Settings {
 
 impl S3Settings {
     /// Resolve from the process environment and the shared AWS files.
-    pub fn from_env() -> Result<Self> {
+    pub(crate) fn from_env() -> Result<Self> {
         let env: HashMap<String, String> = std::env::vars()
             .filter(|(k, _)| k.starts_with("AWS_") || k == "HOME")
             .collect();
@@ -68,7 +68,7 @@ impl S3Settings {
     }
 
     /// Resolve from the given environment (variables and `HOME`).
-    pub fn resolve(env: &HashMap<String, String>) -> Result<Self> {
+    pub(crate) fn resolve(env: &HashMap<String, String>) -> Result<Self> {
         let var = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
         let home = var("HOME").map(PathBuf::from);
         let file = |var_name: &str, default: &str| -> Option<PathBuf> {
@@ -165,7 +165,7 @@ impl S3Settings {
 
     /// The secret strings (secret key, session token) that must never be printed.
     #[cfg(test)]
-    pub fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         match &self.credentials {
             Credentials::Static { secret, token, .. } => std::iter::once(secret.clone())
                 .chain(token.clone())

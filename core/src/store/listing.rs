@@ -16,14 +16,14 @@ use zarrs::storage::{
 use zarrs::storage::ReadableWritableListableStorage as Store;
 
 /// A read-only store whose listings come from consolidated metadata.
-pub struct ConsolidatedListing {
+pub(crate) struct ConsolidatedListing {
     inner: Store,
     keys: OnceLock<Result<Vec<StoreKey>, String>>,
 }
 
 impl ConsolidatedListing {
     /// Wrap a store that can read but not list.
-    pub fn new(inner: Store) -> Self {
+    pub(crate) fn new(inner: Store) -> Self {
         ConsolidatedListing {
             inner,
             keys: OnceLock::new(),
@@ -161,7 +161,7 @@ impl WritableStorageTraits for ConsolidatedListing {
 }
 
 /// Wrap an HTTP(S) store.
-pub fn wrap(inner: Store) -> Store {
+pub(crate) fn wrap(inner: Store) -> Store {
     Arc::new(ConsolidatedListing::new(inner))
 }
 

@@ -38,7 +38,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// Run a future to completion from synchronous code. Works on plain threads
 /// and, via `block_in_place`, on a multi-threaded tokio runtime's threads.
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(|| runtime().block_on(f))
@@ -71,7 +71,7 @@ fn retry_config(opts: &StoreOptions) -> RetryConfig {
 }
 
 /// An object store opened at a location, plus what is needed to explain failures.
-pub struct Remote {
+pub(crate) struct Remote {
     /// The store, rooted at the location's prefix.
     pub store: Arc<dyn ObjectStore>,
     /// Where it is (for messages; never holds credentials).
@@ -82,7 +82,7 @@ pub struct Remote {
 
 impl Remote {
     /// Build the object store for an S3 or HTTP location (no request is made).
-    pub fn open(loc: &Location, opts: &StoreOptions) -> Result<Remote> {
+    pub(crate) fn open(loc: &Location, opts: &StoreOptions) -> Result<Remote> {
         match loc {
             Location::S3 { bucket, prefix } => {
                 let settings = S3Settings::from_env()?;
@@ -156,14 +156,14 @@ impl Remote {
 
     /// The zarrs (sync) view of this store (HTTP(S) stores cannot list
     /// keys: the opener wraps them in [`crate::store::listing`]).
-    pub fn zarrs_store(&self) -> ReadableWritableListableStorage {
+    pub(crate) fn zarrs_store(&self) -> ReadableWritableListableStorage {
         let a = Arc::new(AsyncObjectStore::new(self.store.clone()));
         Arc::new(AsyncToSyncStorageAdapter::new(a, BlockOn))
     }
 
     /// Check read access: the bucket exists and the credentials are accepted
     /// (one listing request). HTTP: the server answers.
-    pub fn check_read(&self) -> Result<()> {
+    pub(crate) fn check_read(&self) -> Result<()> {
         match &self.location {
             // a ranged read of the first metadata document found: the server
             // answers and honours Range requests (every read is ranged)
@@ -197,7 +197,7 @@ impl Remote {
 
     /// Check write access: [`Remote::check_read`], then write and delete a
     /// small probe object under the prefix. Nothing is left behind.
-    pub fn check_write(&self) -> Result<()> {
+    pub(crate) fn check_write(&self) -> Result<()> {
         if let Location::Http { .. } = self.location {
             return Err(Error::output(
                 &self.location,
@@ -220,7 +220,7 @@ impl Remote {
     }
 
     /// Turn an object-store error into one line naming the problem and the fix.
-    pub fn explain(&self, e: &object_store::Error, op: Op) -> Error {
+    pub(crate) fn explain(&self, e: &object_store::Error, op: Op) -> Error {
         let loc = &self.location;
         let text = chain(e);
         let err = |msg: String| match op {
@@ -301,7 +301,7 @@ impl Remote {
 
 /// Which access was being checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     /// List/get.
     Read,
     /// Put.
