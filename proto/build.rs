@@ -1,3 +1,5 @@
+//! Compiles `geozarr.proto` with protox (no `protoc` needed).
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=geozarr.proto");
     let fds = protox::compile(["geozarr.proto"], ["."])?;

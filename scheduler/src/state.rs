@@ -85,37 +85,63 @@ pub enum Event {
     /// (0 = none; an empty list: none at all) groups tasks best run on one
     /// worker.
     JobSubmitted {
+        /// The job.
         job: JobId,
+        /// For each task, the tasks it waits for.
         deps: Vec<Vec<TaskIdx>>,
+        /// For each task, its affinity group (0 = none).
         affinity: Vec<u32>,
+        /// Attempts before a task fails the job.
         max_attempts: u32,
     },
     /// A worker connected with `slots` task slots.
-    WorkerJoined { worker: WorkerId, slots: u32 },
+    WorkerJoined {
+        /// The worker.
+        worker: WorkerId,
+        /// Tasks it runs at once.
+        slots: u32,
+    },
     /// A worker is alive.
-    Heartbeat { worker: WorkerId },
+    Heartbeat {
+        /// The worker.
+        worker: WorkerId,
+    },
     /// A worker finished a task.
     TaskFinished {
+        /// The worker.
         worker: WorkerId,
+        /// The job.
         job: JobId,
+        /// The task's index in its job.
         task: TaskIdx,
+        /// Which attempt (1 = the first).
         attempt: u32,
     },
     /// A task failed on a worker.
     TaskFailed {
+        /// The worker.
         worker: WorkerId,
+        /// The job.
         job: JobId,
+        /// The task's index in its job.
         task: TaskIdx,
+        /// Which attempt (1 = the first).
         attempt: u32,
+        /// The worker's error message.
         error: String,
     },
     /// A worker is gone.
     WorkerLost {
+        /// The worker.
         worker: WorkerId,
+        /// Why.
         reason: LostReason,
     },
     /// Cancel a job.
-    CancelJob { job: JobId },
+    CancelJob {
+        /// The job.
+        job: JobId,
+    },
     /// Time passes: check heartbeats.
     Tick,
 }
@@ -125,39 +151,65 @@ pub enum Event {
 pub enum Command {
     /// Send a task to a worker.
     Assign {
+        /// The worker.
         worker: WorkerId,
+        /// The job.
         job: JobId,
+        /// The task's index in its job.
         task: TaskIdx,
+        /// Which attempt (1 = the first).
         attempt: u32,
     },
     /// A task is done (for watchers).
     TaskDone {
+        /// The job.
         job: JobId,
+        /// The task's index in its job.
         task: TaskIdx,
+        /// The worker.
         worker: WorkerId,
+        /// Which attempt (1 = the first).
         attempt: u32,
     },
     /// A task attempt failed and the task was queued again.
     TaskRetry {
+        /// The job.
         job: JobId,
+        /// The task's index in its job.
         task: TaskIdx,
+        /// Which attempt (1 = the first).
         attempt: u32,
+        /// Why.
         reason: String,
     },
     /// Tell a worker to drop a job's tasks.
-    Cancel { worker: WorkerId, job: JobId },
+    Cancel {
+        /// The worker.
+        worker: WorkerId,
+        /// The job.
+        job: JobId,
+    },
     /// Every task of a job is done.
-    JobDone { job: JobId },
+    JobDone {
+        /// The job.
+        job: JobId,
+    },
     /// A job failed: the task, its last error and its history.
     JobFailed {
+        /// The job.
         job: JobId,
+        /// The task's index in its job.
         task: TaskIdx,
+        /// The worker's error message.
         error: String,
+        /// Every attempt of the task: worker and outcome.
         history: Vec<String>,
     },
     /// A worker was declared lost (the shell closes its stream).
     WorkerLost {
+        /// The worker.
         worker: WorkerId,
+        /// Why.
         reason: LostReason,
     },
 }
