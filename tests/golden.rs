@@ -1,5 +1,5 @@
-//! Golden test: converting the product of shared/docs/make_small_input.py
-//! yields the Python tool's metadata (shared/docs/geozarr-0.4-golden.json),
+//! Golden test: converting the product of tests/fixtures/make_small_input.py
+//! yields the Python tool's metadata (tests/fixtures/geozarr-0.4-golden.json),
 //! except for the deliberate differences listed (with reasons) in README.md,
 //! section "Differences from the Python tool". Each difference found is
 //! matched to one of those reasons; anything unexplained fails the test.
@@ -186,7 +186,7 @@ fn small_product_matches_golden_metadata() {
         "/measurements/reflectance/r20m",
         "/measurements/reflectance/r60m",
     ]);
-    let golden = common::json(&common::shared().join("docs/geozarr-0.4-golden.json"));
+    let golden = common::json(&common::fixtures().join("geozarr-0.4-golden.json"));
     let nodes = golden["nodes"].as_object().unwrap();
 
     // the same tree: every golden node exists, and we add none

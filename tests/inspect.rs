@@ -249,7 +249,7 @@ fn full_schema_outputs_validate_clean_deep() {
 /// The Python tool's store, rebuilt from the golden metadata dump (with the
 /// level-0 coordinates, whose values the GeoTransform check reads).
 fn golden_store(dir: &Path) -> PathBuf {
-    let g = common::json(&common::shared().join("docs/geozarr-0.4-golden.json"));
+    let g = common::json(&common::fixtures().join("geozarr-0.4-golden.json"));
     let store = dir.join("golden.zarr");
     let nodes = g["nodes"].as_object().unwrap();
     for (path, doc) in nodes {

@@ -1,5 +1,5 @@
 //! Shared helpers for the end-to-end tests: the CLI binary, the pinned Python
-//! venv, the shared docs, and store comparison.
+//! venv, the test fixtures, and store comparison.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -57,17 +57,11 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared` beside the repository.
-pub fn shared() -> PathBuf {
-    let p = std::env::var("GEOZARR_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("../shared"));
-    assert!(
-        p.join("docs").is_dir(),
-        "shared material not found at {} (set GEOZARR_SHARED)",
-        p.display()
-    );
-    p
+/// Test data copied into the repository from the shared material
+/// (`make_small_input.py`, the Python tool's golden metadata), so a clone
+/// alone passes its tests.
+pub fn fixtures() -> PathBuf {
+    root().join("tests/fixtures")
 }
 
 /// The pinned venv's Python (created by scripts/test.sh). Missing = test failure.
@@ -99,10 +93,10 @@ pub fn py(script: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Build the small product of shared/docs/make_small_input.py.
+/// Build the small product of tests/fixtures/make_small_input.py.
 pub fn make_small_input(out: &Path) {
     let o = Command::new(python())
-        .arg(shared().join("docs/make_small_input.py"))
+        .arg(fixtures().join("make_small_input.py"))
         .arg(out)
         .output()
         .expect("run python");
