@@ -179,12 +179,9 @@ impl Product {
     /// All of a small 1-D numeric array (coordinates) as f64.
     pub fn read_1d(&self, store: &Store, path: &str) -> Result<Vec<f64>> {
         let a = self.zarr_array(store, path)?;
-        let node = crate::tree::Node {
-            kind: Kind::Array,
-            attrs: Map::new(),
-            meta: self.array(path).map(|n| n.meta.clone()).unwrap_or_default(),
-        };
-        crate::tree::read_1d(&a, &node.dtype(), &format!("{}/{path}", self.location))
+        let np = self.array(path).map_or("", |n| n.dtype());
+        let dtype = crate::dtype::DType::from_numpy(np).map_or(np, |d| d.v3_name());
+        crate::tree::read_1d(&a, dtype, &format!("{}/{path}", self.location))
     }
 
     /// Open an input array with zarrs.

@@ -204,8 +204,10 @@ impl<'a> ChunkRows<'a> {
         }
         self.part = out;
         (self.raw, self.whole) = (true, true);
-        self.block = self.nbytes.max(1);
-        (self.b0, self.b1) = (0, 1);
+        // handed out in steps of a block, like a stored-raw chunk (a
+        // chunk-sized step would copy it again through `pending`)
+        self.block = BLOSC_BLOCK;
+        (self.b0, self.b1) = (0, self.nbytes.div_ceil(BLOSC_BLOCK).max(1));
         Ok(())
     }
 
