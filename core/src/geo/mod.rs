@@ -1,6 +1,7 @@
 //! Geometry of the output: grids and their pyramids ([`grid`]), CRS
-//! ([`crs`]), OGC tile matrix sets ([`tms`]), chunk sizes ([`chunking`]) and
-//! the 2×2 block average ([`downsample`]). Pure functions, no I/O.
+//! ([`crs`]), OGC tile matrix sets ([`tms`]), chunk sizes ([`chunking`]),
+//! the 2×2 block average ([`downsample`]) and projected → lon/lat
+//! ([`reproject`], for the EPSG:4326 bbox). Pure functions, no I/O.
 //!
 //! May import: `jsonfmt`.
 
@@ -8,4 +9,5 @@ pub mod chunking;
 pub(crate) mod crs;
 pub mod downsample;
 pub(crate) mod grid;
+pub mod reproject;
 pub(crate) mod tms;
