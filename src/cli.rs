@@ -55,10 +55,20 @@ struct ConvertArgs {
     input: String,
     /// Output GeoZarr store (created; an unfinished one is resumed).
     output: String,
-    /// Groups to convert, e.g. /measurements/reflectance/r10m [default: every
-    /// group under /measurements with (y, x) bands].
+    /// Groups to convert. geozarr-0.4: resolution groups, e.g.
+    /// /measurements/reflectance/r10m [default: every group under
+    /// /measurements with (y, x) bands]. conventions: groups of r{N}m
+    /// resolution groups, e.g. /measurements/reflectance (or one of its
+    /// r{N}m) [default: every such group, measurements, quality and masks].
     #[arg(long, num_args = 1..)]
     groups: Vec<String>,
+    /// Output layout: `geozarr-0.4` (`{group}/{level}` pyramids with a
+    /// tile-matrix-set `multiscales`, the seed's format) or `conventions`
+    /// (sibling r10m…r720m levels with zarr-conventions `multiscales` v1,
+    /// `spatial:` and `proj:`, as the Python tool ≥ 0.10 writes and
+    /// titiler-eopf serves; see docs/conventions-profile.md).
+    #[arg(long, default_value = "geozarr-0.4", value_parser = ["geozarr-0.4", "conventions"])]
+    profile: String,
     /// Target chunk edge for band arrays (aligned to the array size).
     #[arg(long, default_value_t = plan::Options::default().spatial_chunk)]
     spatial_chunk: u64,
@@ -259,6 +269,11 @@ impl ConvertArgs {
                 min_dimension: a.min_dimension,
                 tile_width: a.tile_width,
                 crs_groups: a.crs_groups.clone(),
+                profile: if a.profile == "conventions" {
+                    plan::Profile::Conventions
+                } else {
+                    plan::Profile::GeoZarr04
+                },
             },
             max_retries: a.max_retries,
             overwrite: a.overwrite,

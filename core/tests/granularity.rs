@@ -113,7 +113,7 @@ fn chunk_dag_orders_levels() {
     )
     .unwrap();
     let product = geozarr_core::product::Product::open(&store, "in").unwrap();
-    let plan = geozarr_core::convert::plan::build(
+    let plan = geozarr_core::convert::build::build(
         &product,
         &|p| product.read_1d(&store, p),
         &Options {
@@ -194,7 +194,7 @@ fn chunk_tasks_with_a_cache_decode_each_input_chunk_once() {
     .unwrap();
     let store = open_input(&Location::parse(input.to_str().unwrap()).unwrap()).unwrap();
     let product = geozarr_core::product::Product::open(&store, "in").unwrap();
-    let plan = geozarr_core::convert::plan::build(
+    let plan = geozarr_core::convert::build::build(
         &product,
         &|p| product.read_1d(&store, p),
         &Options {

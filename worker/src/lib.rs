@@ -219,7 +219,7 @@ fn clear_stale_tmp(ctx: &JobCtx, t: &Task) {
         Task::Carry { index } => rm_tree(&plan.carried[index].path),
         Task::Coords { group } => {
             let gp = &plan.groups[group];
-            for l in 0..gp.levels.len() {
+            for l in (0..gp.levels.len()).filter(|&l| gp.levels[l].coords) {
                 for a in ["x", "y", "spatial_ref"] {
                     rm_tree(&format!("{}/{a}", gp.level_path(l)));
                 }

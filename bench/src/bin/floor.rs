@@ -88,7 +88,8 @@ fn main() -> Result<()> {
         groups: Some(groups),
         ..Default::default()
     };
-    let plan = plan::build(&product, &|p| product.read_1d(&input, p), &opts)?;
+    let plan =
+        geozarr_core::convert::build::build(&product, &|p| product.read_1d(&input, p), &opts)?;
     let stores = Stores {
         input,
         output,

@@ -63,6 +63,9 @@ pub(crate) fn consolidate(plan: &Plan, out: &Store) -> Result<()> {
     }
     targets.extend(plan.groups.iter().map(|g| g.path.clone()));
     targets.push(String::new());
+    // levels may be shared between groups (conventions profile)
+    let mut seen = std::collections::HashSet::new();
+    targets.retain(|t| seen.insert(t.clone()));
     for t in targets {
         let meta = plan
             .node(&t)

@@ -10,9 +10,12 @@
 //! `product` (never `inspect`).
 
 pub(crate) mod attrs;
+pub mod build;
 pub mod cache;
+pub(crate) mod conventions;
 pub mod executor;
 pub(crate) mod metadata;
+pub(crate) mod native;
 pub mod plan;
 pub mod task;
 
@@ -260,7 +263,7 @@ pub fn convert_with(
     // before any work: the output is writable (S3: credentials, bucket, probe)
     store::check_output(&out_loc, &sopts)?;
     let product = Product::open(&in_store, input)?;
-    let plan = plan::build(&product, &|p| product.read_1d(&in_store, p), &opts.plan)?;
+    let plan = build::build(&product, &|p| product.read_1d(&in_store, p), &opts.plan)?;
     let bands: usize = plan.groups.iter().map(|g| g.bands.len()).sum();
     tracing::info!(
         groups = ?plan.groups.iter().map(|g| g.path.as_str()).collect::<Vec<_>>(),

@@ -1,17 +1,15 @@
-//! Planning: (product, groups, options) → output layout and a DAG of small,
-//! serialisable tasks. Pure apart from reading the small `x`/`y` arrays.
+//! The plan of a conversion: the output layout (groups, levels, bands,
+//! carried arrays, every `zarr.json`) and its DAG of small, serialisable
+//! tasks. Built by [`crate::convert::build`]; pure data.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
-use crate::codec::patched_v2_meta;
-use crate::convert::attrs::{self, DType};
-use crate::geo::chunking::{band_chunk, level_sizes};
+use crate::convert::attrs::DType;
 use crate::geo::crs::Crs;
+use crate::geo::downsample::Resampling;
 use crate::geo::grid::Grid;
-use crate::geo::tms::multiscales;
-use crate::product::{dim_names, u64_list, Node, Product};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Conversion options (the CLI flags of `convert`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +24,28 @@ pub struct Options {
     pub tile_width: u64,
     /// Carried-over groups that get a `spatial_ref` and `grid_mapping`.
     pub crs_groups: Vec<String>,
+    /// Output layout and metadata.
+    pub profile: Profile,
+}
+
+/// The output profile: layout and metadata conventions of the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Profile {
+    /// GeoZarr 0.4: `{group}/{level}` pyramids with a tile-matrix `multiscales`.
+    #[default]
+    GeoZarr04,
+    /// zarr-conventions `multiscales` v1 + `spatial:` + `proj:`, sibling `r{N}m` levels.
+    Conventions,
+}
+
+impl Profile {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::GeoZarr04 => "geozarr-0.4",
+            Profile::Conventions => "conventions",
+        }
+    }
 }
 
 impl Default for Options {
@@ -36,6 +56,7 @@ impl Default for Options {
             min_dimension: 256,
             tile_width: 256,
             crs_groups: vec![],
+            profile: Profile::GeoZarr04,
         }
     }
 }
@@ -43,10 +64,17 @@ impl Default for Options {
 /// One overview level of a converted group.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LevelPlan {
+    /// Output group of the level (`measurements/reflectance/r10m/1`, `…/r120m`).
+    pub path: String,
     /// Georeferenced grid of the level.
     pub grid: Grid,
     /// Square chunk edge of the level's bands.
     pub chunk: u64,
+    /// Cell size relative to the previous level (1 for level 0, which is read from the input).
+    pub factor: u64,
+    /// Does this group write the level's `x`, `y` and `spatial_ref`? (Several
+    /// groups may share a level group; one of them writes its coordinates.)
+    pub coords: bool,
 }
 
 /// One band (data variable) of a converted group.
@@ -62,6 +90,8 @@ pub struct BandPlan {
     pub dtype: DType,
     /// Zarr v3 fill value.
     pub fill: Value,
+    /// How its coarser levels are made.
+    pub rule: Resampling,
 }
 
 /// A converted (multiscale) group.
@@ -84,11 +114,11 @@ pub struct GroupPlan {
 impl GroupPlan {
     /// Path of level `l`.
     pub fn level_path(&self, l: usize) -> String {
-        format!("{}/{l}", self.path)
+        self.levels[l].path.clone()
     }
     /// Output path of band `b` at level `l`.
     pub fn band_path(&self, b: usize, l: usize) -> String {
-        format!("{}/{l}/{}", self.path, self.bands[b].name)
+        format!("{}/{}", self.levels[l].path, self.bands[b].name)
     }
     /// Output chunks of one band, all levels together.
     pub fn chunks_per_band(&self) -> u64 {
@@ -216,557 +246,10 @@ pub enum Granularity {
     Chunk,
 }
 
-fn norm(path: &str) -> String {
-    path.trim_matches('/').to_string()
-}
-
-fn is_yx(dims: &[String]) -> bool {
-    dims.len() == 2 && dims[0] == "y" && dims[1] == "x"
-}
-
-/// Is `path` a group holding 2-D (y, x) data variables?
-fn has_bands(product: &Product, path: &str) -> bool {
-    product.children(path).any(
-        |(name, n)| matches!(n, Node::Array(a) if name != "x" && name != "y" && is_yx(&a.dims())),
-    )
-}
-
-/// Pick the converted groups.
-pub fn select_groups(product: &Product, opts: &Options) -> Result<Vec<String>> {
-    let loc = &product.location;
-    match &opts.groups {
-        Some(gs) if !gs.is_empty() => {
-            let mut out = vec![];
-            for g in gs {
-                let p = norm(g);
-                if product.group(&p).is_none() {
-                    let what = if product.array(&p).is_some() {
-                        "is an array, not a group"
-                    } else {
-                        "no such group in the product"
-                    };
-                    return Err(Error::input(format!("{loc}/{p}"), what));
-                }
-                if !has_bands(product, &p) {
-                    return Err(Error::input(
-                        format!("{loc}/{p}"),
-                        "group has no 2-D (y, x) data variables to convert",
-                    ));
-                }
-                if !out.contains(&p) {
-                    out.push(p);
-                }
-            }
-            Ok(out)
-        }
-        _ => {
-            let out: Vec<String> = product
-                .nodes
-                .iter()
-                .filter(|(p, n)| {
-                    matches!(n, Node::Group(_))
-                        && (p.starts_with("measurements/") || *p == "measurements")
-                })
-                .filter(|(p, _)| has_bands(product, p))
-                .map(|(p, _)| p.clone())
-                .collect();
-            if out.is_empty() {
-                return Err(Error::input(loc, "no resolution groups with (y, x) bands under /measurements; name them with --groups"));
-            }
-            Ok(out)
-        }
-    }
-}
-
-fn crs_of(product: &Product, group: &str, band_attrs: &Map<String, Value>) -> Option<Crs> {
-    let attr_sources = [
-        Some(band_attrs.clone()),
-        product.group(group).map(|g| g.attrs.clone()),
-    ];
-    for a in attr_sources.into_iter().flatten() {
-        let epsg = a
-            .get("proj:epsg")
-            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
-            .map(|v| v as u32)
-            .or_else(|| {
-                a.get("proj:code")
-                    .and_then(Value::as_str)?
-                    .strip_prefix("EPSG:")?
-                    .parse()
-                    .ok()
-            });
-        let wkt = a
-            .get("proj:wkt2")
-            .or_else(|| a.get("crs_wkt"))
-            .and_then(Value::as_str)
-            .map(String::from);
-        if epsg.is_some() || wkt.is_some() {
-            return Crs::new(epsg, wkt);
-        }
-    }
-    let root = product.root_attrs();
-    let epsg = root
-        .get("stac_discovery")?
-        .get("properties")?
-        .get("proj:epsg")?
-        .as_u64()?;
-    Crs::new(Some(epsg as u32), None)
-}
-
-fn plan_group(product: &Product, coords: &Coords, path: &str, opts: &Options) -> Result<GroupPlan> {
-    let loc = &product.location;
-    let mut bands = vec![];
-    let mut shape = None;
-    for (name, n) in product.children(path) {
-        let Node::Array(a) = n else { continue };
-        if name == "x" || name == "y" || !is_yx(&a.dims()) {
-            continue;
-        }
-        let bpath = format!("{path}/{name}");
-        let dtype = DType::from_numpy(a.dtype()).ok_or_else(|| {
-            Error::input(
-                format!("{loc}/{bpath}"),
-                format!(
-                    "unsupported data type {} for a converted band (numeric types only)",
-                    a.dtype()
-                ),
-            )
-        })?;
-        let s = a.shape();
-        match shape {
-            None => shape = Some(s.clone()),
-            Some(ref s0) if *s0 != s => {
-                return Err(Error::input(
-                    format!("{loc}/{bpath}"),
-                    format!("shape {s:?} differs from the group's other bands {s0:?}"),
-                ))
-            }
-            _ => {}
-        }
-        bands.push(BandPlan {
-            name: name.to_string(),
-            input: bpath,
-            input_meta: patched_v2_meta(&a.meta),
-            dtype,
-            fill: dtype.v3_fill(&a.meta["fill_value"]),
-        });
-    }
-    let first = bands
-        .first()
-        .ok_or_else(|| Error::input(format!("{loc}/{path}"), "no bands to convert"))?;
-    let (xp, yp) = (format!("{path}/x"), format!("{path}/y"));
-    let (Some(xa), Some(ya)) = (product.array(&xp), product.array(&yp)) else {
-        return Err(Error::input(
-            format!("{loc}/{path}"),
-            "no spatial coordinates (x and y arrays) in the group",
-        ));
-    };
-    let xs = coords(&xp)?;
-    let ys = coords(&yp)?;
-    let shape = shape.unwrap_or_default();
-    if shape != [ys.len() as u64, xs.len() as u64] {
-        return Err(Error::input(
-            format!("{loc}/{path}"),
-            format!(
-                "band shape {shape:?} does not match y/x lengths ({}, {})",
-                ys.len(),
-                xs.len()
-            ),
-        ));
-    }
-    let band_attrs = product
-        .array(&first.input)
-        .map(|a| a.attrs.clone())
-        .unwrap_or_default();
-    let grid = Grid::from_centres(&xs, &ys).or_else(|| {
-        // single-pixel axes: fall back to proj:transform
-        let t = band_attrs.get("proj:transform")?.as_array()?;
-        let f = |i: usize| t.get(i).and_then(Value::as_f64);
-        Some(Grid {
-            left: f(2)?,
-            top: f(5)?,
-            res_x: f(0)?,
-            res_y: -f(4)?,
-            width: xs.len() as u64,
-            height: ys.len() as u64,
-        })
-    });
-    let grid = grid.ok_or_else(|| {
-        Error::input(
-            format!("{loc}/{path}"),
-            "cannot derive a regular grid from x/y coordinates",
-        )
-    })?;
-    let crs = crs_of(product, path, &band_attrs).ok_or_else(|| {
-        Error::input(
-            format!("{loc}/{path}"),
-            "no CRS: bands carry neither proj:epsg nor proj:wkt2",
-        )
-    })?;
-    let levels = level_sizes(grid.width, grid.height, opts.min_dimension)
-        .into_iter()
-        .enumerate()
-        .map(|(l, (w, h))| LevelPlan {
-            grid: grid.level(l as u32, w, h),
-            chunk: band_chunk(w, h, opts.spatial_chunk),
-        })
-        .collect();
-    Ok(GroupPlan {
-        path: path.to_string(),
-        crs,
-        levels,
-        bands,
-        x_input: (xp, patched_v2_meta(&xa.meta)),
-        y_input: (yp, patched_v2_meta(&ya.meta)),
-    })
-}
-
-/// v3 metadata and copy mode of a carried-over array; `None` if unsupported.
-pub fn carry_meta(meta: &Value, attrs: &Map<String, Value>) -> Option<(Value, CarryMode)> {
-    let dtype = meta["dtype"].as_str()?;
-    let shape = u64_list(&meta["shape"]);
-    let chunks = u64_list(&meta["chunks"]);
-    let mut attributes = attrs.clone();
-    let dims = attrs
-        .contains_key("_ARRAY_DIMENSIONS")
-        .then(|| dim_names(attrs))
-        .filter(|d| d.len() == shape.len());
-    let body = dtype.trim_start_matches(['<', '>', '|', '=']);
-    let big = dtype.starts_with('>');
-    let mut mode = CarryMode::Bytes;
-    let (data_type, fill, item) = if let Some(dt) = DType::from_numpy(dtype) {
-        (
-            json!(dt.v3_name()),
-            dt.v3_fill(&meta["fill_value"]),
-            dt.size(),
-        )
-    } else if body == "b1" {
-        (
-            json!("bool"),
-            json!(meta["fill_value"].as_bool().unwrap_or(false)),
-            1,
-        )
-    } else if body.starts_with('U') {
-        mode = CarryMode::Reencode;
-        (
-            json!("string"),
-            json!(meta["fill_value"].as_str().unwrap_or("")),
-            0,
-        )
-    } else if let Some(unit) = body.strip_prefix("M8[").and_then(|u| u.strip_suffix(']')) {
-        let word = match unit {
-            "ns" => "nanoseconds",
-            "us" => "microseconds",
-            "ms" => "milliseconds",
-            "s" => "seconds",
-            "m" => "minutes",
-            "h" => "hours",
-            "D" => "days",
-            _ => return None,
-        };
-        attributes.insert("units".into(), json!(format!("{word} since 1970-01-01")));
-        attributes.insert("calendar".into(), json!("proleptic_gregorian"));
-        let fill = match &meta["fill_value"] {
-            Value::Number(n) => json!(n),
-            Value::String(s) if s == "NaT" => json!(i64::MIN),
-            _ => json!(0),
-        };
-        (json!("int64"), fill, 8)
-    } else {
-        return None;
-    };
-    let mut codecs = vec![];
-    if meta["order"].as_str() == Some("F") && shape.len() > 1 {
-        codecs.push(json!({"name": "transpose", "configuration": {"order": (0..shape.len()).rev().collect::<Vec<_>>()}}));
-    }
-    if mode == CarryMode::Reencode {
-        codecs = vec![json!({"name": "vlen-utf8"})];
-    } else {
-        codecs.push(if item == 1 {
-            json!({"name": "bytes"})
-        } else {
-            json!({"name": "bytes", "configuration": {"endian": if big { "big" } else { "little" }}})
-        });
-    }
-    let filters_present = meta["filters"].as_array().is_some_and(|f| !f.is_empty());
-    let comp = &meta["compressor"];
-    if mode == CarryMode::Bytes {
-        let id = comp["id"].as_str();
-        match id {
-            None if comp.is_null() => {}
-            Some("blosc") => {
-                let shuffle = match comp["shuffle"].as_i64() {
-                    Some(0) => "noshuffle",
-                    Some(2) => "bitshuffle",
-                    _ => "shuffle",
-                };
-                codecs.push(json!({"name": "blosc", "configuration": {
-                    "typesize": item, "cname": comp["cname"].as_str().unwrap_or("zstd"),
-                    "clevel": comp["clevel"].as_i64().unwrap_or(5), "shuffle": shuffle,
-                    "blocksize": comp["blocksize"].as_i64().unwrap_or(0)}}));
-            }
-            Some("zstd") => codecs.push(json!({"name": "zstd", "configuration": {"level": comp["level"].as_i64().unwrap_or(0), "checksum": comp["checksum"].as_bool().unwrap_or(false)}})),
-            Some("gzip") => codecs.push(json!({"name": "gzip", "configuration": {"level": comp["level"].as_i64().unwrap_or(1)}})),
-            _ => mode = CarryMode::Reencode,
-        }
-        if filters_present {
-            mode = CarryMode::Reencode;
-        }
-        if mode == CarryMode::Reencode {
-            codecs.retain(|c| c["name"] != "blosc" && c["name"] != "zstd" && c["name"] != "gzip");
-            codecs.push(attrs::blosc_codec(item.max(1), "shuffle"));
-        }
-    }
-    let chunks = if chunks.len() == shape.len() {
-        chunks
-    } else {
-        shape.clone()
-    };
-    Some((
-        attrs::array_meta(&shape, data_type, &chunks, fill, codecs, attributes, dims),
-        mode,
-    ))
-}
-
 /// The values of a 1-D coordinate array of the input, by path. Planning
 /// reads nothing itself: the caller reads coordinates (from the store, see
 /// [`crate::product::Product::read_1d`]) or, in tests, hands them in.
 pub type Coords<'a> = dyn Fn(&str) -> Result<Vec<f64>> + 'a;
-
-/// Build the plan for converting `product`.
-pub fn build(product: &Product, coords: &Coords, opts: &Options) -> Result<Plan> {
-    if opts.spatial_chunk == 0 || opts.tile_width == 0 {
-        return Err(Error::Usage(
-            "--spatial-chunk and --tile-width must be at least 1".into(),
-        ));
-    }
-    // every array that will be read can be decoded, before anything is written
-    for (path, node) in &product.nodes {
-        if let Node::Array(a) = node {
-            if carry_meta(&a.meta, &a.attrs).is_some() {
-                crate::codec::check_v2(&a.meta)
-                    .map_err(|e| Error::input(format!("{}/{path}", product.location), e))?;
-            }
-        }
-    }
-    let selected = select_groups(product, opts)?;
-    let groups: Vec<GroupPlan> = selected
-        .iter()
-        .map(|g| plan_group(product, coords, g, opts))
-        .collect::<Result<_>>()?;
-    let product_type = product.product_type();
-    let inside = |p: &str| {
-        selected
-            .iter()
-            .any(|g| p == g || p.starts_with(&format!("{g}/")))
-    };
-
-    let mut nodes: Vec<(String, Value)> = vec![];
-    let mut carried = vec![];
-    let mut skipped = vec![];
-    for (path, node) in &product.nodes {
-        if inside(path) {
-            continue;
-        }
-        match node {
-            Node::Group(g) => nodes.push((path.clone(), attrs::group_meta(g.attrs.clone()))),
-            Node::Array(a) => match carry_meta(&a.meta, &a.attrs) {
-                Some((meta, mode)) => {
-                    nodes.push((path.clone(), meta));
-                    carried.push(CarryPlan {
-                        path: path.clone(),
-                        input_meta: a.meta.clone(),
-                        mode,
-                    });
-                }
-                None => {
-                    tracing::warn!(
-                        "{}/{path}: data type {} has no Zarr v3 equivalent; not carried over",
-                        product.location,
-                        a.dtype()
-                    );
-                    skipped.push(path.clone());
-                }
-            },
-        }
-    }
-    add_crs_groups(
-        product,
-        coords,
-        opts,
-        &groups,
-        &selected,
-        &mut nodes,
-        &mut carried,
-    )?;
-    for g in &groups {
-        let mut gattrs = product
-            .group(&g.path)
-            .map(|n| n.attrs.clone())
-            .unwrap_or_default();
-        let grids: Vec<Grid> = g.levels.iter().map(|l| l.grid).collect();
-        gattrs.insert(
-            "multiscales".into(),
-            multiscales(&g.crs, &grids, opts.tile_width),
-        );
-        nodes.push((g.path.clone(), attrs::group_meta(gattrs)));
-        let x_attrs = product
-            .array(&g.x_input.0)
-            .map(|a| a.attrs.clone())
-            .unwrap_or_default();
-        let y_attrs = product
-            .array(&g.y_input.0)
-            .map(|a| a.attrs.clone())
-            .unwrap_or_default();
-        for (l, lv) in g.levels.iter().enumerate() {
-            let lp = g.level_path(l);
-            let mut la = Map::new();
-            la.insert("grid_mapping".into(), json!("spatial_ref"));
-            nodes.push((lp.clone(), attrs::group_meta(la)));
-            for (b, band) in g.bands.iter().enumerate() {
-                let in_attrs = product
-                    .array(&band.input)
-                    .map(|a| a.attrs.clone())
-                    .unwrap_or_default();
-                let sn = attrs::reflectance_standard_name(product_type.as_deref(), &in_attrs);
-                let fill_attr = (!band.input_meta["fill_value"].is_null())
-                    .then(|| attrs::fill_value_attr(band.dtype, &band.fill));
-                let a = attrs::band_attrs(&in_attrs, sn, fill_attr, &lv.grid);
-                let meta = attrs::array_meta(
-                    &[lv.grid.height, lv.grid.width],
-                    json!(band.dtype.v3_name()),
-                    &[lv.chunk, lv.chunk],
-                    band.fill.clone(),
-                    vec![
-                        attrs::bytes_codec(band.dtype.size()),
-                        attrs::blosc_codec(band.dtype.size(), "shuffle"),
-                    ],
-                    a,
-                    Some(vec!["y".into(), "x".into()]),
-                );
-                nodes.push((g.band_path(b, l), meta));
-            }
-            for (axis, n, in_attrs, in_meta) in [
-                ("x", lv.grid.width, &x_attrs, &g.x_input.1),
-                ("y", lv.grid.height, &y_attrs, &g.y_input.1),
-            ] {
-                let (dt, fill) = if l == 0 {
-                    let dt = DType::from_numpy(in_meta["dtype"].as_str().unwrap_or(""))
-                        .unwrap_or(DType::F64);
-                    (dt, dt.v3_fill(&Value::Null).clone())
-                } else {
-                    (DType::F64, json!(0.0))
-                };
-                let fill = if dt.is_float() { json!(0.0) } else { fill };
-                let meta = attrs::array_meta(
-                    &[n],
-                    json!(dt.v3_name()),
-                    &[n],
-                    fill,
-                    vec![attrs::bytes_codec(dt.size())],
-                    attrs::coord_attrs(in_attrs, axis),
-                    Some(vec![axis.into()]),
-                );
-                nodes.push((format!("{lp}/{axis}"), meta));
-            }
-            nodes.push((
-                format!("{lp}/spatial_ref"),
-                attrs::spatial_ref_meta(&g.crs, &lv.grid),
-            ));
-        }
-    }
-    // parents before children, deterministic
-    nodes.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(Plan {
-        groups,
-        carried,
-        nodes,
-        skipped,
-    })
-}
-
-/// `--crs-groups`: give carried-over groups a `spatial_ref` grid mapping
-/// (CRS of the converted groups, GeoTransform from the group's own x/y) and
-/// `grid_mapping` on their (y, x) variables.
-fn add_crs_groups(
-    product: &Product,
-    coords: &Coords,
-    opts: &Options,
-    groups: &[GroupPlan],
-    selected: &[String],
-    nodes: &mut Vec<(String, Value)>,
-    carried: &mut Vec<CarryPlan>,
-) -> Result<()> {
-    let loc = &product.location;
-    for g in &opts.crs_groups {
-        let p = norm(g);
-        if product.group(&p).is_none() {
-            return Err(Error::input(
-                format!("{loc}/{p}"),
-                "--crs-groups: no such group in the product",
-            ));
-        }
-        if selected.contains(&p) {
-            return Err(Error::Usage(format!(
-                "{p}: in both --groups and --crs-groups"
-            )));
-        }
-        let band_attrs = product
-            .children(&p)
-            .find_map(|(_, n)| match n {
-                Node::Array(a) if is_yx(&a.dims()) => Some(a.attrs.clone()),
-                _ => None,
-            })
-            .unwrap_or_default();
-        let crs = crs_of(product, &p, &band_attrs)
-            .or_else(|| groups.first().map(|g| g.crs.clone()))
-            .ok_or_else(|| {
-                Error::input(
-                    format!("{loc}/{p}"),
-                    "--crs-groups: no CRS in the group and no converted group to take it from",
-                )
-            })?;
-        let (xp, yp) = (format!("{p}/x"), format!("{p}/y"));
-        if product.array(&xp).is_none() || product.array(&yp).is_none() {
-            return Err(Error::input(
-                format!("{loc}/{p}"),
-                "--crs-groups: the group has no x/y coordinates",
-            ));
-        }
-        let grid = Grid::from_centres(&coords(&xp)?, &coords(&yp)?).ok_or_else(|| {
-            Error::input(
-                format!("{loc}/{p}"),
-                "--crs-groups: x/y are not a regular grid",
-            )
-        })?;
-        for (path, meta) in nodes.iter_mut() {
-            let parent = path.rsplit_once('/').map(|(a, _)| a).unwrap_or("");
-            if *path == p {
-                meta["attributes"]["grid_mapping"] = json!("spatial_ref");
-            } else if parent == p && meta["node_type"] == "array" {
-                let dims = meta["dimension_names"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                if dims.iter().any(|d| d == "x")
-                    && dims.iter().any(|d| d == "y")
-                    && !path.ends_with("/x")
-                    && !path.ends_with("/y")
-                {
-                    meta["attributes"]["grid_mapping"] = json!("spatial_ref");
-                }
-            }
-        }
-        let sr = format!("{p}/spatial_ref");
-        nodes.push((sr.clone(), attrs::spatial_ref_meta(&crs, &grid)));
-        carried.push(CarryPlan {
-            path: sr,
-            input_meta: Value::Null,
-            mode: CarryMode::GridMapping,
-        });
-    }
-    Ok(())
-}
 
 impl Plan {
     /// The `zarr.json` planned for `path`.
@@ -844,8 +327,9 @@ impl Plan {
                         let pl = &gp.levels[l - 1];
                         let (prow_n, pcol_n) = gp.chunk_grid(l - 1);
                         let span = |i: u64, n_parent: u64, size_parent: u64| {
-                            let a = (2 * i * lv.chunk) / pl.chunk;
-                            let end = (2 * (i + 1) * lv.chunk).min(size_parent);
+                            let k = lv.factor;
+                            let a = (k * i * lv.chunk) / pl.chunk;
+                            let end = (k * (i + 1) * lv.chunk).min(size_parent);
                             let b = end.div_ceil(pl.chunk).min(n_parent);
                             a..b
                         };
@@ -878,7 +362,10 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::product::{ArrayNode, GroupNode};
+    use crate::convert::build::build;
+    use crate::product::{ArrayNode, GroupNode, Node, Product};
+    use crate::Error;
+    use serde_json::json;
     use std::collections::BTreeMap;
     use std::sync::Mutex;
 

@@ -26,6 +26,10 @@ pub trait Pixel:
     }
     /// Convert from f64 (coordinates, synthetic data).
     fn from_f64(v: f64) -> Self;
+    /// Bitwise OR (of the bit patterns, for floats).
+    fn bit_or(self, other: Self) -> Self;
+    /// Total order for [`Resampling::Mode`] (valid values only, never NaN).
+    fn order(a: &Self, b: &Self) -> std::cmp::Ordering;
     /// Mean of the valid pixels of a full 2×2 block, `empty` if none is
     /// valid: the hot path of [`downsample`], specialised per type.
     #[inline]
@@ -100,6 +104,12 @@ macro_rules! int_pixel {
             fn from_f64(v: f64) -> Self {
                 v.round() as $t
             }
+            fn bit_or(self, other: Self) -> Self {
+                self | other
+            }
+            fn order(a: &Self, b: &Self) -> std::cmp::Ordering {
+                a.cmp(b)
+            }
             $(
             #[inline]
             fn block_mean(block: [Self; 4], fill: Option<Self>, empty: Self) -> Self {
@@ -129,6 +139,12 @@ macro_rules! float_pixel {
             }
             fn from_f64(v: f64) -> Self {
                 v as $t
+            }
+            fn bit_or(self, other: Self) -> Self {
+                <$t>::from_bits(self.to_bits() | other.to_bits())
+            }
+            fn order(a: &Self, b: &Self) -> std::cmp::Ordering {
+                a.total_cmp(b)
             }
         }
     )*};
@@ -184,6 +200,103 @@ pub fn downsample<T: Pixel>(src: &[T], h: usize, w: usize, fill: Option<T>) -> V
                 }
             }
             out.push(if n == 0 { empty } else { T::mean(&vals[..n]) });
+        }
+    }
+    out
+}
+
+/// How a block of parent pixels becomes one pixel of a coarser level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Resampling {
+    /// Mean of the valid parents (continuous data: reflectance, probabilities).
+    #[default]
+    Average,
+    /// Most frequent valid parent, ties to the smallest (classification layers).
+    Mode,
+    /// Bitwise OR of the valid parents (bit-flag masks).
+    BitwiseOr,
+}
+
+impl Resampling {
+    /// The name written in `resampling_method` attributes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Resampling::Average => "average",
+            Resampling::Mode => "mode",
+            Resampling::BitwiseOr => "bitwise_or",
+        }
+    }
+
+    /// The rule named `name` (as written by [`Resampling::name`]).
+    pub fn from_name(name: &str) -> Option<Resampling> {
+        [Resampling::Average, Resampling::Mode, Resampling::BitwiseOr]
+            .into_iter()
+            .find(|r| r.name() == name)
+    }
+
+    /// One output pixel from the valid parents of its block (`vals`, at
+    /// least one; reordered in place).
+    fn reduce<T: Pixel>(self, vals: &mut [T]) -> T {
+        match self {
+            Resampling::Average => T::mean(vals),
+            Resampling::BitwiseOr => vals.iter().fold(T::default(), |a, v| a.bit_or(*v)),
+            Resampling::Mode => {
+                vals.sort_unstable_by(T::order);
+                let (mut best, mut best_n) = (vals[0], 0);
+                let mut i = 0;
+                while i < vals.len() {
+                    let j = i + vals[i..].iter().take_while(|v| **v == vals[i]).count();
+                    // strictly more: the smallest of equally frequent values wins
+                    if j - i > best_n {
+                        (best, best_n) = (vals[i], j - i);
+                    }
+                    i = j;
+                }
+                best
+            }
+        }
+    }
+}
+
+/// Resample `k×k` blocks of a row-major `h × w` region whose origin is on a
+/// block boundary by `rule`; returns `ceil(h/k) × ceil(w/k)` pixels. Edge
+/// blocks use the pixels present; a block with no valid pixel becomes the
+/// fill value (NaN for floats without one).
+pub fn resample<T: Pixel>(
+    src: &[T],
+    h: usize,
+    w: usize,
+    k: usize,
+    fill: Option<T>,
+    rule: Resampling,
+) -> Vec<T> {
+    if k == 2 && rule == Resampling::Average {
+        return downsample(src, h, w, fill);
+    }
+    assert_eq!(src.len(), h * w, "region size mismatch");
+    assert!(k >= 1, "resampling factor 0");
+    let (oh, ow) = (h.div_ceil(k), w.div_ceil(k));
+    let empty = fill.unwrap_or_else(T::no_data);
+    let mut out = Vec::with_capacity(oh * ow);
+    let mut vals = vec![T::default(); k * k];
+    for oj in 0..oh {
+        let rows = k * oj..(k * oj + k).min(h);
+        for oi in 0..ow {
+            let cols = k * oi..(k * oi + k).min(w);
+            let mut n = 0;
+            for r in rows.clone() {
+                for &v in &src[r * w + cols.start..r * w + cols.end] {
+                    if is_valid(v, fill) {
+                        vals[n] = v;
+                        n += 1;
+                    }
+                }
+            }
+            out.push(if n == 0 {
+                empty
+            } else {
+                rule.reduce(&mut vals[..n])
+            });
         }
     }
     out
@@ -286,5 +399,62 @@ mod tests {
         assert_eq!(downsample(&[1i8, 2, 3, 4], 2, 2, None), vec![3]);
         assert_eq!(downsample(&[1.0f64, 2.0, 3.0, 4.0], 2, 2, None), vec![2.5]);
         assert_eq!(downsample(&[1u16, 2, 3], 1, 3, Some(0)), vec![2, 3]);
+    }
+
+    #[test]
+    fn resample_rules_and_factors() {
+        // factor 3 average with a nodata pixel, partial edge blocks
+        let src: Vec<u16> = (1..=16).collect();
+        let out = resample(&src, 4, 4, 3, Some(6), Resampling::Average);
+        // block (0,0): 1 2 3 5 7 9 10 11 (6 is nodata) → 48/8 = 6
+        assert_eq!(out, vec![6, 8, 14, 16]);
+        // mode: ties to the smallest, fill ignored
+        let m = resample(
+            &[3u8, 3, 5, 5, 9, 0, 0, 0, 0],
+            3,
+            3,
+            3,
+            Some(0),
+            Resampling::Mode,
+        );
+        assert_eq!(m, vec![3]);
+        let m = resample(&[7u8, 2, 2, 7, 7, 1], 2, 3, 3, None, Resampling::Mode);
+        assert_eq!(m, vec![7]);
+        // bitwise OR
+        let o = resample(&[1u8, 2, 4, 0, 8, 0], 2, 3, 2, None, Resampling::BitwiseOr);
+        assert_eq!(o, vec![1 | 2 | 8, 4]);
+        // all invalid → fill
+        assert_eq!(
+            resample(&[0u8; 9], 3, 3, 3, Some(0), Resampling::Mode),
+            vec![0]
+        );
+        assert!(resample(&[f32::NAN; 4], 2, 2, 3, None, Resampling::Average)[0].is_nan());
+        // factor 2 average: the fast path and the generic one agree
+        let src = noise(7, 33 * 31);
+        let generic: Vec<u16> = {
+            let mut out = vec![];
+            for oj in 0..17 {
+                for oi in 0..16 {
+                    let mut v = vec![];
+                    for j in 2 * oj..(2 * oj + 2).min(33) {
+                        for i in 2 * oi..(2 * oi + 2).min(31) {
+                            if src[j * 31 + i] != 0 {
+                                v.push(src[j * 31 + i]);
+                            }
+                        }
+                    }
+                    out.push(if v.is_empty() { 0 } else { u16::mean(&v) });
+                }
+            }
+            out
+        };
+        assert_eq!(
+            resample(&src, 33, 31, 2, Some(0), Resampling::Average),
+            generic
+        );
+        assert_eq!(
+            Resampling::from_name("bitwise_or"),
+            Some(Resampling::BitwiseOr)
+        );
     }
 }

@@ -22,7 +22,12 @@ pub struct Grid {
 impl Grid {
     /// The grid of overview level `level` (cell doubled per level, same corner).
     pub fn level(&self, level: u32, width: u64, height: u64) -> Grid {
-        let f = f64::from(1u32 << level);
+        self.scaled(1 << level, width, height)
+    }
+
+    /// This grid with cells `factor` times larger, same upper-left corner.
+    pub fn scaled(&self, factor: u64, width: u64, height: u64) -> Grid {
+        let f = factor as f64;
         Grid {
             res_x: self.res_x * f,
             res_y: self.res_y * f,
@@ -53,6 +58,12 @@ impl Grid {
             .map(|v| py_float(*v))
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    /// `spatial:transform`: the affine `[a, b, c, d, e, f]` with
+    /// x = a·col + b·row + c and y = d·col + e·row + f at pixel corners.
+    pub fn affine(&self) -> [f64; 6] {
+        [self.res_x, 0.0, self.left, 0.0, -self.res_y, self.top]
     }
 
     /// `proj:transform` (3×3 affine, row-major) for this grid.

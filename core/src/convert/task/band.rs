@@ -14,7 +14,7 @@ use crate::codec::blosc_rows;
 use crate::convert::attrs::DType;
 use crate::convert::cache::readers;
 use crate::convert::plan::{GroupPlan, Plan};
-use crate::geo::downsample::{downsample, Pixel};
+use crate::geo::downsample::{resample, Pixel};
 use crate::store;
 use crate::store::local::ChunkFile;
 use crate::{Error, Result};
@@ -239,26 +239,37 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         // rows received so far, these included
         let seen = states[l].next_row + states[l].rows_in + n;
         let last = seen == h;
-        // average into the next level, pairing a row left over from the
-        // previous push with the first new row (no copy of the whole window)
+        // resample into the next level, completing a block from rows left
+        // over by the previous push (no copy of the whole window)
         let next = if l + 1 < self.gp.levels.len() && n > 0 {
+            let k = self.gp.levels[l + 1].factor as usize;
+            let rule = self.gp.bands[self.b].rule;
+            let fill = self.fill_avg;
             let st = &mut states[l];
             let mut down = vec![];
             let mut start = 0;
-            if !st.carry.is_empty() {
-                let mut two = std::mem::take(&mut st.carry);
-                two.extend_from_slice(&rows[..w]);
-                down = downsample(&two, 2, w, self.fill_avg);
-                start = 1;
+            let carried = st.carry.len() / w;
+            if carried > 0 {
+                let need = (k - carried).min(n as usize);
+                let mut block = std::mem::take(&mut st.carry);
+                block.extend_from_slice(&rows[..need * w]);
+                if carried + need == k || last {
+                    down = resample(&block, carried + need, w, k, fill, rule);
+                } else {
+                    st.carry = block;
+                }
+                start = need;
             }
             let avail = n as usize - start;
-            let take = if last { avail } else { avail - avail % 2 };
+            let take = if last { avail } else { avail - avail % k };
             if take > 0 {
-                down.extend(downsample(
+                down.extend(resample(
                     &rows[start * w..(start + take) * w],
                     take,
                     w,
-                    self.fill_avg,
+                    k,
+                    fill,
+                    rule,
                 ));
             }
             if take < avail {
@@ -472,21 +483,24 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                 .map_err(|e| Error::input(&name, e))?
         } else {
             let pg = &self.gp.levels[l - 1].grid;
-            let (pr0, pc0) = (2 * r0, 2 * c0);
-            let (pr1, pc1) = ((2 * r1).min(pg.height), (2 * c1).min(pg.width));
+            let k = lv.factor;
+            let (pr0, pc0) = (k * r0, k * c0);
+            let (pr1, pc1) = ((k * r1).min(pg.height), (k * c1).min(pg.width));
             let parent = self
                 .read_window(
                     &self.outs[l - 1],
                     &self.out_name(l - 1),
                     [pr0..pr1, pc0..pc1],
-                    2 * c,
+                    k * c,
                 )
                 .map_err(|e| self.out_err(l - 1, e))?;
-            downsample(
+            resample(
                 &parent,
                 (pr1 - pr0) as usize,
                 (pc1 - pc0) as usize,
+                k as usize,
                 self.fill_avg,
+                self.gp.bands[self.b].rule,
             )
         };
         let chunk = self.assemble(l, col, &region, (c1 - c0) as usize);
@@ -497,7 +511,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                 [row, col],
                 [c, c],
                 [lv.grid.height, lv.grid.width],
-                2 * next.chunk,
+                next.factor * next.chunk,
             );
             cr.cache
                 .put(cr.scope, &self.out_name(l), &[row, col], reads, chunk);

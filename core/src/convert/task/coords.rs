@@ -20,6 +20,9 @@ pub(super) fn coords(
             f(&a).map_err(|e| Error::storage(format!("{}/{path}", stores.output_name), e))
         };
     for (l, lv) in gp.levels.iter().enumerate() {
+        if !lv.coords {
+            continue;
+        }
         let lp = gp.level_path(l);
         for (axis, input) in [("x", &gp.x_input), ("y", &gp.y_input)] {
             let path = format!("{lp}/{axis}");
