@@ -22,6 +22,28 @@ pub(crate) fn blosc_codec(typesize: usize, shuffle: &str) -> Value {
     json!({"name": "blosc", "configuration": {"typesize": typesize, "cname": "zstd", "clevel": 3, "shuffle": shuffle, "blocksize": 0}})
 }
 
+/// The `sharding_indexed` codec of a sharded band (profile "Chunks and
+/// shards"): inner chunks `inner` (rows, columns; they must divide the
+/// shard, the array's chunk shape) encoded as unsharded band chunks are
+/// (`bytes` + [`blosc_codec`] with byte shuffle), the index (`offset,
+/// nbytes` per inner chunk, little-endian `u64`) and its `crc32c` at the
+/// end — what [`crate::codec::shard::ShardWriter`] writes.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "the band task does not write shards yet")
+)]
+pub(crate) fn sharding_codec(typesize: usize, inner: [u64; 2]) -> Value {
+    json!({"name": "sharding_indexed", "configuration": {
+        "chunk_shape": inner,
+        "codecs": [bytes_codec(typesize), blosc_codec(typesize, "shuffle")],
+        "index_codecs": [
+            {"name": "bytes", "configuration": {"endian": "little"}},
+            {"name": "crc32c"}
+        ],
+        "index_location": "end"
+    }})
+}
+
 /// A Zarr v3 array `zarr.json`.
 pub(crate) fn array_meta(
     shape: &[u64],
