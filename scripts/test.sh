@@ -31,5 +31,8 @@ if ! "$s3s_bin" --version 2>/dev/null | grep -q '0\.14\.1'; then
     cargo install s3s-fs@0.14.1 --features binary --locked
 fi
 export S3S_FS="$s3s_bin"
+# titiler-eopf (Python 3.12 venv .venv-titiler) for the conventions profile's tile test
+GEOZARR_TITILER_PYTHON="$(scripts/titiler-venv.sh)"
+export GEOZARR_TITILER_PYTHON
 export GEOZARR_PYTHON="$PWD/.venv/bin/python"
 cargo test --release --workspace "$@"

@@ -142,3 +142,75 @@ fn cluster_and_resumed_runs_write_the_in_process_bytes() {
     assert!(out.contains("converted"), "{out}");
     assert_same_store(&reference, &resumed);
 }
+
+#[test]
+fn sharded_output_reads_back_identical_and_clusters_write_the_same_shards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.zarr");
+    synth(20, None, &input);
+    let (plain, sharded) = (tmp.path().join("plain.zarr"), tmp.path().join("sharded.zarr"));
+    convert(&input, &plain, &[]);
+    convert(&input, &sharded, &["--shard"]);
+    let same = py("same_values.py", &[s(&plain), s(&sharded)]);
+    // every band array at every level is sharded: inner chunks divide the shard
+    let b02 = common::json(&sharded.join("measurements/reflectance/r10m/b02/zarr.json"));
+    let codec = &b02["codecs"][0];
+    assert_eq!(codec["name"], "sharding_indexed");
+    let shard = b02["chunk_grid"]["configuration"]["chunk_shape"][0].as_u64().unwrap();
+    let inner = codec["configuration"]["chunk_shape"][0].as_u64().unwrap();
+    assert!(inner <= 256 && shard % inner == 0, "{shard} / {inner}");
+    assert!(same.contains("same values:") && !same.contains("(0 sharded"), "{same}");
+    let on_cluster = tmp.path().join("cluster.zarr");
+    convert(&input, &on_cluster, &["--shard", "--local-workers", "2"]);
+    assert_same_store(&sharded, &on_cluster);
+}
+
+/// The Python 3.12 venv with titiler-eopf (scripts/titiler-venv.sh, run by
+/// scripts/test.sh, which exports its python as GEOZARR_TITILER_PYTHON).
+fn titiler_python() -> PathBuf {
+    let p = std::env::var("GEOZARR_TITILER_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| common::root().join(".venv-titiler/bin/python"));
+    assert!(
+        p.exists(),
+        "titiler-eopf venv missing at {}: run scripts/titiler-venv.sh (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+fn titiler_check(args: &[&str]) -> String {
+    let o = std::process::Command::new(titiler_python())
+        .arg(common::root().join("tests/python/titiler_check.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "titiler_check.py {args:?} failed:\n{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+#[test]
+fn titiler_eopf_serves_tiles_holding_the_stored_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.zarr");
+    synth(10, None, &input);
+    let (plain, sharded) = (tmp.path().join("plain.zarr"), tmp.path().join("sharded.zarr"));
+    convert(&input, &plain, &[]);
+    convert(&input, &sharded, &["--shard"]);
+    // a 10 m band at a high zoom (r10m) and a low one (r120m); the check
+    // also proves it can fail (one stored value changed in a copy is caught)
+    let out = titiler_check(&[s(&plain), "/measurements/reflectance", "b04", "--self-test"]);
+    assert!(out.contains("titiler read r10m") && out.contains("(caught)"), "{out}");
+    assert!(out.contains(" 0 mismatches"), "{out}");
+    // titiler picks levels by resolution only, so a 20 m band is asked for
+    // at zooms that read r20m and below
+    let out = titiler_check(&[s(&sharded), "/measurements/reflectance", "b11", "--zooms", "7,9"]);
+    assert!(out.contains("titiler read r20m"), "{out}");
+    let out = titiler_check(&[s(&plain), "/conditions/mask/l2a_classification", "scl", "--zooms", "7,9"]);
+    assert!(out.contains("titiler returns") || out.contains("ok"), "{out}");
+}

@@ -442,7 +442,10 @@ fn demo_runs_again_reusing_its_input() {
     let d = dir.to_str().unwrap();
     let first = common::cli_ok(&["demo", d, "--scale", "40"]);
     assert!(first.contains("synthetic S2A L2A product"), "{first}");
-    assert!(first.contains("0 fail"), "{first}");
+    // both profiles written and validated
+    assert_eq!(first.matches(" 0 fail").count(), 2, "{first}");
+    assert!(first.contains("--profile geozarr-0.4:") && first.contains("--profile conventions:"));
+    assert!(dir.join("S2A_MSIL2A_synthetic_scale40_conventions.zarr/measurements/reflectance/r720m").exists());
     let input = dir.join("S2A_MSIL2A_synthetic_scale40.zarr");
     let stamp = std::fs::metadata(input.join(".zmetadata"))
         .unwrap()

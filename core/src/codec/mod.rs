@@ -10,10 +10,6 @@
 pub(crate) mod blosc_frame;
 pub(crate) mod blosc_rows;
 pub(crate) mod lz4;
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the band task does not write shards yet")
-)]
 pub(crate) mod shard;
 mod v2;
 

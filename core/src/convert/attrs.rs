@@ -28,10 +28,6 @@ pub(crate) fn blosc_codec(typesize: usize, shuffle: &str) -> Value {
 /// (`bytes` + [`blosc_codec`] with byte shuffle), the index (`offset,
 /// nbytes` per inner chunk, little-endian `u64`) and its `crc32c` at the
 /// end — what [`crate::codec::shard::ShardWriter`] writes.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the band task does not write shards yet")
-)]
 pub(crate) fn sharding_codec(typesize: usize, inner: [u64; 2]) -> Value {
     json!({"name": "sharding_indexed", "configuration": {
         "chunk_shape": inner,
@@ -42,6 +38,15 @@ pub(crate) fn sharding_codec(typesize: usize, inner: [u64; 2]) -> Value {
         ],
         "index_location": "end"
     }})
+}
+
+/// The codecs of a band array: bytes + blosc, or those inside a
+/// `sharding_indexed` codec with `inner`² inner chunks.
+pub(crate) fn band_codecs(typesize: usize, inner: Option<u64>) -> Vec<Value> {
+    match inner {
+        Some(i) => vec![sharding_codec(typesize, [i, i])],
+        None => vec![bytes_codec(typesize), blosc_codec(typesize, "shuffle")],
+    }
 }
 
 /// A Zarr v3 array `zarr.json`.

@@ -10,7 +10,7 @@ use crate::convert::native::{coord_nodes, crs_of, has_bands, is_yx, native_group
 use crate::convert::plan::{
     CarryMode, CarryPlan, Coords, GroupPlan, LevelPlan, Options, Plan, Profile,
 };
-use crate::geo::chunking::{band_chunk, level_sizes};
+use crate::geo::chunking::{band_chunk, inner_chunk, level_sizes};
 use crate::geo::grid::Grid;
 use crate::geo::tms::multiscales;
 use crate::product::{dim_names, u64_list, Node, Product};
@@ -76,6 +76,7 @@ fn plan_group(product: &Product, coords: &Coords, path: &str, opts: &Options) ->
             path: format!("{path}/{l}"),
             grid: n.grid.level(l as u32, w, h),
             chunk: band_chunk(w, h, opts.spatial_chunk),
+            inner: inner_chunk(band_chunk(w, h, opts.spatial_chunk), opts.shard),
             factor: if l == 0 { 1 } else { 2 },
             coords: true,
         })
@@ -330,10 +331,7 @@ fn geozarr_nodes(product: &Product, opts: &Options, groups: &[GroupPlan]) -> Vec
                     json!(band.dtype.v3_name()),
                     &[lv.chunk, lv.chunk],
                     band.fill.clone(),
-                    vec![
-                        attrs::bytes_codec(band.dtype.size()),
-                        attrs::blosc_codec(band.dtype.size(), "shuffle"),
-                    ],
+                    attrs::band_codecs(band.dtype.size(), lv.inner),
                     a,
                     Some(vec!["y".into(), "x".into()]),
                 );

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use crate::convert::attrs;
 use crate::convert::native::{coord_nodes, has_bands, native_group, Native};
 use crate::convert::plan::{BandPlan, Coords, GroupPlan, LevelPlan, Options};
-use crate::geo::chunking::band_chunk;
+use crate::geo::chunking::{band_chunk, inner_chunk};
 use crate::geo::crs::Crs;
 use crate::geo::grid::Grid;
 use crate::product::{Node, Product};
@@ -236,7 +236,7 @@ fn plan_multiscale(
     };
     for name in &names {
         let mut open: Option<(usize, (usize, usize))> = None;
-        for i in 0..levels.len() {
+        for (i, lv) in levels.iter().enumerate() {
             if let Some(src) = band_at(i, name) {
                 if let Some((start, s)) = open.take() {
                     chains.entry((start, i - 1)).or_default().push(s);
@@ -246,7 +246,7 @@ fn plan_multiscale(
                 let (start, s) = open.take().expect("open chain");
                 tracing::warn!(
                     "{loc}/{m}: {name} cannot be derived at {} (no integer factor); left out there",
-                    levels[i].name
+                    lv.name
                 );
                 chains.entry((start, i - 1)).or_default().push(s);
             }
@@ -259,10 +259,10 @@ fn plan_multiscale(
     // chain starting at a native level (its input x/y are copied), else the first
     let first_group = out.groups.len();
     let mut coords_owner: Vec<Option<usize>> = vec![None; levels.len()];
-    let mut order: Vec<(&(usize, usize), &Vec<(usize, usize)>)> = chains.iter().collect();
-    // chains starting at a native level first (they own its coordinates)
+    // chains starting at a level first (the longest first); they own its coordinates
+    let mut order: Vec<_> = chains.into_iter().collect();
     order.sort_by_key(|((start, end), _)| (*start, std::cmp::Reverse(*end)));
-    for (&(start, end), members) in order {
+    for ((start, end), members) in order {
         let ni = members[0].0;
         let bands: Vec<BandPlan> = members
             .iter()
@@ -279,6 +279,10 @@ fn plan_multiscale(
                     path: crate::path::join(m, &lv.name),
                     grid: lv.grid,
                     chunk: band_chunk(lv.grid.width, lv.grid.height, opts.spatial_chunk),
+                    inner: inner_chunk(
+                        band_chunk(lv.grid.width, lv.grid.height, opts.spatial_chunk),
+                        opts.shard,
+                    ),
                     factor: if i == start {
                         1
                     } else {
@@ -434,10 +438,7 @@ fn plan_multiscale(
                     json!(band.dtype.v3_name()),
                     &[lv.chunk, lv.chunk],
                     band.fill.clone(),
-                    vec![
-                        attrs::bytes_codec(band.dtype.size()),
-                        attrs::blosc_codec(band.dtype.size(), "shuffle"),
-                    ],
+                    attrs::band_codecs(band.dtype.size(), lv.inner),
                     a,
                     Some(vec!["y".into(), "x".into()]),
                 );

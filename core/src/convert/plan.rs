@@ -26,6 +26,9 @@ pub struct Options {
     pub crs_groups: Vec<String>,
     /// Output layout and metadata.
     pub profile: Profile,
+    /// Write each chunk as a `sharding_indexed` shard with inner chunks of
+    /// about this edge (the largest divisor of the chunk edge not above it).
+    pub shard: Option<u64>,
 }
 
 /// The output profile: layout and metadata conventions of the store.
@@ -57,6 +60,7 @@ impl Default for Options {
             tile_width: 256,
             crs_groups: vec![],
             profile: Profile::GeoZarr04,
+            shard: None,
         }
     }
 }
@@ -75,6 +79,8 @@ pub struct LevelPlan {
     /// Does this group write the level's `x`, `y` and `spatial_ref`? (Several
     /// groups may share a level group; one of them writes its coordinates.)
     pub coords: bool,
+    /// Inner chunk edge when each chunk is written as a shard.
+    pub inner: Option<u64>,
 }
 
 /// One band (data variable) of a converted group.

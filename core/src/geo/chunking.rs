@@ -28,6 +28,13 @@ pub fn band_chunk(w: u64, h: u64, spatial_chunk: u64) -> u64 {
     spatial_chunk.min(side(w)).min(side(h)).max(1)
 }
 
+/// Inner chunk edge of a `chunk`-edge shard for a target edge: the largest
+/// divisor of `chunk` not above the target (a shard must hold whole inner
+/// chunks); `None` when not sharding.
+pub fn inner_chunk(chunk: u64, target: Option<u64>) -> Option<u64> {
+    target.map(|t| aligned_chunk_size(chunk, t.max(1)))
+}
+
 /// Size of the next overview level along one axis (ceil halving).
 pub fn half(n: u64) -> u64 {
     n.div_ceil(2)

@@ -10,6 +10,7 @@ use zarrs::storage::byte_range::ByteRange;
 
 use super::{codec_options, input_array, output_array, Arr, RunOptions, Stores, TaskStats};
 use crate::codec::blosc_frame::{self, Encoded, FrameWriter, OpenSink};
+use crate::codec::shard::ShardWriter;
 use crate::codec::blosc_rows;
 use crate::convert::attrs::DType;
 use crate::convert::cache::readers;
@@ -69,12 +70,35 @@ fn le_bytes<T: Pixel>(v: &[T]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 
+/// The encoder of one output chunk: a blosc frame, or a shard of them
+/// (`--shard`); both take the chunk's rows as they arrive.
+enum ChunkWriter {
+    Frame(FrameWriter<ChunkFile>),
+    Shard(ShardWriter<ChunkFile>),
+}
+
+impl ChunkWriter {
+    fn push(&mut self, raw: &[u8]) -> Result<(), String> {
+        match self {
+            ChunkWriter::Frame(f) => f.push(raw),
+            ChunkWriter::Shard(s) => s.push(raw),
+        }
+    }
+
+    fn finish(self) -> Result<Encoded<ChunkFile>, String> {
+        match self {
+            ChunkWriter::Frame(f) => f.finish(),
+            ChunkWriter::Shard(s) => s.finish(),
+        }
+    }
+}
+
 /// Per-level streaming state: the chunk row being encoded (one frame per
 /// chunk column; `None` for a chunk already stored), how many of its rows
 /// arrived, and an odd row waiting for its partner before averaging into
 /// the next level.
 struct LevelState<T> {
-    frames: Vec<Option<FrameWriter<ChunkFile>>>,
+    frames: Vec<Option<ChunkWriter>>,
     rows_in: u64,
     next_row: u64,
     carry: Vec<T>,
@@ -177,11 +201,37 @@ impl<'a, T: Pixel> BandJob<'a, T> {
         })
     }
 
+    /// The encoder of a level-`l` chunk, writing into `open`'s sink or memory.
+    fn writer(&self, l: usize, open: Option<OpenSink<ChunkFile>>) -> Result<ChunkWriter> {
+        let c = self.gp.levels[l].chunk as usize;
+        let size = std::mem::size_of::<T>();
+        Ok(match self.gp.levels[l].inner {
+            Some(i) => {
+                let fill = le_bytes(&[self.pad]).to_vec();
+                let i = i as usize;
+                ChunkWriter::Shard(
+                    ShardWriter::new([c, c], [i, i], size, fill, open)
+                        .map_err(|e| self.out_err(l, e))?,
+                )
+            }
+            None => ChunkWriter::Frame(FrameWriter::new(c * c * size, size, open)),
+        })
+    }
+
     /// Encode and store a whole chunk (the same bytes as streaming it).
     fn write(&self, l: usize, row: u64, col: u64, chunk: &[T]) -> Result<TaskStats> {
-        let frame = blosc_frame::encode(le_bytes(chunk), std::mem::size_of::<T>())
-            .map_err(|e| self.out_err(l, e))?;
-        self.put(l, row, col, Encoded::Bytes(frame))
+        let encoded = match self.gp.levels[l].inner {
+            None => Encoded::Bytes(
+                blosc_frame::encode(le_bytes(chunk), std::mem::size_of::<T>())
+                    .map_err(|e| self.out_err(l, e))?,
+            ),
+            Some(_) => {
+                let mut w = self.writer(l, None)?;
+                w.push(le_bytes(chunk)).map_err(|e| self.out_err(l, e))?;
+                w.finish().map_err(|e| self.out_err(l, e))?
+            }
+        };
+        self.put(l, row, col, encoded)
     }
 
     fn skipped(&self) -> TaskStats {
@@ -198,7 +248,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
     fn feed(
         &self,
         l: usize,
-        frames: &mut [Option<FrameWriter<ChunkFile>>],
+        frames: &mut [Option<ChunkWriter>],
         rows: &[T],
         pad_rows: usize,
     ) -> Result<()> {
@@ -293,14 +343,13 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                             *stats += self.skipped();
                             return Ok(None);
                         }
-                        let size = std::mem::size_of::<T>();
                         // a local output: the chunk's file, written as it is made
                         let file = self.stores.direct.output_dir.as_ref().map(|d| {
                             let (root, key) = (d.clone(), self.outs[l].chunk_key(&[row, col]));
                             Box::new(move || ChunkFile::create(&root, key.as_str()))
                                 as OpenSink<ChunkFile>
                         });
-                        Ok(Some(FrameWriter::new((c * c) as usize * size, size, file)))
+                        Ok(Some(self.writer(l, file)?))
                     })
                     .collect::<Result<_>>()?;
             }
