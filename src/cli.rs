@@ -78,6 +78,12 @@ struct ConvertArgs {
     /// above this (a shard holds whole inner chunks; 244 for 3660).
     #[arg(long, value_name = "N", default_value_t = 256, requires = "shard")]
     inner_chunk: u64,
+    /// Data type of CF-packed bands (reflectance): `stored` keeps their
+    /// integer counts with scale_factor/add_offset/_FillValue (lossless,
+    /// half the bytes of float32); `float32` writes the decoded values with
+    /// NaN fill, as the Python tool does, for readers that ignore CF packing.
+    #[arg(long, default_value = "stored", value_parser = ["stored", "float32"])]
+    dtype: String,
     /// Target chunk edge for band arrays (aligned to the array size).
     #[arg(long, default_value_t = plan::Options::default().spatial_chunk)]
     spatial_chunk: u64,
@@ -279,6 +285,7 @@ impl ConvertArgs {
                 tile_width: a.tile_width,
                 crs_groups: a.crs_groups.clone(),
                 shard: a.shard.then_some(a.inner_chunk),
+                float32: a.dtype == "float32",
                 profile: if a.profile == "conventions" {
                     plan::Profile::Conventions
                 } else {
@@ -472,7 +479,10 @@ pub fn run() -> Result<ExitCode> {
             // both output profiles, each checked by our own validator
             for (profile, output) in [
                 (plan::Profile::GeoZarr04, output.display().to_string()),
-                (plan::Profile::Conventions, conventions.display().to_string()),
+                (
+                    plan::Profile::Conventions,
+                    conventions.display().to_string(),
+                ),
             ] {
                 let mut opts = ConvertOptions {
                     overwrite: true,

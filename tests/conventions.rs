@@ -59,6 +59,18 @@ fn l2a_levels_values_and_metadata_check_out_in_the_real_readers() {
     assert_eq!(scl["attributes"]["resampling_method"], "mode");
     let qm = common::json(&out.join("quality/mask/r120m/b02/zarr.json"));
     assert_eq!(qm["attributes"]["resampling_method"], "bitwise_or");
+
+    // --dtype float32: reflectance decoded (NaN fill), masks keep their type
+    let f32 = tmp.path().join("f32.zarr");
+    convert(&input, &f32, &["--dtype", "float32"]);
+    let report = py("conventions_check.py", &[s(&f32), "--input", s(&input)]);
+    assert!(report.contains("conventions ok"), "{report}");
+    let b = common::json(&f32.join("measurements/reflectance/r360m/b05/zarr.json"));
+    assert_eq!(b["data_type"], "float32");
+    assert_eq!(b["fill_value"], "NaN");
+    assert!(b["attributes"].get("scale_factor").is_none());
+    let scl = common::json(&f32.join("conditions/mask/l2a_classification/r20m/scl/zarr.json"));
+    assert_eq!(scl["data_type"], "uint8");
 }
 
 #[test]
@@ -148,7 +160,10 @@ fn sharded_output_reads_back_identical_and_clusters_write_the_same_shards() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in.zarr");
     synth(20, None, &input);
-    let (plain, sharded) = (tmp.path().join("plain.zarr"), tmp.path().join("sharded.zarr"));
+    let (plain, sharded) = (
+        tmp.path().join("plain.zarr"),
+        tmp.path().join("sharded.zarr"),
+    );
     convert(&input, &plain, &[]);
     convert(&input, &sharded, &["--shard"]);
     let same = py("same_values.py", &[s(&plain), s(&sharded)]);
@@ -156,10 +171,15 @@ fn sharded_output_reads_back_identical_and_clusters_write_the_same_shards() {
     let b02 = common::json(&sharded.join("measurements/reflectance/r10m/b02/zarr.json"));
     let codec = &b02["codecs"][0];
     assert_eq!(codec["name"], "sharding_indexed");
-    let shard = b02["chunk_grid"]["configuration"]["chunk_shape"][0].as_u64().unwrap();
+    let shard = b02["chunk_grid"]["configuration"]["chunk_shape"][0]
+        .as_u64()
+        .unwrap();
     let inner = codec["configuration"]["chunk_shape"][0].as_u64().unwrap();
     assert!(inner <= 256 && shard % inner == 0, "{shard} / {inner}");
-    assert!(same.contains("same values:") && !same.contains("(0 sharded"), "{same}");
+    assert!(
+        same.contains("same values:") && !same.contains("(0 sharded"),
+        "{same}"
+    );
     let on_cluster = tmp.path().join("cluster.zarr");
     convert(&input, &on_cluster, &["--shard", "--local-workers", "2"]);
     assert_same_store(&sharded, &on_cluster);
@@ -199,18 +219,39 @@ fn titiler_eopf_serves_tiles_holding_the_stored_values() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in.zarr");
     synth(10, None, &input);
-    let (plain, sharded) = (tmp.path().join("plain.zarr"), tmp.path().join("sharded.zarr"));
+    let (plain, sharded) = (
+        tmp.path().join("plain.zarr"),
+        tmp.path().join("sharded.zarr"),
+    );
     convert(&input, &plain, &[]);
     convert(&input, &sharded, &["--shard"]);
     // a 10 m band at a high zoom (r10m) and a low one (r120m); the check
     // also proves it can fail (one stored value changed in a copy is caught)
     let out = titiler_check(&[s(&plain), "/measurements/reflectance", "b04", "--self-test"]);
-    assert!(out.contains("titiler read r10m") && out.contains("(caught)"), "{out}");
+    assert!(
+        out.contains("titiler read r10m") && out.contains("(caught)"),
+        "{out}"
+    );
     assert!(out.contains(" 0 mismatches"), "{out}");
     // titiler picks levels by resolution only, so a 20 m band is asked for
     // at zooms that read r20m and below
-    let out = titiler_check(&[s(&sharded), "/measurements/reflectance", "b11", "--zooms", "7,9"]);
+    let out = titiler_check(&[
+        s(&sharded),
+        "/measurements/reflectance",
+        "b11",
+        "--zooms",
+        "7,9",
+    ]);
     assert!(out.contains("titiler read r20m"), "{out}");
-    let out = titiler_check(&[s(&plain), "/conditions/mask/l2a_classification", "scl", "--zooms", "7,9"]);
-    assert!(out.contains("titiler returns") || out.contains("ok"), "{out}");
+    let out = titiler_check(&[
+        s(&plain),
+        "/conditions/mask/l2a_classification",
+        "scl",
+        "--zooms",
+        "7,9",
+    ]);
+    assert!(
+        out.contains("titiler returns") || out.contains("ok"),
+        "{out}"
+    );
 }

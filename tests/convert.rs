@@ -445,7 +445,9 @@ fn demo_runs_again_reusing_its_input() {
     // both profiles written and validated
     assert_eq!(first.matches(" 0 fail").count(), 2, "{first}");
     assert!(first.contains("--profile geozarr-0.4:") && first.contains("--profile conventions:"));
-    assert!(dir.join("S2A_MSIL2A_synthetic_scale40_conventions.zarr/measurements/reflectance/r720m").exists());
+    assert!(dir
+        .join("S2A_MSIL2A_synthetic_scale40_conventions.zarr/measurements/reflectance/r720m")
+        .exists());
     let input = dir.join("S2A_MSIL2A_synthetic_scale40.zarr");
     let stamp = std::fs::metadata(input.join(".zmetadata"))
         .unwrap()

@@ -1,6 +1,6 @@
 """Check a `--profile conventions` store with the real readers.
 
-usage: conventions_check.py OUT --input IN [--float32]
+usage: conventions_check.py OUT --input IN
 
 - every multiscale group (found by the multiscales convention's uuid) is
   consistent: layout assets exist, derived_from precedes, scale x parent
@@ -144,7 +144,16 @@ def main():
                     np.testing.assert_array_equal(have, want, err_msg=f"{m}/{lv}/{name} ({rule} of {src_path})")
                     n_derived += 1
                 else:
-                    want = inp[f"{m}/{lv}/{name}"][:]
+                    src = inp[f"{m}/{lv}/{name}"]
+                    want = src[:]
+                    if have.dtype == np.float32 and want.dtype.kind in "iu":
+                        # --dtype float32: CF-decoded, stored fill -> NaN
+                        sa = src.attrs
+                        dec = want * sa.get("scale_factor", 1.0) + sa.get("add_offset", 0.0)
+                        if src.fill_value is not None:
+                            dec = np.where(want == src.fill_value, np.nan, dec)
+                        want = dec.astype(np.float32)
+                        assert "scale_factor" not in arr.attrs, (m, lv, name)
                     np.testing.assert_array_equal(have, want, err_msg=f"{m}/{lv}/{name} != input")
                     n_native += 1
             n_levels += 1

@@ -134,10 +134,9 @@ pub(crate) fn fill_value_attr(dtype: DType, v3_fill: &Value) -> Value {
         Value::String(s) if s == "-Infinity" => f64::NEG_INFINITY,
         v => v.as_f64().unwrap_or(f64::NAN),
     };
-    match dtype {
-        DType::F32 => json!(base64(&(f as f32).to_le_bytes())),
-        _ => json!(base64(&f.to_le_bytes())),
-    }
+    // xarray always encodes (and decodes) a float fill as 8 bytes, whatever
+    // the array's float width
+    json!(base64(&f.to_le_bytes()))
 }
 
 /// Attributes of a band at one level: the input attributes, with the
@@ -210,9 +209,10 @@ mod tests {
             fill_value_attr(DType::F64, &json!("NaN")),
             json!("AAAAAAAA+H8=")
         );
+        // xarray's FillValueCoder: struct.pack("<d", …) for every float type
         assert_eq!(
             fill_value_attr(DType::F32, &json!("NaN")),
-            json!("AADAfw==")
+            json!("AAAAAAAA+H8=")
         );
         assert_eq!(fill_value_attr(DType::U16, &json!(0)), json!(0));
     }

@@ -6,7 +6,9 @@ use serde_json::{json, Map, Value};
 
 use crate::convert::attrs::{self, DType};
 use crate::convert::conventions;
-use crate::convert::native::{coord_nodes, crs_of, has_bands, is_yx, native_group};
+use crate::convert::native::{
+    coord_nodes, crs_of, decode_to_float32, decoded_attrs, has_bands, is_yx, native_group,
+};
 use crate::convert::plan::{
     CarryMode, CarryPlan, Coords, GroupPlan, LevelPlan, Options, Plan, Profile,
 };
@@ -68,7 +70,10 @@ pub fn select_groups(product: &Product, opts: &Options) -> Result<Vec<String>> {
 }
 
 fn plan_group(product: &Product, coords: &Coords, path: &str, opts: &Options) -> Result<GroupPlan> {
-    let n = native_group(product, coords, path)?;
+    let mut n = native_group(product, coords, path)?;
+    if opts.float32 {
+        decode_to_float32(product, &mut n.bands);
+    }
     let levels = level_sizes(n.grid.width, n.grid.height, opts.min_dimension)
         .into_iter()
         .enumerate()
@@ -325,7 +330,8 @@ fn geozarr_nodes(product: &Product, opts: &Options, groups: &[GroupPlan]) -> Vec
                 let sn = attrs::reflectance_standard_name(product_type.as_deref(), &in_attrs);
                 let fill_attr = (!band.input_meta["fill_value"].is_null())
                     .then(|| attrs::fill_value_attr(band.dtype, &band.fill));
-                let a = attrs::band_attrs(&in_attrs, sn, fill_attr, &lv.grid);
+                let mut a = attrs::band_attrs(&in_attrs, sn, fill_attr, &lv.grid);
+                decoded_attrs(band, &mut a);
                 let meta = attrs::array_meta(
                     &[lv.grid.height, lv.grid.width],
                     json!(band.dtype.v3_name()),

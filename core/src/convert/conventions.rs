@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::convert::attrs;
-use crate::convert::native::{coord_nodes, has_bands, native_group, Native};
+use crate::convert::native::{
+    coord_nodes, decode_to_float32, decoded_attrs, has_bands, native_group, Native,
+};
 use crate::convert::plan::{BandPlan, Coords, GroupPlan, LevelPlan, Options};
 use crate::geo::chunking::{band_chunk, inner_chunk};
 use crate::geo::crs::Crs;
@@ -178,10 +180,15 @@ fn plan_multiscale(
 ) -> Result<()> {
     let loc = &product.location;
     let res_groups = resolution_groups(product, m);
-    let natives: Vec<Native> = res_groups
+    let mut natives: Vec<Native> = res_groups
         .iter()
         .map(|(_, p)| native_group(product, coords, p))
         .collect::<Result<_>>()?;
+    if opts.float32 {
+        for n in &mut natives {
+            decode_to_float32(product, &mut n.bands);
+        }
+    }
     // the levels: native ones and the ladder's coarser ones
     let finest = res_groups[0].0;
     let mut resolutions: Vec<u64> = res_groups.iter().map(|(r, _)| *r).collect();
@@ -425,6 +432,7 @@ fn plan_multiscale(
                     );
                 }
                 a.insert("grid_mapping".into(), json!("spatial_ref"));
+                decoded_attrs(band, &mut a);
                 a.insert("resampling_method".into(), json!(band.rule.name()));
                 if l > 0 {
                     let parent = crate::path::name_of(&g.levels[l - 1].path);

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::codec::patched_v2_meta;
 use crate::convert::attrs::{self, DType};
-use crate::convert::plan::{BandPlan, Coords, GroupPlan};
+use crate::convert::plan::{BandPlan, Coords, Decode, GroupPlan};
 use crate::geo::crs::Crs;
 use crate::geo::downsample::Resampling;
 use crate::geo::grid::Grid;
@@ -125,6 +125,8 @@ pub(crate) fn native_group(product: &Product, coords: &Coords, path: &str) -> Re
             dtype,
             fill: dtype.v3_fill(&a.meta["fill_value"]),
             rule: rule_of(path, &a.attrs),
+            in_dtype: dtype,
+            decode: None,
         });
     }
     let first = bands
@@ -234,4 +236,49 @@ pub(crate) fn coord_nodes(product: &Product, g: &GroupPlan, l: usize) -> Vec<(St
         attrs::spatial_ref_meta(&g.crs, &lv.grid),
     ));
     nodes
+}
+
+/// `--dtype float32`: bands with CF packing (`scale_factor`/`add_offset`)
+/// are written decoded, as float32 with NaN fill.
+pub(crate) fn decode_to_float32(product: &Product, bands: &mut [BandPlan]) {
+    for b in bands {
+        let Some(a) = product.array(&b.input) else {
+            continue;
+        };
+        let num = |k: &str| a.attrs.get(k).and_then(Value::as_f64);
+        if num("scale_factor").is_none() && num("add_offset").is_none() {
+            continue;
+        }
+        b.decode = Some(Decode {
+            scale: num("scale_factor").unwrap_or(1.0),
+            offset: num("add_offset").unwrap_or(0.0),
+        });
+        b.dtype = DType::F32;
+        b.fill = json!("NaN");
+    }
+}
+
+/// A decoded band's attributes: the packing (and the limits and fill stated
+/// in stored counts) removed, `_FillValue` NaN.
+pub(crate) fn decoded_attrs(band: &BandPlan, a: &mut Map<String, Value>) {
+    if band.decode.is_none() {
+        return;
+    }
+    for k in [
+        "scale_factor",
+        "add_offset",
+        "valid_min",
+        "valid_max",
+        "fill_value",
+        "dtype",
+    ] {
+        a.remove(k);
+    }
+    if a.get("units").and_then(Value::as_str) == Some("digital_counts") {
+        a.insert("units".into(), json!("1"));
+    }
+    a.insert(
+        "_FillValue".into(),
+        attrs::fill_value_attr(DType::F32, &json!("NaN")),
+    );
 }

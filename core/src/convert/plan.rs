@@ -29,6 +29,9 @@ pub struct Options {
     /// Write each chunk as a `sharding_indexed` shard with inner chunks of
     /// about this edge (the largest divisor of the chunk edge not above it).
     pub shard: Option<u64>,
+    /// Write CF-packed bands (`scale_factor`/`add_offset`) decoded as
+    /// float32 with NaN fill, instead of their stored type.
+    pub float32: bool,
 }
 
 /// The output profile: layout and metadata conventions of the store.
@@ -61,6 +64,7 @@ impl Default for Options {
             crs_groups: vec![],
             profile: Profile::GeoZarr04,
             shard: None,
+            float32: false,
         }
     }
 }
@@ -98,6 +102,19 @@ pub struct BandPlan {
     pub fill: Value,
     /// How its coarser levels are made.
     pub rule: Resampling,
+    /// Storage type of the input (differs from `dtype` when decoding).
+    pub in_dtype: DType,
+    /// CF decoding of the input into float32 output (`--dtype float32`).
+    pub decode: Option<Decode>,
+}
+
+/// CF packing undone: `value = stored · scale + offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Decode {
+    /// `scale_factor`.
+    pub scale: f64,
+    /// `add_offset`.
+    pub offset: f64,
 }
 
 /// A converted (multiscale) group.

@@ -10,11 +10,11 @@ use zarrs::storage::byte_range::ByteRange;
 
 use super::{codec_options, input_array, output_array, Arr, RunOptions, Stores, TaskStats};
 use crate::codec::blosc_frame::{self, Encoded, FrameWriter, OpenSink};
-use crate::codec::shard::ShardWriter;
 use crate::codec::blosc_rows;
+use crate::codec::shard::ShardWriter;
 use crate::convert::attrs::DType;
 use crate::convert::cache::readers;
-use crate::convert::plan::{GroupPlan, Plan};
+use crate::convert::plan::{Decode, GroupPlan, Plan};
 use crate::geo::downsample::{resample, Pixel};
 use crate::store;
 use crate::store::local::ChunkFile;
@@ -42,26 +42,77 @@ pub(super) fn dispatch(
     chunk: Option<(usize, u64, u64)>,
 ) -> Result<TaskStats> {
     macro_rules! go {
-        ($t:ty) => {
+        ($s:ty, $t:ty) => {
             match chunk {
-                None => BandJob::<$t>::new(plan, g, b, stores, ro)?.run_streaming(),
-                Some((l, r, c)) => BandJob::<$t>::new(plan, g, b, stores, ro)?.run_chunk(l, r, c),
+                None => BandJob::<$s, $t>::new(plan, g, b, stores, ro)?.run_streaming(),
+                Some((l, r, c)) => {
+                    BandJob::<$s, $t>::new(plan, g, b, stores, ro)?.run_chunk(l, r, c)
+                }
             }
         };
     }
-    match plan.groups[g].bands[b].dtype {
-        DType::U8 => go!(u8),
-        DType::U16 => go!(u16),
-        DType::U32 => go!(u32),
-        DType::U64 => go!(u64),
-        DType::I8 => go!(i8),
-        DType::I16 => go!(i16),
-        DType::I32 => go!(i32),
-        DType::I64 => go!(i64),
-        DType::F32 => go!(f32),
-        DType::F64 => go!(f64),
+    let band = &plan.groups[g].bands[b];
+    if band.decode.is_some() {
+        // CF-decoded float32 output (`--dtype float32`) from the stored type
+        return match band.in_dtype {
+            DType::U8 => go!(u8, f32),
+            DType::U16 => go!(u16, f32),
+            DType::U32 => go!(u32, f32),
+            DType::U64 => go!(u64, f32),
+            DType::I8 => go!(i8, f32),
+            DType::I16 => go!(i16, f32),
+            DType::I32 => go!(i32, f32),
+            DType::I64 => go!(i64, f32),
+            DType::F32 => go!(f32, f32),
+            DType::F64 => go!(f64, f32),
+        };
+    }
+    match band.dtype {
+        DType::U8 => go!(u8, u8),
+        DType::U16 => go!(u16, u16),
+        DType::U32 => go!(u32, u32),
+        DType::U64 => go!(u64, u64),
+        DType::I8 => go!(i8, i8),
+        DType::I16 => go!(i16, i16),
+        DType::I32 => go!(i32, i32),
+        DType::I64 => go!(i64, i64),
+        DType::F32 => go!(f32, f32),
+        DType::F64 => go!(f64, f64),
     }
 }
+
+/// Output pixels from stored input pixels: the same values, or (for
+/// `--dtype float32`) CF-decoded `stored · scale + offset` with the
+/// stored fill value as NaN.
+trait FromStored<S>: Sized {
+    fn from_stored(v: Vec<S>, decode: Option<Decode>, fill: Option<S>) -> Vec<Self>;
+}
+
+impl<T> FromStored<T> for T {
+    fn from_stored(v: Vec<T>, _: Option<Decode>, _: Option<T>) -> Vec<T> {
+        v
+    }
+}
+
+macro_rules! decode_to_f32 {
+    ($($s:ty),*) => {$(
+        impl FromStored<$s> for f32 {
+            fn from_stored(v: Vec<$s>, decode: Option<Decode>, fill: Option<$s>) -> Vec<f32> {
+                let d = decode.unwrap_or(Decode { scale: 1.0, offset: 0.0 });
+                v.into_iter()
+                    .map(|x| {
+                        if Some(x) == fill {
+                            f32::NAN
+                        } else {
+                            (x as f64 * d.scale + d.offset) as f32
+                        }
+                    })
+                    .collect()
+            }
+        }
+    )*};
+}
+decode_to_f32!(u8, u16, u32, u64, i8, i16, i32, i64, f64);
 
 /// The raw (little-endian) bytes of pixels, as the `bytes` codec stores them.
 fn le_bytes<T: Pixel>(v: &[T]) -> &[u8] {
@@ -104,18 +155,20 @@ struct LevelState<T> {
     carry: Vec<T>,
 }
 
-struct BandJob<'a, T> {
+struct BandJob<'a, S, T> {
     gp: &'a GroupPlan,
     b: usize,
     stores: &'a Stores,
     ro: RunOptions,
     outs: Vec<Arr>,
     fill_avg: Option<T>,
+    /// The input's fill value, in its stored type.
+    in_fill: Option<S>,
     pad: T,
     copts: CodecOptions,
 }
 
-impl<'a, T: Pixel> BandJob<'a, T> {
+impl<'a, S: Pixel, T: Pixel + FromStored<S>> BandJob<'a, S, T> {
     fn new(plan: &'a Plan, g: usize, b: usize, stores: &'a Stores, ro: RunOptions) -> Result<Self> {
         let gp = &plan.groups[g];
         let band = &gp.bands[b];
@@ -128,10 +181,21 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             stores,
             ro,
             outs,
-            fill_avg: parse_fill::<T>(&band.input_meta["fill_value"]),
+            // decoded output: the fill is NaN, which averaging skips anyway
+            fill_avg: if band.decode.is_some() {
+                None
+            } else {
+                parse_fill::<T>(&band.input_meta["fill_value"])
+            },
+            in_fill: parse_fill::<S>(&band.input_meta["fill_value"]),
             pad: parse_fill::<T>(&band.fill).unwrap_or_default(),
             copts: codec_options(ro),
         })
+    }
+
+    /// Input pixels as output pixels (CF-decoded for `--dtype float32`).
+    fn from_stored(&self, v: Vec<S>) -> Vec<T> {
+        T::from_stored(v, self.gp.bands[self.b].decode, self.in_fill)
     }
 
     /// The band's input array, named for messages and cache keys.
@@ -408,7 +472,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             })
             .collect();
         let mut stats = TaskStats::default();
-        let by_rows = blosc_rows::applies(&band.input_meta, std::mem::size_of::<T>());
+        let by_rows = blosc_rows::applies(&band.input_meta, std::mem::size_of::<S>());
         // other codecs: decode whole chunk rows, each straight into one
         // stripe (chunks in parallel)
         let stripe_opts = self
@@ -421,12 +485,13 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             }
             let (r0, r1) = (r * ch, ((r + 1) * ch).min(h));
             let stripe = input
-                .retrieve_array_subset_opt::<Vec<T>>(
+                .retrieve_array_subset_opt::<Vec<S>>(
                     &ArraySubset::new_with_ranges(&[r0..r1, 0..w]),
                     &stripe_opts,
                 )
                 .map_err(|e| Error::input(self.in_name(), e))?;
-            self.push(&mut states, 0, stripe, r1 - r0, &mut stats)?;
+            let rows = self.from_stored(stripe);
+            self.push(&mut states, 0, rows, r1 - r0, &mut stats)?;
         }
         Ok(stats)
     }
@@ -445,7 +510,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             .chunk_shape(&[0, 0])
             .map_err(|e| Error::input(self.in_name(), e))?;
         let (ch, cw) = (cs[0].get(), cs[1].get());
-        let size = std::mem::size_of::<T>();
+        let size = std::mem::size_of::<S>();
         let (r0, r1) = (r * ch, ((r + 1) * ch).min(h));
         let cols: Vec<u64> = (0..w.div_ceil(cw)).collect();
         let chunk_err = |c: u64, e: String| {
@@ -481,7 +546,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                 );
             }
         }
-        let fill = self.fill_avg.unwrap_or_default();
+        let fill = self.in_fill.unwrap_or_default();
         let window = (WINDOW_BYTES / (w as usize * size)).max(2) as u64;
         let mut y = r0;
         while y < r1 {
@@ -506,7 +571,7 @@ impl<'a, T: Pixel> BandJob<'a, T> {
                 }
             }
             drop(parts);
-            self.push(states, 0, rows, n, stats)?;
+            self.push(states, 0, self.from_stored(rows), n, stats)?;
             y += n;
         }
         Ok(())
@@ -528,8 +593,10 @@ impl<'a, T: Pixel> BandJob<'a, T> {
             let band = &self.gp.bands[self.b];
             let input = input_array(&band.input_meta, self.stores, &band.input)?;
             let name = self.in_name();
-            self.read_window(&input, &name, [r0..r1, c0..c1], c)
-                .map_err(|e| Error::input(&name, e))?
+            let stored = self
+                .read_window::<S>(&input, &name, [r0..r1, c0..c1], c)
+                .map_err(|e| Error::input(&name, e))?;
+            self.from_stored(stored)
         } else {
             let pg = &self.gp.levels[l - 1].grid;
             let k = lv.factor;
@@ -572,23 +639,23 @@ impl<'a, T: Pixel> BandJob<'a, T> {
     /// chunk comes from the cache or is decoded (whole) once. `step` is the
     /// width of the windows tasks read from this array, for counting how
     /// often the plan reads each chunk.
-    fn read_window(
+    fn read_window<E: Pixel>(
         &self,
         arr: &Arr,
         name: &str,
         [rows, cols]: [std::ops::Range<u64>; 2],
         step: u64,
-    ) -> Result<Vec<T>, String> {
+    ) -> Result<Vec<E>, String> {
         let shape = arr.shape();
         let (h, w) = (shape[0], shape[1]);
         let cs = arr.chunk_shape(&[0, 0]).map_err(|e| e.to_string())?;
         let (ch, cw) = (cs[0].get(), cs[1].get());
         let ncols = (cols.end - cols.start) as usize;
-        let mut out = vec![T::default(); (rows.end - rows.start) as usize * ncols];
+        let mut out = vec![E::default(); (rows.end - rows.start) as usize * ncols];
         for ci in rows.start / ch..rows.end.div_ceil(ch) {
             for cj in cols.start / cw..cols.end.div_ceil(cw) {
-                let decode = || -> Result<Vec<T>> {
-                    arr.retrieve_chunk_opt::<Vec<T>>(&[ci, cj], &self.copts)
+                let decode = || -> Result<Vec<E>> {
+                    arr.retrieve_chunk_opt::<Vec<E>>(&[ci, cj], &self.copts)
                         .map_err(|e| Error::Task(e.to_string()))
                 };
                 let data = match &self.stores.cache {
