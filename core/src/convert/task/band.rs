@@ -194,7 +194,7 @@ impl<'a, S: Pixel, T: Pixel + FromStored<S>> BandJob<'a, S, T> {
     }
 
     /// Input pixels as output pixels (CF-decoded for `--dtype float32`).
-    fn from_stored(&self, v: Vec<S>) -> Vec<T> {
+    fn output_pixels(&self, v: Vec<S>) -> Vec<T> {
         T::from_stored(v, self.gp.bands[self.b].decode, self.in_fill)
     }
 
@@ -490,7 +490,7 @@ impl<'a, S: Pixel, T: Pixel + FromStored<S>> BandJob<'a, S, T> {
                     &stripe_opts,
                 )
                 .map_err(|e| Error::input(self.in_name(), e))?;
-            let rows = self.from_stored(stripe);
+            let rows = self.output_pixels(stripe);
             self.push(&mut states, 0, rows, r1 - r0, &mut stats)?;
         }
         Ok(stats)
@@ -571,7 +571,7 @@ impl<'a, S: Pixel, T: Pixel + FromStored<S>> BandJob<'a, S, T> {
                 }
             }
             drop(parts);
-            self.push(states, 0, self.from_stored(rows), n, stats)?;
+            self.push(states, 0, self.output_pixels(rows), n, stats)?;
             y += n;
         }
         Ok(())
@@ -596,7 +596,7 @@ impl<'a, S: Pixel, T: Pixel + FromStored<S>> BandJob<'a, S, T> {
             let stored = self
                 .read_window::<S>(&input, &name, [r0..r1, c0..c1], c)
                 .map_err(|e| Error::input(&name, e))?;
-            self.from_stored(stored)
+            self.output_pixels(stored)
         } else {
             let pg = &self.gp.levels[l - 1].grid;
             let k = lv.factor;
