@@ -175,7 +175,7 @@ fn sharded_output_reads_back_identical_and_clusters_write_the_same_shards() {
         .as_u64()
         .unwrap();
     let inner = codec["configuration"]["chunk_shape"][0].as_u64().unwrap();
-    assert!(inner <= 256 && shard % inner == 0, "{shard} / {inner}");
+    assert!(inner <= 256 && shard.is_multiple_of(inner), "{shard} / {inner}");
     assert!(
         same.contains("same values:") && !same.contains("(0 sharded"),
         "{same}"
