@@ -15,8 +15,13 @@ Also the distributed engine's own figures: the pure scheduler state machine
 (events/s) and no-op tasks through a real scheduler and 2 worker processes
 over gRPC on loopback (tasks/s).
 
-Usage: bench/run [--scale 1] [--python-cap 600] [--no-python] [--no-scaling]
-                 [--no-engine] [--engine-only]
+The `conventions` profile is measured too: on the same reflectance groups
+(against geozarr-0.4), with and without --shard, and on every multiscale
+group side by side with the Python tool 0.12.0 `convert-s2-optimized` (and
+its --enable-sharding) in a Python 3.12 venv (bench/py012-venv.sh).
+
+Usage: bench/run [--scale 1] [--python-cap 600] [--no-python] [--no-py012]
+                 [--no-scaling] [--no-engine] [--engine-only]
 """
 import argparse
 import datetime
@@ -155,7 +160,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scale", type=int, default=1, help="synthetic product scale (1 = full size)")
     ap.add_argument("--python-cap", type=int, default=600, help="seconds before a Python tool run is stopped")
-    ap.add_argument("--no-python", action="store_true", help="skip the Python tool")
+    ap.add_argument("--no-python", action="store_true", help="skip the Python tool 0.8.0 (geozarr-0.4 peer)")
+    ap.add_argument("--no-py012", action="store_true",
+                    help="skip the Python tool 0.12.0 (conventions peer: convert-s2-optimized)")
     ap.add_argument("--no-scaling", action="store_true", help="skip the scale 4/2/1 run")
     ap.add_argument("--no-engine", action="store_true", help="skip the state-machine and gRPC figures")
     ap.add_argument("--engine-only", action="store_true",
@@ -199,6 +206,28 @@ def main():
         runs.append(measure("ours-local-workers-2",
                             [exe, "convert", inp, work / "out-ours-lw2", *groups, "--local-workers", "2"],
                             work / "out-ours-lw2"))
+    # the conventions profile: the same reflectance groups (vs. geozarr-0.4),
+    # then every multiscale group (vs. the Python tool 0.12.0)
+    refl = ["--groups", "/measurements/reflectance"]
+    runs.append(measure("ours-conventions", [exe, "convert", inp, work / "out-conv", *refl,
+                                             "--profile", "conventions"], work / "out-conv"))
+    runs.append(measure("ours-conventions-shard", [exe, "convert", inp, work / "out-conv-shard", *refl,
+                                                   "--profile", "conventions", "--shard"],
+                        work / "out-conv-shard"))
+    runs.append(measure("ours-conventions-all", [exe, "convert", inp, work / "out-conv-all",
+                                                 "--profile", "conventions"], work / "out-conv-all"))
+    runs.append(measure("ours-conventions-all-shard", [exe, "convert", inp, work / "out-conv-all-shard",
+                                                       "--profile", "conventions", "--shard"],
+                        work / "out-conv-all-shard"))
+    if not a.no_py012:
+        tool012 = subprocess.run([BENCH / "py012-venv.sh"], capture_output=True, text=True,
+                                 check=True).stdout.strip()
+        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        runs.append(measure("python-0.12", [tool012, "convert-s2-optimized", inp, work / "out-py012"],
+                            work / "out-py012", a.python_cap, env))
+        runs.append(measure("python-0.12-shard", [tool012, "convert-s2-optimized", inp,
+                                                  work / "out-py012-shard", "--enable-sharding"],
+                            work / "out-py012-shard", a.python_cap, env))
     if not a.no_python:
         tool = python_tool()
         env = dict(os.environ, PYTHONWARNINGS="ignore")
@@ -225,6 +254,15 @@ def main():
         "typesize1_ours_over_its_floor": ratio("ours-typesize1-input", "floor-typesize1-input"),
         "typesize1_input_over_ours_peak_rss": ratio("ours-typesize1-input", "ours", "peak_rss_mb"),
         "output_bytes_ours_over_python": ratio("ours", "python", "output_bytes"),
+        "conventions_over_ours": ratio("ours-conventions", "ours"),
+        "conventions_shard_over_ours": ratio("ours-conventions-shard", "ours"),
+        "python012_over_ours_conventions_all": ratio("python-0.12", "ours-conventions-all"),
+        "python012_shard_over_ours_conventions_all_shard":
+            ratio("python-0.12-shard", "ours-conventions-all-shard"),
+        "output_bytes_conventions_all_over_python012":
+            ratio("ours-conventions-all", "python-0.12", "output_bytes"),
+        "output_bytes_conventions_all_shard_over_python012_shard":
+            ratio("ours-conventions-all-shard", "python-0.12-shard", "output_bytes"),
     }
     scaling = []
     if not a.no_scaling:

@@ -255,3 +255,26 @@ fn titiler_eopf_serves_tiles_holding_the_stored_values() {
         "{out}"
     );
 }
+
+#[test]
+fn structure_matches_the_python_tools_output_but_for_listed_differences() {
+    // the Python tool's `convert-s2-optimized` output for the product our
+    // default synth schema describes (metadata only, tests/fixtures)
+    let reference = common::fixtures()
+        .join("optimized_S2A_MSIL2A_20251008T100041_N0511_R122_T32TQM_20251008T122613.json.gz");
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out) = (tmp.path().join("in.zarr"), tmp.path().join("out.zarr"));
+    synth(40, None, &input);
+    convert(&input, &out, &[]);
+    let diff = py("reference_structure.py", &[s(&out), s(&reference)]);
+    // every difference is listed, with its reason, in the README
+    // ("Differences from the Python tool's conventions output")
+    let expected =
+        std::fs::read_to_string(common::fixtures().join("conventions-vs-python-tool.txt")).unwrap();
+    let listed: Vec<&str> = expected
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    let found: Vec<&str> = diff.lines().collect();
+    assert_eq!(found, listed, "structure differences changed:\n{diff}");
+}

@@ -412,10 +412,11 @@ fn plan_multiscale(
             for (l, lv) in g.levels.iter().enumerate() {
                 let mut a: Map<String, Value> = in_attrs
                     .iter()
-                    .filter(|(k, _)| !k.starts_with("proj:"))
+                    // stale per-array proj:* out; dimension names are the
+                    // array's own `dimension_names` in Zarr v3
+                    .filter(|(k, _)| !k.starts_with("proj:") && *k != "_ARRAY_DIMENSIONS")
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                a.insert("_ARRAY_DIMENSIONS".into(), json!(["y", "x"]));
                 if m.starts_with("measurements") {
                     a.insert(
                         "standard_name".into(),
