@@ -14,6 +14,7 @@ mod deep;
 pub mod html;
 pub mod info;
 mod pyramid;
+mod schema;
 pub mod spatial;
 pub mod validate;
 mod variables;
