@@ -14,6 +14,8 @@ pub mod cf;
 mod check;
 mod consolidated;
 mod conventions;
+#[cfg(test)]
+mod conventions_tests;
 mod deep;
 mod derived;
 pub mod html;
