@@ -804,3 +804,96 @@ fn info_shows_each_layout_level() {
     let text = info_text(&info);
     assert!(text.contains("r720m: 152×152  pixel 720 (level name)  ← r360m ×[2.0065789473684212, 2.0065789473684212]  bbox [0, 0, 0, 0]"), "{text}");
 }
+
+/// A larger sharded band: `--deep` samples corner, centre and spread
+/// blocks (partial at the bottom and right edges) and catches a wrong
+/// pixel in the last one.
+#[test]
+fn deep_samples_blocks_of_a_large_sharded_band() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("big");
+    group(&dir, "", json!({}));
+    let levels = [
+        ("r10m", 10.0, [1201u64, 999u64]),
+        ("r20m", 20.0, [601, 500]),
+    ];
+    let layout: Vec<Value> = levels
+        .iter()
+        .enumerate()
+        .map(|(i, (name, px, shape))| {
+            let mut e = json!({"asset": name, "transform": {"scale": [1.0 + i as f64, 1.0 + i as f64]},
+                               "spatial:shape": shape, "spatial:transform": transform(*px)});
+            if i > 0 {
+                e["derived_from"] = json!("r10m");
+            }
+            e
+        })
+        .collect();
+    group(
+        &dir,
+        "g",
+        json!({"zarr_conventions": entries(&["multiscales", "spatial:", "proj:"]),
+               "multiscales": {"layout": layout, "resampling_method": "average"},
+               "proj:code": "EPSG:32632", "spatial:bbox": bbox(10.0, [1201, 999])}),
+    );
+    let mut vals: Vec<u16> = (0..1201u64 * 999)
+        .map(|i| if i % 17 == 0 { 0 } else { (i % 4001) as u16 })
+        .collect();
+    for (i, (name, px, [h, w])) in levels.iter().enumerate() {
+        let lp = format!("g/{name}");
+        group(
+            &dir,
+            &lp,
+            json!({"zarr_conventions": entries(&["spatial:", "proj:"]), "spatial:dimensions": ["y", "x"],
+                   "spatial:shape": [h, w], "spatial:transform": transform(*px),
+                   "spatial:bbox": bbox(*px, [*h, *w]), "proj:code": "EPSG:32632"}),
+        );
+        if i > 0 {
+            vals = resample(&vals, [1201, 999], [2, 2], Rule::Average, Some(0)).unwrap();
+        }
+        let mut attrs = json!({"_FillValue": 0, "resampling_method": "average"});
+        if i > 0 {
+            attrs["derived_from"] = json!("r10m/b");
+        }
+        array(
+            &dir,
+            &format!("{lp}/b"),
+            &[*h, *w],
+            "uint16",
+            json!(0),
+            &["y", "x"],
+            attrs,
+            Some([50, 50]),
+        );
+        edit(&dir, &format!("{lp}/b"), |v| {
+            v["chunk_grid"]["configuration"]["chunk_shape"] = json!([200, 200]);
+        });
+        store_data(&dir, &format!("{lp}/b"), vals.clone());
+    }
+    let r = run(&dir, true);
+    assert_has(
+        &r,
+        Status::Pass,
+        "resampling",
+        "/g/r20m/b",
+        "equals the average ×2 of /g/r10m/b on 8 sampled block(s)",
+    );
+    assert_has(
+        &r,
+        Status::Pass,
+        "chunks",
+        "/g/r20m/b",
+        "all 12 chunks present and decode",
+    );
+    // one wrong pixel in the bottom-right block: one row, from one row of parents
+    vals[600 * 500 + 499] = vals[600 * 500 + 499].wrapping_add(7);
+    store_data(&dir, "g/r20m/b", vals);
+    let r = run(&dir, true);
+    assert_has(
+        &r,
+        Status::Fail,
+        "resampling",
+        "/g/r20m/b",
+        "1 of 15100 sampled pixels differ from the average ×2 of /g/r10m/b; first at (600, 499)",
+    );
+}
