@@ -15,7 +15,7 @@ use crate::store::Store;
 pub enum Status {
     /// The rule holds.
     Pass,
-    /// Not what GeoZarr 0.4 asks for, but readable.
+    /// Not what the profile asks for, but readable.
     Warn,
     /// Broken or contradictory.
     Fail,
@@ -40,7 +40,10 @@ pub struct Check {
     /// Which rule (`dimensions`, `standard-name`, `units`, `grid-mapping`,
     /// `crs`, `geotransform`, `dimension-lengths`, `chunk-alignment`,
     /// `multiscales`, `level-shape`, `tile-matrix`, `consolidated`,
-    /// `metadata`, and with `--deep`: `chunks`, `overview`).
+    /// `metadata`, and with `--deep`: `chunks`, `overview`; for the
+    /// `conventions` profile also `conventions`, `schema`, `layout`,
+    /// `scale`, `shape`, `transform`, `bbox`, `proj-code`, `stale-proj`,
+    /// `root-bbox`, and with `--deep`: `resampling`).
     pub check: &'static str,
     /// Node path (`/measurements/reflectance/r10m/0/b02`).
     pub path: String,

@@ -66,6 +66,9 @@ fn group_html(g: &GroupInfo, open: bool, out: &mut String) {
     if let Some(m) = &g.multiscales {
         badges += &format!("<span class=\"badge\">{} levels</span>", m.levels.len());
     }
+    if let Some(m) = &g.layout {
+        badges += &format!("<span class=\"badge\">{} levels</span>", m.levels.len());
+    }
     out.push_str(&format!(
         "<details class=\"group\" data-path=\"{}\"{}><summary class=\"group\">{}{}</summary>\n",
         esc(&g.path),
@@ -94,6 +97,19 @@ fn group_html(g: &GroupInfo, open: bool, out: &mut String) {
                 cell(l.cell_size.map(|c| c.to_string())),
                 cell(l.matrix.map(|[w, h]| format!("{w}×{h}"))),
                 cell(l.tile.map(|[w, h]| format!("{w}×{h}")))
+            ));
+        }
+        out.push_str("</table>\n");
+    }
+    if let Some(m) = &g.layout {
+        out.push_str(&format!(
+            "<table class=\"levels\"><tr><th>{}</th></tr>\n",
+            esc(&info::layout_header(m))
+        ));
+        for l in &m.levels {
+            out.push_str(&format!(
+                "<tr><td>{}</td></tr>\n",
+                esc(&info::layout_level_line(l))
             ));
         }
         out.push_str("</table>\n");

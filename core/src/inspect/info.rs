@@ -1,12 +1,16 @@
 //! `info`: what a store holds — groups, arrays (shape, chunks, data type,
 //! codecs, fill value), per spatial group its CRS, resolution and extent, and
-//! multiscale levels. Serialises to the documented `--json` form.
+//! multiscale levels: GeoZarr 0.4 tile matrices, or the `conventions`
+//! profile's `multiscales` layout. Serialises to the documented `--json` form.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use super::conventions::PixelSource;
+use super::conventions::{self, Grid};
 use super::spatial::{self, CrsInfo, TileMatrix};
 use super::{display, name_of, Kind, Tree};
+use crate::path::join;
 use crate::store::Store;
 
 /// The whole summary (`info --json`).
@@ -37,8 +41,12 @@ pub struct GroupInfo {
     pub attributes: Map<String, Value>,
     /// Georeferencing, for groups holding (y, x) data variables.
     pub spatial: Option<Spatial>,
-    /// The multiscale pyramid, for groups with a `multiscales` attribute.
+    /// The multiscale pyramid, for groups with a GeoZarr 0.4 `multiscales`
+    /// attribute (a tile matrix set).
     pub multiscales: Option<MultiscalesInfo>,
+    /// The multiscale pyramid, for groups with a zarr-conventions
+    /// `multiscales` layout (the `conventions` profile).
+    pub layout: Option<LayoutInfo>,
     /// Subgroups.
     pub groups: Vec<GroupInfo>,
     /// Arrays.
@@ -79,8 +87,8 @@ pub struct Spatial {
     pub resolution: Option<[f64; 2]>,
     /// [left, bottom, right, top].
     pub extent: Option<[f64; 4]>,
-    /// Where resolution and extent come from: `GeoTransform`,
-    /// `proj:transform` or `coordinates`.
+    /// Where resolution and extent come from: `spatial:transform`,
+    /// `GeoTransform`, `proj:transform` or `coordinates`.
     pub source: Option<String>,
 }
 
@@ -112,6 +120,42 @@ pub struct LevelInfo {
     pub matrix: Option<[u64; 2]>,
     /// Tile [width, height] in pixels.
     pub tile: Option<[u64; 2]>,
+}
+
+/// A multiscale group of the `conventions` profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayoutInfo {
+    /// The group's `resampling_method`.
+    pub resampling_method: Option<String>,
+    /// CRS (`proj:code`, else the levels' grid mapping).
+    pub crs: Option<CrsInfo>,
+    /// The group's `spatial:bbox` [xmin, ymin, xmax, ymax].
+    pub bbox: Option<[f64; 4]>,
+    /// The layout entries, in order.
+    pub levels: Vec<LayoutLevel>,
+}
+
+/// One layout entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayoutLevel {
+    /// `asset` (the level group's name, `r20m`).
+    pub asset: String,
+    /// `/…/r20m` when the level group exists.
+    pub path: Option<String>,
+    /// [height, width] of its bands (else its `spatial:shape`).
+    pub shape: Option<[u64; 2]>,
+    /// Pixel size [x, y].
+    pub pixel_size: Option<[f64; 2]>,
+    /// Where the pixel size comes from.
+    pub pixel_source: Option<PixelSource>,
+    /// `derived_from`.
+    pub derived_from: Option<String>,
+    /// `transform.scale` relative to `derived_from`.
+    pub scale: Option<Vec<f64>>,
+    /// The level's `resampling_method`, if it has its own.
+    pub resampling_method: Option<String>,
+    /// The level's `spatial:bbox`.
+    pub bbox: Option<[f64; 4]>,
 }
 
 /// Summarise a tree. Reads only metadata, except a group's small `x`/`y`
@@ -152,21 +196,91 @@ fn group_info(tree: &Tree, store: &Store, path: &str) -> GroupInfo {
         }
     }
     let node = &tree.nodes[path];
+    let layout = layout_info(tree, path, &groups);
     GroupInfo {
         path: display(path),
         name: name_of(path).to_string(),
         attributes: node.attrs.clone(),
         spatial: spatial_info(tree, store, path),
-        multiscales: multiscales_info(tree, path),
+        multiscales: if layout.is_some() {
+            None
+        } else {
+            multiscales_info(tree, path)
+        },
+        layout,
         groups,
         arrays,
     }
 }
 
+/// The `conventions` layout of a group, its levels described from their
+/// metadata (pixel size: `spatial:transform`, else the level's own grid as
+/// `info` found it from its grid mapping or coordinates, else its `r{N}m`
+/// name).
+fn layout_info(tree: &Tree, group: &str, children: &[GroupInfo]) -> Option<LayoutInfo> {
+    let attrs = &tree.nodes[group].attrs;
+    let l = conventions::layout(attrs)?;
+    let levels = l
+        .entries
+        .iter()
+        .map(|e| {
+            let lp = join(group, &e.asset);
+            let exists = tree.get(&lp).is_some_and(|n| n.kind == Kind::Group);
+            let grid = Grid::of(tree, &lp, Some(e), None);
+            let own = children
+                .iter()
+                .find(|c| c.path == display(&lp))
+                .and_then(|c| c.spatial.as_ref())
+                .filter(|s| matches!(s.source.as_deref(), Some("GeoTransform" | "coordinates")))
+                .and_then(|s| Some((s.resolution?, s.source.clone()?)));
+            let pixel = match (grid.pixel(), own) {
+                (Some((p, src)), _) if src != PixelSource::Name => Some((p, src)),
+                (_, Some((p, src))) => Some((
+                    p,
+                    if src == "coordinates" {
+                        PixelSource::Coordinates
+                    } else {
+                        PixelSource::GridMapping
+                    },
+                )),
+                (p, None) => p,
+            };
+            LayoutLevel {
+                asset: e.asset.clone(),
+                path: exists.then(|| display(&lp)),
+                shape: if exists { grid.shape() } else { e.shape },
+                pixel_size: pixel.map(|p| p.0),
+                pixel_source: pixel.map(|p| p.1),
+                derived_from: e.derived_from.clone(),
+                scale: e.scale.clone(),
+                resampling_method: e.resampling_method.clone(),
+                bbox: grid.bbox_attr,
+            }
+        })
+        .collect();
+    let crs = spatial::crs_of(tree, group).or_else(|| {
+        l.entries
+            .first()
+            .and_then(|e| spatial::crs_of(tree, &join(group, &e.asset)))
+    });
+    Some(LayoutInfo {
+        resampling_method: l.resampling_method,
+        crs,
+        bbox: conventions::bbox4(attrs.get("spatial:bbox")),
+        levels,
+    })
+}
+
 fn spatial_info(tree: &Tree, store: &Store, group: &str) -> Option<Spatial> {
     let shape = spatial::grid_shape(tree, group)?;
     let [h, w] = shape;
-    let mut grid = spatial::stated_transform(tree, group).map(|(t, s)| (t, s.to_string()));
+    // a `conventions` level states its grid in spatial:transform (north-up)
+    let mut grid = conventions::transform6(tree.nodes[group].attrs.get("spatial:transform"))
+        .filter(|t| t[1] == 0.0 && t[3] == 0.0 && t[0] > 0.0 && t[4] < 0.0)
+        .map(|t| ([t[2], t[0], t[5], -t[4]], "spatial:transform".to_string()));
+    if grid.is_none() {
+        grid = spatial::stated_transform(tree, group).map(|(t, s)| (t, s.to_string()));
+    }
     if grid.is_none() {
         let x = tree.read_1d(store, &crate::path::join(group, "x")).ok();
         let y = tree.read_1d(store, &crate::path::join(group, "y")).ok();
@@ -319,6 +433,71 @@ pub fn level_line(l: &LevelInfo) -> String {
     out
 }
 
+/// The header line of a `conventions` layout.
+pub fn layout_header(m: &LayoutInfo) -> String {
+    let mut out = format!(
+        "multiscales layout: {} levels, {}",
+        m.levels.len(),
+        m.resampling_method
+            .as_deref()
+            .unwrap_or("resampling not stated")
+    );
+    out += &format!(
+        "  CRS {}",
+        m.crs
+            .as_ref()
+            .map(crs_text)
+            .unwrap_or_else(|| "not stated".into())
+    );
+    if let Some(b) = m.bbox {
+        out += &format!("  bbox {}", bbox_text(&b));
+    }
+    out
+}
+
+fn bbox_text(b: &[f64; 4]) -> String {
+    format!(
+        "[{}, {}, {}, {}]",
+        num(b[0]),
+        num(b[1]),
+        num(b[2]),
+        num(b[3])
+    )
+}
+
+/// One line per level of a `conventions` layout.
+pub fn layout_level_line(l: &LayoutLevel) -> String {
+    let mut out = l.asset.clone();
+    match l.shape {
+        Some([h, w]) if l.path.is_some() => out += &format!(": {w}×{h}"),
+        Some([h, w]) => out += &format!(": MISSING level group (layout says {w}×{h})"),
+        None if l.path.is_none() => out += ": MISSING level group",
+        None => {}
+    }
+    if let (Some([px, py]), Some(src)) = (l.pixel_size, l.pixel_source) {
+        if px == py {
+            out += &format!("  pixel {}", num(px));
+        } else {
+            out += &format!("  pixel {} × {}", num(px), num(py));
+        }
+        out += &format!(" ({})", src.as_str());
+    }
+    if let Some(d) = &l.derived_from {
+        out += &format!("  ← {d}");
+        if let Some(s) = &l.scale {
+            let parts: Vec<String> = s.iter().map(|v| num(*v)).collect();
+            out += &format!(" ×[{}]", parts.join(", "));
+        }
+    }
+    if let Some(r) = &l.resampling_method {
+        out += &format!("  {r}");
+    }
+    if let Some(b) = l.bbox {
+        out += &format!("  bbox {}", bbox_text(&b));
+    }
+    out
+}
+
 /// The readable tree printed by `info`.
 pub fn render_text(info: &Info) -> String {
     let mut out = format!(
@@ -352,6 +531,12 @@ pub fn render_text(info: &Info) -> String {
             ));
             for l in &m.levels {
                 out.push_str(&format!("{pad}    {}\n", level_line(l)));
+            }
+        }
+        if let Some(m) = &g.layout {
+            out.push_str(&format!("{pad}  {}\n", layout_header(m)));
+            for l in &m.levels {
+                out.push_str(&format!("{pad}    {}\n", layout_level_line(l)));
             }
         }
         if let Some(s) = &g.spatial {

@@ -2,7 +2,10 @@
 //! v2 EOPF products and Zarr v3 GeoZarr stores alike. The node tree itself
 //! is read by [`crate::tree`]; `check` holds what every check reports
 //! into, and the checks live beside it (`variables`, `pyramid`,
-//! `consolidated`, `deep`).
+//! `consolidated`, `deep`; for the `conventions` profile: the store's model
+//! in `conventions`, the bundled JSON schemas in `schema`, and the checks
+//! in `registration`, `layout`, `level`, `derived`, with the reference
+//! resampling rules in `rules`).
 //!
 //! May import: `error`, `path`, `store`, `geo`, `codec`, `tree`, `product`
 //! (never `convert`).
@@ -10,10 +13,19 @@
 pub mod cf;
 mod check;
 mod consolidated;
+mod conventions;
+#[cfg(test)]
+mod conventions_tests;
 mod deep;
+mod derived;
 pub mod html;
 pub mod info;
+mod layout;
+mod level;
 mod pyramid;
+mod registration;
+mod rules;
+mod schema;
 pub mod spatial;
 pub mod validate;
 mod variables;

@@ -10,8 +10,16 @@
 //! a stale consolidated entry, a missing or corrupt chunk, wrong overview
 //! values — FAILs everywhere.
 //!
+//! Profile: a store with a group registering the zarr-conventions
+//! `multiscales` uuid is checked as the `conventions` profile
+//! (`docs/conventions-profile.md`), any other as `geozarr-0.4`; the report
+//! names which.
+//!
 //! The checks live in `variables` (arrays and groups), `pyramid`
-//! (multiscales), `consolidated` and `deep` (`--deep`).
+//! (multiscales), `consolidated` and `deep` (`--deep`); for `conventions`
+//! stores in `registration` and `schema` (convention entries, bundled JSON
+//! schemas), `layout` (multiscale groups), `level` (level grids) and
+//! `derived` (`--deep`: derived levels against their resampling rule).
 
 use std::collections::BTreeMap;
 
@@ -20,6 +28,8 @@ use serde::Serialize;
 use super::check::Ctx;
 pub use super::check::{Check, Status};
 use super::consolidated::check_consolidated;
+use super::conventions::profile_of;
+pub use super::conventions::Profile;
 use super::pyramid::check_multiscales;
 use super::variables::{
     check_chunk_alignment, check_crs, check_dimension_lengths, check_dimensions,
@@ -47,6 +57,8 @@ pub struct Report {
     pub location: String,
     /// 2 or 3.
     pub zarr_format: u8,
+    /// Which profile the store was checked as.
+    pub profile: Profile,
     /// Whether chunks were read (`--deep`).
     pub deep: bool,
     /// True when no check failed.
@@ -68,12 +80,16 @@ pub struct Options {
 /// Zarr at all; every other problem is a failed check in the report.
 pub fn validate(store: &Store, location: &str, opts: Options) -> Result<Report> {
     let tree = Tree::open(store, location, Read::Stored)?;
-    let levels = tree
-        .nodes
-        .iter()
-        .filter(|(_, n)| n.kind == Kind::Group && n.attrs.contains_key("multiscales"))
-        .flat_map(|(p, _)| spatial::level_groups(&tree, p).into_iter().map(|(_, g)| g))
-        .collect();
+    let profile = profile_of(&tree);
+    let levels = match profile {
+        Profile::Conventions => super::layout::layout_levels(&tree),
+        Profile::Geozarr04 => tree
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.kind == Kind::Group && n.attrs.contains_key("multiscales"))
+            .flat_map(|(p, _)| spatial::level_groups(&tree, p).into_iter().map(|(_, g)| g))
+            .collect(),
+    };
     let mut cx = Ctx {
         tree: &tree,
         store,
@@ -94,57 +110,17 @@ pub fn validate(store: &Store, location: &str, opts: Options) -> Result<Report> 
         .filter(|(_, n)| n.kind == Kind::Array)
         .map(|(p, _)| p.as_str())
         .collect();
-    let gm_vars = grid_mapping_vars(&tree);
-    // GeoTransform checks read coordinates: run them side by side (remote stores)
-    let mut geo: BTreeMap<&str, Vec<Check>> = gm_vars
-        .iter()
-        .map(String::as_str)
-        .zip(super::par_map(&gm_vars, |p| {
-            let mut local = Ctx {
-                tree: &tree,
-                store,
-                checks: vec![],
-                levels: cx.levels.clone(),
-            };
-            check_geotransform(&mut local, p);
-            local.checks
-        }))
-        .collect();
-    for &p in &arrays {
-        check_dimensions(&mut cx, p);
-        if gm_vars.contains(&p.to_string()) {
-            check_crs(&mut cx, p);
-            cx.checks.extend(geo.remove(p).unwrap_or_default());
-        } else {
-            check_standard_name(&mut cx, p);
-            check_grid_mapping(&mut cx, p);
-            check_chunk_alignment(&mut cx, p);
-        }
-    }
-    let groups: Vec<&str> = tree
-        .nodes
-        .iter()
-        .filter(|(_, n)| n.kind == Kind::Group)
-        .map(|(p, _)| p.as_str())
-        .collect();
-    for &g in &groups {
-        check_dimension_lengths(&mut cx, g);
-        if tree.nodes[g].attrs.contains_key("multiscales") {
-            check_multiscales(&mut cx, g);
-        }
-    }
-    if cx.levels.is_empty() {
-        cx.push(
-            Status::Warn,
-            "multiscales",
-            "",
-            "no group has multiscales: no overview pyramid",
-        );
+    match profile {
+        Profile::Geozarr04 => geozarr_04(&mut cx, &arrays),
+        Profile::Conventions => conventions(&mut cx, &arrays),
     }
     check_consolidated(&mut cx)?;
     if opts.deep {
         super::deep::check_chunks(&mut cx, &arrays);
-        super::deep::check_overviews(&mut cx);
+        match profile {
+            Profile::Geozarr04 => super::deep::check_overviews(&mut cx),
+            Profile::Conventions => super::derived::check_derived(&mut cx),
+        }
     }
     let mut summary = Summary::default();
     for c in &cx.checks {
@@ -157,11 +133,86 @@ pub fn validate(store: &Store, location: &str, opts: Options) -> Result<Report> 
     Ok(Report {
         location: location.to_string(),
         zarr_format: tree.zarr_format,
+        profile,
         deep: opts.deep,
         valid: summary.fail == 0,
         summary,
         checks: cx.checks,
     })
+}
+
+/// The GeoZarr 0.4 checks of arrays and groups.
+fn geozarr_04(cx: &mut Ctx, arrays: &[&str]) {
+    let (tree, store) = (cx.tree, cx.store);
+    let gm_vars = grid_mapping_vars(tree);
+    // GeoTransform checks read coordinates: run them side by side (remote stores)
+    let mut geo: BTreeMap<&str, Vec<Check>> = gm_vars
+        .iter()
+        .map(String::as_str)
+        .zip(super::par_map(&gm_vars, |p| {
+            let mut local = Ctx {
+                tree,
+                store,
+                checks: vec![],
+                levels: cx.levels.clone(),
+            };
+            check_geotransform(&mut local, p);
+            local.checks
+        }))
+        .collect();
+    for &p in arrays {
+        check_dimensions(cx, p);
+        if gm_vars.contains(&p.to_string()) {
+            check_crs(cx, p);
+            cx.checks.extend(geo.remove(p).unwrap_or_default());
+        } else {
+            check_standard_name(cx, p);
+            check_grid_mapping(cx, p);
+            check_chunk_alignment(cx, p);
+        }
+    }
+    for g in groups(tree) {
+        check_dimension_lengths(cx, g);
+        if tree.nodes[g].attrs.contains_key("multiscales") {
+            check_multiscales(cx, g);
+        }
+    }
+    if cx.levels.is_empty() {
+        cx.push(
+            Status::Warn,
+            "multiscales",
+            "",
+            "no group has multiscales: no overview pyramid",
+        );
+    }
+}
+
+/// The `conventions` checks: registrations, schemas, layouts and level
+/// grids (`layout`), then the grid mappings' CRS, band chunk alignment and
+/// dimension lengths as for GeoZarr 0.4 (its CF naming rules are not the
+/// profile's).
+fn conventions(cx: &mut Ctx, arrays: &[&str]) {
+    let tree = cx.tree;
+    super::layout::check_store(cx);
+    let gm_vars = grid_mapping_vars(tree);
+    for &p in arrays {
+        if gm_vars.contains(&p.to_string()) {
+            check_crs(cx, p);
+        } else {
+            check_chunk_alignment(cx, p);
+        }
+    }
+    for g in groups(tree) {
+        check_dimension_lengths(cx, g);
+    }
+}
+
+fn groups(tree: &Tree) -> Vec<&str> {
+    tree.nodes
+        .iter()
+        .filter(|(_, n)| n.kind == Kind::Group)
+        .map(|(p, _)| p.as_str())
+        .collect()
 }
 
 /// The text report: one line per check, then a summary line.
@@ -177,8 +228,9 @@ pub fn render_text(r: &Report) -> String {
         ));
     }
     out.push_str(&format!(
-        "{}: {} checks: {} pass, {} warn, {} fail{} — {}\n",
+        "{}: profile {}, {} checks: {} pass, {} warn, {} fail{} — {}\n",
         r.location,
+        r.profile.as_str(),
         r.checks.len(),
         r.summary.pass,
         r.summary.warn,
