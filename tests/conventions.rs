@@ -50,6 +50,17 @@ fn l2a_levels_values_and_metadata_check_out_in_the_real_readers() {
     for lv in ["r10m", "r20m", "r60m", "r120m", "r360m", "r720m"] {
         assert!(refl.join(lv).join("b08/zarr.json").exists(), "{lv}/b08");
     }
+    // our own validator: every layout, level and derived band (--deep)
+    let v = cli_ok(&["validate", s(&out), "--deep"]);
+    assert!(
+        v.contains("profile conventions") && v.contains(" 0 fail"),
+        "{v}"
+    );
+    let info = cli_ok(&["info", s(&out)]);
+    assert!(
+        info.contains("r720m") && info.contains("EPSG:32632"),
+        "{info}"
+    );
     let b08 = common::json(&refl.join("r60m/b08/zarr.json"));
     assert_eq!(b08["attributes"]["derived_from"], "r20m/b08");
     assert_eq!(b08["attributes"]["resampling_method"], "average");
@@ -167,6 +178,8 @@ fn sharded_output_reads_back_identical_and_clusters_write_the_same_shards() {
     convert(&input, &plain, &[]);
     convert(&input, &sharded, &["--shard"]);
     let same = py("same_values.py", &[s(&plain), s(&sharded)]);
+    let v = cli_ok(&["validate", s(&sharded), "--deep"]);
+    assert!(v.contains(" 0 fail"), "{v}");
     // every band array at every level is sharded: inner chunks divide the shard
     let b02 = common::json(&sharded.join("measurements/reflectance/r10m/b02/zarr.json"));
     let codec = &b02["codecs"][0];
@@ -175,7 +188,10 @@ fn sharded_output_reads_back_identical_and_clusters_write_the_same_shards() {
         .as_u64()
         .unwrap();
     let inner = codec["configuration"]["chunk_shape"][0].as_u64().unwrap();
-    assert!(inner <= 256 && shard.is_multiple_of(inner), "{shard} / {inner}");
+    assert!(
+        inner <= 256 && shard.is_multiple_of(inner),
+        "{shard} / {inner}"
+    );
     assert!(
         same.contains("same values:") && !same.contains("(0 sharded"),
         "{same}"

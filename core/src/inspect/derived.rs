@@ -10,8 +10,8 @@
 //! of a level with a layout `derived_from` is compared with the same-named
 //! band there, and a difference is only a warning (it may be native data).
 //! The rule: the band's `resampling_method`, else the layout entry's, else
-//! the group's, else `average`. The fill value: `_FillValue`, else the Zarr
-//! `fill_value`.
+//! the group's, else `average`. Nodata: the `_FillValue` attribute (and NaN);
+//! the Zarr `fill_value` alone is data.
 
 use rayon::prelude::*;
 use serde_json::Value;
@@ -190,10 +190,10 @@ fn fill_of<T: Px>(tree: &Tree, p: &str) -> Option<T> {
         Value::String(s) if s == "NaN" => Some(T::from_f64(f64::NAN)),
         _ => None,
     };
-    n.attrs
-        .get("_FillValue")
-        .and_then(v)
-        .or_else(|| v(&n.fill_value()))
+    // nodata is the CF `_FillValue` alone: the Zarr `fill_value` only says
+    // what unwritten chunks hold (a uint8 mask without `_FillValue` has
+    // fill_value 0, and its 0s are data); NaN is skipped by the rules anyway
+    n.attrs.get("_FillValue").and_then(v)
 }
 
 /// Whether a stored pixel matches the rule's.

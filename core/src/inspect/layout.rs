@@ -114,8 +114,14 @@ pub(super) fn check_store(cx: &mut Ctx) {
         if n.kind != Kind::Group || groups.contains(&p.as_str()) {
             continue;
         }
+        // levels of 2-D (y, x) bands: what the profile converts (a group of
+        // 3-D arrays, like the quicklook's (band, y, x), is carried over)
         let lv: Vec<&str> = level_like_children(tree, p)
             .into_iter()
+            .filter(|l| {
+                tree.arrays_in(l)
+                    .any(|(_, n)| n.dims() == ["y", "x"] && n.shape().len() == 2)
+            })
             .map(name_of)
             .collect();
         if !lv.is_empty() {
