@@ -176,6 +176,32 @@ fn local_s3_and_back_are_identical_to_a_local_conversion_and_read_in_xarray() {
     assert!(out.contains("s3 read ok"), "{out}");
 }
 
+#[test]
+fn conventions_profile_with_shards_to_s3_equals_the_local_store_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.zarr");
+    common::cli_ok(&["synth", input.to_str().unwrap(), "--scale", "40"]);
+    let reference = tmp.path().join("ref.zarr");
+    let args = ["--profile", "conventions", "--shard"];
+    let mut a = vec!["convert", input.to_str().unwrap(), reference.to_str().unwrap()];
+    a.extend(args);
+    common::cli_ok(&a);
+    let s3 = S3Server::start();
+    s3.upload_dir(&input, "products/in.zarr");
+    let mut a = vec!["convert", "s3://bucket/products/in.zarr", "s3://bucket/out/c.zarr"];
+    a.extend(args);
+    let out = ok(s3.cli(), &a);
+    assert!(out.contains("into s3://bucket/out/c.zarr"), "{out}");
+    // each shard put whole: the same files and bytes as the local run
+    common::assert_same_store(&reference, &s3.dir("bucket/out/c.zarr"));
+    // a re-run resumes (everything skipped), validate reads it from S3
+    let out = ok(s3.cli(), &a);
+    assert!(out.contains("resumed:"), "{out}");
+    common::assert_same_store(&reference, &s3.dir("bucket/out/c.zarr"));
+    let v = ok(s3.cli(), &["validate", "s3://bucket/out/c.zarr", "--deep"]);
+    assert!(v.contains("profile conventions") && v.contains(" 0 fail"), "{v}");
+}
+
 /// `info`/`validate` (args[0], flags args[1..]) print the same JSON for a
 /// remote store as for its local twin, but for the location.
 fn assert_same_report(s3: &S3Server, args: &[&str], remote: &str, local: &Path) {
