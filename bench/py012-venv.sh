@@ -12,13 +12,8 @@ if [ -x "$venv/bin/eopf-geozarr" ] && cmp -s "$req" "$stamp"; then
     echo "$PWD/$venv/bin/eopf-geozarr"
     exit 0
 fi
-# eopf-geozarr 0.12.0 requires Python 3.12 (pyenv shims may exist without a working 3.12)
-is312() { "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; }
-py=
-for c in "$(command -v python3.12 || true)" $(ls -d /root/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | sort -V -r); do
-    if [ -n "$c" ] && is312 "$c"; then py=$c; break; fi
-done
-[ -n "$py" ] || { echo "py012-venv: Python 3.12 not found (need python3.12 on PATH or /root/.pyenv/versions/3.12*/bin/python3.12)" >&2; exit 1; }
+# needs Python 3.12 (scripts/python312.sh finds a working one)
+py=$(scripts/python312.sh py012-venv)
 rm -rf "$venv"
 "$py" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --quiet --disable-pip-version-check)

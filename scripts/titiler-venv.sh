@@ -15,13 +15,8 @@ if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; the
     echo "$PWD/$venv/bin/python"
     exit 0
 fi
-# titiler-eopf requires Python 3.12 (pyenv shims may exist without a working 3.12)
-is312() { "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; }
-py=
-for c in "$(command -v python3.12 || true)" $(ls -d /root/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | sort -V -r); do
-    if [ -n "$c" ] && is312 "$c"; then py=$c; break; fi
-done
-[ -n "$py" ] || { echo "titiler-venv: Python 3.12 not found (need python3.12 on PATH or /root/.pyenv/versions/3.12*/bin/python3.12)" >&2; exit 1; }
+# needs Python 3.12 (scripts/python312.sh finds a working one)
+py=$(scripts/python312.sh titiler-venv)
 rm -rf "$venv"
 "$py" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --quiet --disable-pip-version-check)

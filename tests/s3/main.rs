@@ -183,12 +183,20 @@ fn conventions_profile_with_shards_to_s3_equals_the_local_store_and_resumes() {
     common::cli_ok(&["synth", input.to_str().unwrap(), "--scale", "40"]);
     let reference = tmp.path().join("ref.zarr");
     let args = ["--profile", "conventions", "--shard"];
-    let mut a = vec!["convert", input.to_str().unwrap(), reference.to_str().unwrap()];
+    let mut a = vec![
+        "convert",
+        input.to_str().unwrap(),
+        reference.to_str().unwrap(),
+    ];
     a.extend(args);
     common::cli_ok(&a);
     let s3 = S3Server::start();
     s3.upload_dir(&input, "products/in.zarr");
-    let mut a = vec!["convert", "s3://bucket/products/in.zarr", "s3://bucket/out/c.zarr"];
+    let mut a = vec![
+        "convert",
+        "s3://bucket/products/in.zarr",
+        "s3://bucket/out/c.zarr",
+    ];
     a.extend(args);
     let out = ok(s3.cli(), &a);
     assert!(out.contains("into s3://bucket/out/c.zarr"), "{out}");
@@ -199,7 +207,10 @@ fn conventions_profile_with_shards_to_s3_equals_the_local_store_and_resumes() {
     assert!(out.contains("resumed:"), "{out}");
     common::assert_same_store(&reference, &s3.dir("bucket/out/c.zarr"));
     let v = ok(s3.cli(), &["validate", "s3://bucket/out/c.zarr", "--deep"]);
-    assert!(v.contains("profile conventions") && v.contains(" 0 fail"), "{v}");
+    assert!(
+        v.contains("profile conventions") && v.contains(" 0 fail"),
+        "{v}"
+    );
 }
 
 /// `info`/`validate` (args[0], flags args[1..]) print the same JSON for a

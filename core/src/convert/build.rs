@@ -7,7 +7,8 @@ use serde_json::{json, Map, Value};
 use crate::convert::attrs::{self, DType};
 use crate::convert::conventions;
 use crate::convert::native::{
-    coord_nodes, crs_of, decode_to_float32, decoded_attrs, has_bands, is_yx, native_group,
+    band_meta, coord_nodes, crs_of, decode_to_float32, decoded_attrs, has_bands, is_yx,
+    native_group,
 };
 use crate::convert::plan::{
     CarryMode, CarryPlan, Coords, GroupPlan, LevelPlan, Options, Plan, Profile,
@@ -332,15 +333,7 @@ fn geozarr_nodes(product: &Product, opts: &Options, groups: &[GroupPlan]) -> Vec
                     .then(|| attrs::fill_value_attr(band.dtype, &band.fill));
                 let mut a = attrs::band_attrs(&in_attrs, sn, fill_attr, &lv.grid);
                 decoded_attrs(band, &mut a);
-                let meta = attrs::array_meta(
-                    &[lv.grid.height, lv.grid.width],
-                    json!(band.dtype.v3_name()),
-                    &[lv.chunk, lv.chunk],
-                    band.fill.clone(),
-                    attrs::band_codecs(band.dtype.size(), lv.inner),
-                    a,
-                    Some(vec!["y".into(), "x".into()]),
-                );
+                let meta = band_meta(band, lv, a);
                 nodes.push((g.band_path(b, l), meta));
             }
             nodes.extend(coord_nodes(product, g, l));

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::convert::attrs;
 use crate::convert::native::{
-    coord_nodes, decode_to_float32, decoded_attrs, has_bands, native_group, Native,
+    band_meta, coord_nodes, decode_to_float32, decoded_attrs, has_bands, native_group, Native,
 };
 use crate::convert::plan::{BandPlan, Coords, GroupPlan, LevelPlan, Options};
 use crate::geo::chunking::{band_chunk, inner_chunk};
@@ -442,15 +442,7 @@ fn plan_multiscale(
                         json!(format!("{parent}/{}", band.name)),
                     );
                 }
-                let meta = attrs::array_meta(
-                    &[lv.grid.height, lv.grid.width],
-                    json!(band.dtype.v3_name()),
-                    &[lv.chunk, lv.chunk],
-                    band.fill.clone(),
-                    attrs::band_codecs(band.dtype.size(), lv.inner),
-                    a,
-                    Some(vec!["y".into(), "x".into()]),
-                );
+                let meta = band_meta(band, lv, a);
                 band_nodes.push((g.band_path(b, l), meta));
             }
         }

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::codec::patched_v2_meta;
 use crate::convert::attrs::{self, DType};
-use crate::convert::plan::{BandPlan, Coords, Decode, GroupPlan};
+use crate::convert::plan::{BandPlan, Coords, Decode, GroupPlan, LevelPlan};
 use crate::geo::crs::Crs;
 use crate::geo::downsample::Resampling;
 use crate::geo::grid::Grid;
@@ -281,4 +281,17 @@ pub(crate) fn decoded_attrs(band: &BandPlan, a: &mut Map<String, Value>) {
         "_FillValue".into(),
         attrs::fill_value_attr(DType::F32, &json!("NaN")),
     );
+}
+
+/// The `zarr.json` of a band at one level, with its attributes `a`.
+pub(crate) fn band_meta(band: &BandPlan, lv: &LevelPlan, a: Map<String, Value>) -> Value {
+    attrs::array_meta(
+        &[lv.grid.height, lv.grid.width],
+        json!(band.dtype.v3_name()),
+        &[lv.chunk, lv.chunk],
+        band.fill.clone(),
+        attrs::band_codecs(band.dtype.size(), lv.inner),
+        a,
+        Some(vec!["y".into(), "x".into()]),
+    )
 }
