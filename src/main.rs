@@ -11,6 +11,12 @@ mod cluster;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // `eopf-geozarr info … | head` ends quietly when the reader goes away,
+    // as other command-line tools do, instead of panicking on a broken pipe
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match cli::run() {
         Ok(code) => code,
         Err(e) => {

@@ -600,3 +600,30 @@ fn damaged_frames_are_one_clear_error_per_chunk() {
         }
     }
 }
+
+#[test]
+fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.zarr");
+    synth(None, 40, &input);
+    // a reader gone before the first line (`| true`; `| head -1` on long
+    // output): no panic on the broken pipe
+    let o = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' info '{}' | true",
+            env!("CARGO_BIN_EXE_eopf-geozarr"),
+            input.display()
+        ))
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+}

@@ -68,9 +68,10 @@ impl Default for ConvertOptions {
 /// What a conversion did.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
-    /// Converted groups.
+    /// Converted groups (multiscale groups in the conventions profile).
     pub groups: usize,
-    /// Bands converted (all levels).
+    /// Band pyramids converted (all levels; in the conventions profile a
+    /// band native at several levels counts once per native level).
     pub bands: usize,
     /// Bands found complete in an existing output and skipped.
     pub bands_skipped: usize,
@@ -297,7 +298,13 @@ pub fn convert_with(
     };
     let tasks = plan.tasks(opts.granularity);
     let mut summary = Summary {
-        groups: plan.groups.len(),
+        // distinct output groups (conventions: band chains share their multiscale group)
+        groups: plan
+            .groups
+            .iter()
+            .map(|g| g.path.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
         bands,
         carried: plan.carried.len(),
         not_carried: plan.skipped.clone(),
