@@ -1,6 +1,8 @@
 //! The conversion: open, plan, write metadata, run the band and carry-over
-//! tasks, verify and retry bands, consolidate last. `plan` turns a product
-//! into the output layout and a DAG of small serialisable tasks; `task`
+//! tasks, verify and retry bands, consolidate last. `plan` is the output
+//! layout and a DAG of small serialisable tasks, made by `build` (the
+//! geozarr-0.4 layout) or `conventions` (the conventions profile's) from
+//! what `native` reads of the input; `task`
 //! runs one of them (in-process and on cluster workers alike); `executor`
 //! runs a plan's tasks on a thread pool; `cache` is a worker's
 //! decoded-chunk cache; `attrs` and `metadata` make and write the output's

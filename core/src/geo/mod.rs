@@ -1,6 +1,7 @@
 //! Geometry of the output: grids and their pyramids ([`grid`]), CRS
 //! ([`crs`]), OGC tile matrix sets ([`tms`]), chunk sizes ([`chunking`]),
-//! the 2×2 block average ([`downsample`]) and projected → lon/lat
+//! the block resampling rules ([`downsample`]: 2×2 average, k×k average,
+//! mode, bitwise OR) and projected → lon/lat
 //! ([`reproject`], for the EPSG:4326 bbox). Pure functions, no I/O.
 //!
 //! May import: `jsonfmt`.
