@@ -171,8 +171,13 @@ def _differs(dt: Any, fresh: Any) -> bool:
                 return True
             # values held in memory (assigned, or loaded and maybe changed):
             # compare them with the store's
-            if isinstance(getattr(v, "_data", None), np.ndarray):
-                if not np.array_equal(np.asarray(v.values), np.asarray(w.values), equal_nan=True):
+            if getattr(v, "_in_memory", isinstance(getattr(v, "_data", None), np.ndarray)):
+                x, y = np.asarray(v.values), np.asarray(w.values)
+                try:
+                    same = np.array_equal(x, y, equal_nan=True)
+                except TypeError:  # strings, objects: no NaN
+                    same = np.array_equal(x, y)
+                if not same:
                     return True
     return False
 

@@ -93,7 +93,11 @@ impl tracing::field::Visit for Fields {
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
         use std::fmt::Write;
         if field.name() == "message" {
-            let _ = write!(self.0, "{}{value:?}", if self.0.is_empty() { "" } else { " " });
+            let _ = write!(
+                self.0,
+                "{}{value:?}",
+                if self.0.is_empty() { "" } else { " " }
+            );
         } else {
             let _ = write!(self.0, " {}={value:?}", field.name());
         }
@@ -370,8 +374,7 @@ fn validate_json(py: Python<'_>, path: String, deep: bool) -> PyResult<(bool, St
         use geozarr_core::inspect::validate;
         let store = open_store(&path)?;
         let report = validate::validate(&store, &path, validate::Options { deep })?;
-        let json =
-            serde_json::to_string_pretty(&report).map_err(|e| Error::Task(e.to_string()))?;
+        let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Task(e.to_string()))?;
         Ok((report.valid, json))
     });
     drain_logs(py)?;
@@ -406,10 +409,16 @@ where
     let arr: PyReadonlyArray2<T> = a.extract()?;
     let fill: Option<T> = fill.map(|f| f.extract()).transpose()?;
     let (h, w) = (arr.shape()[0], arr.shape()[1]);
-    let out = match arr.as_slice() {
+    let slice = if arr.is_c_contiguous() {
+        arr.as_slice().ok()
+    } else {
+        None
+    };
+    let out = match slice {
         // C-contiguous: read in place
-        Ok(s) => py.allow_threads(|| geozarr_core::geo::downsample::downsample(s, h, w, fill)),
-        Err(_) => {
+        Some(s) => py.allow_threads(|| geozarr_core::geo::downsample::downsample(s, h, w, fill)),
+        None => {
+            // other layouts: one row-major copy
             let v: Vec<T> = arr.as_array().iter().copied().collect();
             py.allow_threads(|| geozarr_core::geo::downsample::downsample(&v, h, w, fill))
         }

@@ -2,11 +2,11 @@
 
 EOPF_GEOZARR_BIN names the CLI binary (target/release/eopf-geozarr)."""
 
+import _thread
 import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -18,6 +18,7 @@ import pytest
 
 import eopf_geozarr_rs as eg
 
+CLI_SECONDS = []
 BIN = os.environ.get("EOPF_GEOZARR_BIN", "target/release/eopf-geozarr")
 GROUPS = [
     "/measurements/reflectance/r10m",
@@ -76,7 +77,7 @@ def big_cli_out(big_product, tmp_path_factory):
     out = tmp_path_factory.mktemp("bigcli") / "out.zarr"
     t = time.perf_counter()
     cli("convert", big_product, out)
-    big_cli_out.seconds = time.perf_counter() - t
+    CLI_SECONDS.append(time.perf_counter() - t)
     return out
 
 
@@ -109,7 +110,7 @@ def test_create_with_path(product, cli_out, tmp_path):
     out = tmp_path / "o.zarr"
     r = eg.create_geozarr_dataset(str(product), GROUPS, out)
     groups = r.groups if not isinstance(r, str) else ()
-    assert "/measurements/reflectance/r20m/1" in groups
+    assert "/measurements/reflectance/r10m/1" in groups and "/measurements/reflectance/r20m/0" in groups
     assert_same_store(out, cli_out)
 
 
@@ -346,7 +347,7 @@ def test_progress_logging_and_gil(big_product, big_cli_out, tmp_path, caplog):
     assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
     assert any("planned" in r.getMessage() for r in caplog.records if r.name == "eopf_geozarr_rs")
     assert_same_store(out, big_cli_out)
-    print(f"python API {dt:.2f} s, CLI {big_cli_out.seconds:.2f} s")
+    print(f"python API {dt:.2f} s, CLI {CLI_SECONDS[0]:.2f} s (scale 3)")
 
 
 def test_keyboard_interrupt_then_resume(big_product, big_cli_out, tmp_path):
@@ -356,7 +357,7 @@ def test_keyboard_interrupt_then_resume(big_product, big_cli_out, tmp_path):
     def interrupt():
         time.sleep(0.4)
         seen.append(time.perf_counter())
-        signal.raise_signal(signal.SIGINT) if False else __import__("_thread").interrupt_main()
+        _thread.interrupt_main()
 
     threading.Thread(target=interrupt).start()
     with pytest.raises(KeyboardInterrupt):
