@@ -371,3 +371,23 @@ def test_keyboard_interrupt_then_resume(big_product, big_cli_out, tmp_path):
     s = eg.convert(big_product, out)
     assert s["resumed"] is True
     assert_same_store(out, big_cli_out)
+
+
+def test_progress_exception_stops_the_conversion(big_product, big_cli_out, tmp_path):
+    out = tmp_path / "o.zarr"
+
+    def boom(done, total, msg):
+        if done > 0:
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        eg.convert(big_product, out, progress=boom)
+    assert "consolidated_metadata" not in json.loads((out / "zarr.json").read_text())
+    eg.convert(big_product, out)
+    assert_same_store(out, big_cli_out)
+
+
+def test_cluster_options_are_refused(product, tmp_path):
+    with pytest.raises(eg.GeoZarrError, match="CLI"):
+        eg.convert(product, tmp_path / "o.zarr", local_workers=2)
+    assert not (tmp_path / "o.zarr").exists()
