@@ -36,3 +36,5 @@ GEOZARR_TITILER_PYTHON="$(scripts/titiler-venv.sh)"
 export GEOZARR_TITILER_PYTHON
 export GEOZARR_PYTHON="$PWD/.venv/bin/python"
 cargo test --release --workspace "$@"
+# the Python package (wheel built with the pinned maturin, pytest in fresh venvs)
+scripts/python-api-tests.sh

@@ -41,6 +41,9 @@ pub enum Error {
     /// A task failed after its retries.
     #[error("{0}")]
     Task(String),
+    /// The conversion was cancelled (the output stays resumable).
+    #[error("cancelled; the output is unfinished: run the same conversion again to resume it")]
+    Cancelled,
 }
 
 impl Error {

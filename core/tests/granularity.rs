@@ -214,6 +214,7 @@ fn chunk_tasks_with_a_cache_decode_each_input_chunk_once() {
         input_name: "in".into(),
         output_name: "out".into(),
         progress: None,
+        cancel: Default::default(),
         cache: Some(CacheRef {
             cache: cache.clone(),
             scope: 1,

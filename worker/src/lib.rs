@@ -250,6 +250,7 @@ fn run_one(w: &Work, totals: &Totals) -> pb::TaskResult {
             input_name: w.job.info.input.clone(),
             output_name: w.job.info.output.clone(),
             progress: None,
+            cancel: Default::default(),
             cache: Some(CacheRef {
                 cache: w.job.cache.clone(),
                 scope: a.job,

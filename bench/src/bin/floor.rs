@@ -96,6 +96,7 @@ fn main() -> Result<()> {
         input_name: args[0].clone(),
         output_name: args[1].clone(),
         progress: None,
+        cancel: Default::default(),
         cache: None,
         direct: Default::default(),
     };

@@ -114,7 +114,7 @@ pub fn run_dag(
                     let mut st = state.lock().unwrap();
                     loop {
                         // after a failure no new task starts; running ones finish
-                        if st.remaining == 0 || st.failed {
+                        if st.remaining == 0 || st.failed || stores.cancel.is_set() {
                             cv.notify_all();
                             return;
                         }

@@ -29,7 +29,7 @@ use zarrs::storage::storage_adapter::performance_metrics::PerformanceMetricsStor
 use crate::convert::cache::{CacheRef, ChunkCache};
 use crate::convert::executor::{Executor, ThreadPool};
 use crate::convert::plan::{Granularity, Plan, Task, TaskSpec};
-use crate::convert::task::{band_chunk_keys, Direct, RunOptions, Stores, TaskStats};
+use crate::convert::task::{band_chunk_keys, Cancel, Direct, RunOptions, Stores, TaskStats};
 use crate::product::Product;
 use crate::store::{self, Location, StoreOptions};
 use crate::{Error, Result};
@@ -52,6 +52,10 @@ pub struct ConvertOptions {
     pub granularity: Granularity,
     /// Pause between attempts.
     pub retry_delay: Duration,
+    /// Stops the conversion when set (checked before each task and between
+    /// a streamed band's row windows); `convert` then returns
+    /// [`Error::Cancelled`] and the output resumes on a re-run.
+    pub cancel: Cancel,
 }
 
 impl Default for ConvertOptions {
@@ -63,6 +67,7 @@ impl Default for ConvertOptions {
             threads: 0,
             granularity: Granularity::Band,
             retry_delay: Duration::from_secs(2),
+            cancel: Cancel::default(),
         }
     }
 }
@@ -293,6 +298,7 @@ pub fn convert_with(
             scope: 0,
         }),
         direct: Direct::new(&in_loc, &out_loc),
+        cancel: opts.cancel.clone(),
     };
     let ro = RunOptions {
         skip_existing: resumed,
@@ -361,7 +367,11 @@ pub fn convert_with(
         .collect();
     let mut attempt = 1;
     loop {
+        opts.cancel.check()?;
         let results = executor.run(&plan, &tasks, &selected, &stores, ro)?;
+        // cancelled: stop here, without resetting the bands that stopped
+        // part-way (their whole chunks are kept; a re-run resumes them)
+        opts.cancel.check()?;
         let mut failed: Vec<(usize, Error)> = vec![];
         let mut ran = vec![false; tasks.len()];
         for r in results {
@@ -435,6 +445,7 @@ pub fn convert_with(
         }
     }
 
+    opts.cancel.check()?;
     // 4. consolidated metadata last: the store is complete from here on
     tracing::info!("all bands verified; writing consolidated metadata");
     task::run(&plan, &Task::Consolidate, &stores, ro).map_err(|e| relocate(e, &out_loc))?;

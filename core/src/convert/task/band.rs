@@ -479,6 +479,7 @@ impl<'a, S: Pixel, T: Pixel + FromStored<S>> BandJob<'a, S, T> {
             .copts
             .with_concurrent_target(rayon::current_num_threads());
         for r in 0..h.div_ceil(ch) {
+            self.stores.cancel.check()?;
             if by_rows {
                 self.stream_chunk_row(&input, r, &mut states, &mut stats)?;
                 continue;
@@ -550,6 +551,7 @@ impl<'a, S: Pixel, T: Pixel + FromStored<S>> BandJob<'a, S, T> {
         let window = (WINDOW_BYTES / (w as usize * size)).max(2) as u64;
         let mut y = r0;
         while y < r1 {
+            self.stores.cancel.check()?;
             let n = window.min(r1 - y);
             let parts = chunks
                 .par_iter_mut()

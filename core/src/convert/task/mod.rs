@@ -37,6 +37,34 @@ pub struct Stores {
     pub cache: Option<CacheRef>,
     /// Local directories, for moving bytes without holding them.
     pub direct: Direct,
+    /// Set to stop the conversion: checked before each task and by a
+    /// streamed band between row windows.
+    pub cancel: Cancel,
+}
+
+/// A cancellation flag shared by a conversion's tasks (a Python caller's
+/// Ctrl-C). Tasks stop between units of work, so whatever they wrote stays
+/// whole and a later run resumes the output.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Option<Arc<std::sync::atomic::AtomicBool>>);
+
+impl Cancel {
+    /// A flag that `flag.store(true)` sets.
+    pub fn new(flag: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        Cancel(Some(flag))
+    }
+    /// Has cancellation been asked for?
+    pub fn is_set(&self) -> bool {
+        self.0.as_ref().is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+    /// `Err(Error::Cancelled)` once cancellation has been asked for.
+    pub fn check(&self) -> Result<()> {
+        if self.is_set() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// The input's and output's directories when they are local, so bytes can
