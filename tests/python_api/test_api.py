@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import signal
 import threading
 import time
 from pathlib import Path
@@ -366,9 +367,16 @@ def test_keyboard_interrupt_then_resume(big_product, big_cli_out, tmp_path):
         if 0 < done < total:
             started.set()
 
-    threading.Thread(target=interrupt, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
-        eg.convert(big_product, out, progress=progress)
+    # a test run started in the background (nohup, `&`) inherits SIGINT
+    # ignored, and then interrupt_main() does nothing: Python's own handler
+    # here, as in an interactive session
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=interrupt, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            eg.convert(big_product, out, progress=progress)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     stopped = time.perf_counter()
     assert seen and stopped - seen[0] < 1.0, stopped - seen[0]
     # unfinished (no consolidated metadata yet), and nothing half-written
