@@ -13,7 +13,7 @@ use crate::convert::native::{
 use crate::convert::plan::{
     CarryMode, CarryPlan, Coords, GroupPlan, LevelPlan, Options, Plan, Profile,
 };
-use crate::geo::chunking::{band_chunk, inner_chunk, level_sizes};
+use crate::geo::chunking::level_sizes;
 use crate::geo::grid::Grid;
 use crate::geo::tms::multiscales;
 use crate::product::{dim_names, u64_list, Node, Product};
@@ -78,13 +78,10 @@ fn plan_group(product: &Product, coords: &Coords, path: &str, opts: &Options) ->
     let levels = level_sizes(n.grid.width, n.grid.height, opts.min_dimension)
         .into_iter()
         .enumerate()
-        .map(|(l, (w, h))| LevelPlan {
-            path: format!("{path}/{l}"),
-            grid: n.grid.level(l as u32, w, h),
-            chunk: band_chunk(w, h, opts.spatial_chunk),
-            inner: inner_chunk(band_chunk(w, h, opts.spatial_chunk), opts.shard),
-            factor: if l == 0 { 1 } else { 2 },
-            coords: true,
+        .map(|(l, (w, h))| {
+            let grid = n.grid.level(l as u32, w, h);
+            let factor = if l == 0 { 1 } else { 2 };
+            LevelPlan::new(format!("{path}/{l}"), grid, factor, true, opts)
         })
         .collect();
     Ok(GroupPlan {

@@ -17,7 +17,6 @@ use crate::convert::native::{
     band_meta, coord_nodes, decode_to_float32, decoded_attrs, has_bands, native_group, Native,
 };
 use crate::convert::plan::{BandPlan, Coords, GroupPlan, LevelPlan, Options};
-use crate::geo::chunking::{band_chunk, inner_chunk};
 use crate::geo::crs::Crs;
 use crate::geo::grid::Grid;
 use crate::product::{Node, Product};
@@ -282,21 +281,13 @@ fn plan_multiscale(
                 if coords_owner[i].is_none() {
                     coords_owner[i] = Some(gi);
                 }
-                LevelPlan {
-                    path: crate::path::join(m, &lv.name),
-                    grid: lv.grid,
-                    chunk: band_chunk(lv.grid.width, lv.grid.height, opts.spatial_chunk),
-                    inner: inner_chunk(
-                        band_chunk(lv.grid.width, lv.grid.height, opts.spatial_chunk),
-                        opts.shard,
-                    ),
-                    factor: if i == start {
-                        1
-                    } else {
-                        lv.factor.unwrap_or(1)
-                    },
-                    coords: coords_owner[i] == Some(gi),
-                }
+                let factor = if i == start {
+                    1
+                } else {
+                    lv.factor.unwrap_or(1)
+                };
+                let path = crate::path::join(m, &lv.name);
+                LevelPlan::new(path, lv.grid, factor, coords_owner[i] == Some(gi), opts)
             })
             .collect();
         out.groups.push(GroupPlan {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::convert::attrs::DType;
+use crate::geo::chunking::{band_chunk, inner_chunk};
 use crate::geo::crs::Crs;
 use crate::geo::downsample::Resampling;
 use crate::geo::grid::Grid;
@@ -132,6 +133,21 @@ pub struct GroupPlan {
     pub x_input: (String, Value),
     /// See `x_input`.
     pub y_input: (String, Value),
+}
+
+impl LevelPlan {
+    /// A level on `grid`, chunked (and sharded) as `opts` say.
+    pub fn new(path: String, grid: Grid, factor: u64, coords: bool, opts: &Options) -> Self {
+        let chunk = band_chunk(grid.width, grid.height, opts.spatial_chunk);
+        LevelPlan {
+            path,
+            grid,
+            chunk,
+            factor,
+            coords,
+            inner: inner_chunk(chunk, opts.shard),
+        }
+    }
 }
 
 impl GroupPlan {
