@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use geozarr_core::convert::plan;
+use geozarr_core::convert::s1::{calib::Quantity, S1Options};
 use geozarr_core::convert::{convert, convert_with, ConvertOptions, Progress, Summary};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -125,6 +126,18 @@ struct ConvertArgs {
     /// in-process).
     #[arg(long, value_name = "SIZE", default_value = "chunk", value_parser = ["chunk", "band"])]
     cluster_tasks: String,
+    /// Sentinel-1 GRD: what the bands hold: `sigma0`, `gamma0`, `beta0`
+    /// (float32 linear power, calibrated and thermal-noise corrected) or
+    /// `dn` (the uint16 digital numbers, uncalibrated). See docs/s1.md.
+    #[arg(long, value_name = "Q", default_value = "sigma0", value_parser = ["sigma0", "gamma0", "beta0", "dn"])]
+    s1_quantity: String,
+    /// Sentinel-1 GRD: output CRS, `EPSG:326zz`/`EPSG:327zz` (WGS 84 / UTM)
+    /// or `EPSG:4326` [default: the UTM zone of the scene centre].
+    #[arg(long, value_name = "EPSG:CODE", value_parser = parse_epsg)]
+    crs: Option<u32>,
+    /// Sentinel-1 GRD: output pixel size in CRS units [default: 10 m; 1e-4° for EPSG:4326].
+    #[arg(long, value_name = "M")]
+    resolution: Option<f64>,
     /// Detailed logs (tracing) on stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -295,9 +308,24 @@ impl ConvertArgs {
             max_retries: a.max_retries,
             overwrite: a.overwrite,
             threads: a.threads,
+            s1: S1Options {
+                quantity: Quantity::from_name(&a.s1_quantity).unwrap_or_default(),
+                epsg: a.crs,
+                resolution: a.resolution,
+            },
             ..Default::default()
         }
     }
+}
+
+/// `EPSG:32632` (or `32632`) → 32632.
+fn parse_epsg(s: &str) -> Result<u32, String> {
+    let code = s
+        .strip_prefix("EPSG:")
+        .or_else(|| s.strip_prefix("epsg:"))
+        .unwrap_or(s);
+    code.parse()
+        .map_err(|_| format!("{s:?}: expected EPSG:<code>, e.g. EPSG:32632"))
 }
 
 fn run_convert(input: &str, output: &str, opts: &ConvertOptions, verbose: bool) -> Result<Summary> {

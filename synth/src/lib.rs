@@ -50,6 +50,8 @@
 //! - `encoding`: `--encoding` parsed, applied to a `.zarray`, and its codecs;
 //! - `output` and `pyjson`: files in the output directory, JSON as
 //!   zarr-python 2 writes it;
+//! - `s1`: Sentinel-1 GRD scenes (geometry, GCPs, calibration and noise
+//!   LUTs, DN image with point targets) for GRD schemas ([`S1_SCHEMA`]);
 //! - `error`: [`SynthError`].
 
 #![warn(missing_docs, unreachable_pub)]
@@ -71,6 +73,7 @@ mod noise;
 mod output;
 mod plan;
 mod pyjson;
+mod s1;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -83,6 +86,11 @@ use geometry::Tile;
 use output::{meta_key, mkdir, node_dir, prepare_output, write_json};
 use plan::ArrayPlan;
 use schema::walk;
+
+/// The S1A IW GRDH schema (two polarisations), embedded for `synth --schema s1`.
+pub const S1_SCHEMA: &str = include_str!(
+    "../schemas/S1A_IW_GRDH_1SDV_20241218T180252_20241218T180317_057050_0702F2_0BC2.json"
+);
 
 /// The S2A L2A schema, embedded as the default.
 pub const DEFAULT_SCHEMA: &str =
@@ -130,8 +138,14 @@ pub fn synthesize(
             "synthetic product: scale must be at least 1".into(),
         ));
     }
-    let schema: Value = serde_json::from_str(schema_json)
+    let mut schema: Value = serde_json::from_str(schema_json)
         .map_err(|e| SynthError::input("<schema>", format!("invalid schema JSON: {e}")))?;
+    // Sentinel-1 GRD: the image scaled, its annotation and values from a scene
+    let scenes = if s1::is_s1(&schema) {
+        Some(s1::prepare(&mut schema, opts.scale).map_err(|e| SynthError::input("<schema>", e))?)
+    } else {
+        None
+    };
     prepare_output(out)?;
 
     let mut groups = Vec::new();
@@ -181,7 +195,7 @@ pub fn synthesize(
     tasks.sort_by_key(|&(a, c)| (std::cmp::Reverse(plans[a].chunk_bytes()), a, c));
     let (chunk_bytes, written) = tasks
         .par_iter()
-        .map(|&(a, c)| plans[a].write_chunk(out, &tile, c))
+        .map(|&(a, c)| plans[a].write_chunk(out, &tile, c, scenes.as_ref()))
         .try_fold(
             || (0u64, 0usize),
             |(b, n), r| r.map(|w| (b + w.unwrap_or(0), n + usize::from(w.is_some()))),

@@ -22,6 +22,7 @@ use crate::geometry::{is_spatial_grid, scale_axes, unravel, update_proj, Geo, Ti
 use crate::landscape::{spatial_kind, FieldKind};
 use crate::noise::fnv1a;
 use crate::output::mkdir;
+use crate::s1::Scenes;
 use crate::schema::{dims_of, display_path, shape_of, SchemaArray};
 
 /// How an array's chunks are encoded.
@@ -259,12 +260,26 @@ impl ArrayPlan {
 
     /// Generate, encode and write chunk number `linear` (C order over the
     /// chunk grid): the bytes written, or `None` for a chunk left out (sparse).
-    pub(crate) fn write_chunk(&self, out: &Path, tile: &Tile, linear: u64) -> Result<Option<u64>> {
+    pub(crate) fn write_chunk(
+        &self,
+        out: &Path,
+        tile: &Tile,
+        linear: u64,
+        scenes: Option<&Scenes>,
+    ) -> Result<Option<u64>> {
         let grid = self.grid();
         let idx = unravel(linear, &grid);
-        let mut buf = match self.kind {
-            FieldKind::Element => self.element_chunk(tile, &idx),
-            _ => self.spatial_chunk(&idx),
+        let dtype = self
+            .zarray
+            .get("dtype")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let scene =
+            scenes.and_then(|s| s.chunk(&self.path, dtype, &self.shape, &self.chunks, &idx));
+        let mut buf = match (scene, &self.kind) {
+            (Some(b), _) => b,
+            (None, FieldKind::Element) => self.element_chunk(tile, &idx),
+            (None, _) => self.spatial_chunk(&idx),
         };
         if let Some(stored) = &self.stored_fill {
             if stored != &self.fill {

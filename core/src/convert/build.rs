@@ -13,6 +13,7 @@ use crate::convert::native::{
 use crate::convert::plan::{
     CarryMode, CarryPlan, Coords, GroupPlan, LevelPlan, Options, Plan, Profile,
 };
+use crate::convert::s1::{self, S1Options};
 use crate::geo::chunking::level_sizes;
 use crate::geo::grid::Grid;
 use crate::geo::tms::multiscales;
@@ -203,6 +204,18 @@ pub fn carry_meta(meta: &Value, attrs: &Map<String, Value>) -> Option<(Value, Ca
 
 /// Build the plan for converting `product`.
 pub fn build(product: &Product, coords: &Coords, opts: &Options) -> Result<Plan> {
+    build_with(product, coords, opts, &S1Options::default())
+}
+
+/// Build the plan for converting `product`, with the Sentinel-1 options
+/// (used when the product is an S1 GRD: polarisation groups holding
+/// `measurements/grd`).
+pub fn build_with(
+    product: &Product,
+    coords: &Coords,
+    opts: &Options,
+    s1opts: &S1Options,
+) -> Result<Plan> {
     if opts.spatial_chunk == 0 || opts.tile_width == 0 {
         return Err(Error::Usage(
             "--spatial-chunk and --tile-width must be at least 1".into(),
@@ -217,7 +230,17 @@ pub fn build(product: &Product, coords: &Coords, opts: &Options) -> Result<Plan>
             }
         }
     }
+    let is_s1 = !s1::polarisations(product).is_empty();
     let (groups, mut nodes, consumed) = match opts.profile {
+        _ if is_s1 => {
+            if opts.groups.as_ref().is_some_and(|g| !g.is_empty()) {
+                return Err(Error::Usage(
+                    "--groups: a Sentinel-1 GRD product converts every polarisation's measurements/grd".into(),
+                ));
+            }
+            let p = s1::plan(product, coords, opts, s1opts)?;
+            (p.groups, p.nodes, p.consumed)
+        }
         Profile::GeoZarr04 => {
             let selected = select_groups(product, opts)?;
             let groups: Vec<GroupPlan> = selected

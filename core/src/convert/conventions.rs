@@ -60,7 +60,7 @@ pub(crate) fn proj_convention() -> Value {
 }
 
 /// `proj:code` (`EPSG:n`) or, without a code, `proj:wkt2`.
-fn proj_attrs(crs: &Crs, a: &mut Map<String, Value>) {
+pub(crate) fn proj_attrs(crs: &Crs, a: &mut Map<String, Value>) {
     match crs.epsg {
         Some(code) => a.insert("proj:code".into(), json!(format!("EPSG:{code}"))),
         None => a.insert("proj:wkt2".into(), json!(crs.wkt)),

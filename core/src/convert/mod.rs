@@ -19,6 +19,7 @@ pub mod executor;
 pub(crate) mod metadata;
 pub(crate) mod native;
 pub mod plan;
+pub mod s1;
 pub mod task;
 
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct ConvertOptions {
     /// a streamed band's row windows); `convert` then returns
     /// [`Error::Cancelled`] and the output resumes on a re-run.
     pub cancel: Cancel,
+    /// Sentinel-1 GRD options (quantity, output CRS and resolution).
+    pub s1: s1::S1Options,
 }
 
 impl Default for ConvertOptions {
@@ -68,6 +71,7 @@ impl Default for ConvertOptions {
             granularity: Granularity::Band,
             retry_delay: Duration::from_secs(2),
             cancel: Cancel::default(),
+            s1: s1::S1Options::default(),
         }
     }
 }
@@ -271,7 +275,12 @@ pub fn convert_with(
     // before any work: the output is writable (S3: credentials, bucket, probe)
     store::check_output(&out_loc, &sopts)?;
     let product = Product::open(&in_store, input)?;
-    let plan = build::build(&product, &|p| product.read_1d(&in_store, p), &opts.plan)?;
+    let plan = build::build_with(
+        &product,
+        &|p| product.read_1d(&in_store, p),
+        &opts.plan,
+        &opts.s1,
+    )?;
     let bands: usize = plan.groups.iter().map(|g| g.bands.len()).sum();
     tracing::info!(
         groups = ?plan.groups.iter().map(|g| g.path.as_str()).collect::<Vec<_>>(),
@@ -435,8 +444,9 @@ pub fn convert_with(
             selected[i] = true;
         }
     }
-    if opts.granularity == Granularity::Chunk {
-        for (g, gp) in plan.groups.iter().enumerate() {
+    for (g, gp) in plan.groups.iter().enumerate() {
+        // chunk-task bands: verified once all their tasks have run
+        if opts.granularity == Granularity::Chunk || gp.geocoded() {
             for b in 0..gp.bands.len() {
                 if !band_complete(&plan, g, b, &stores.output).map_err(|e| relocate(e, &out_loc))? {
                     return Err(chunks_missing(&plan, g, b));

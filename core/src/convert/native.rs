@@ -127,6 +127,7 @@ pub(crate) fn native_group(product: &Product, coords: &Coords, path: &str) -> Re
             rule: rule_of(path, &a.attrs),
             in_dtype: dtype,
             decode: None,
+            s1: None,
         });
     }
     let first = bands

@@ -107,6 +107,9 @@ pub struct BandPlan {
     pub in_dtype: DType,
     /// CF decoding of the input into float32 output (`--dtype float32`).
     pub decode: Option<Decode>,
+    /// Sentinel-1: level 0 is the input calibrated and geocoded (chunk tasks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s1: Option<Box<crate::convert::s1::S1Band>>,
 }
 
 /// CF packing undone: `value = stored · scale + offset`.
@@ -151,6 +154,11 @@ impl LevelPlan {
 }
 
 impl GroupPlan {
+    /// Is this a geocoded (Sentinel-1) group? Its bands always run as chunk
+    /// tasks: a level-0 chunk reads only the image block under it.
+    pub fn geocoded(&self) -> bool {
+        self.bands.iter().any(|b| b.s1.is_some())
+    }
     /// Path of level `l`.
     pub fn level_path(&self, l: usize) -> String {
         self.levels[l].path.clone()
@@ -337,6 +345,7 @@ impl Plan {
         });
         for (g, b) in bands {
             match granularity {
+                _ if self.groups[g].geocoded() => self.chunk_tasks(g, b, &mut t),
                 Granularity::Band => t.push(TaskSpec {
                     task: Task::Band { group: g, band: b },
                     deps: vec![0],

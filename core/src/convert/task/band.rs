@@ -15,6 +15,8 @@ use crate::codec::shard::ShardWriter;
 use crate::convert::attrs::DType;
 use crate::convert::cache::readers;
 use crate::convert::plan::{Decode, GroupPlan, Plan};
+use crate::convert::s1::calib::Quantity;
+use crate::convert::s1::geocode::geocode_block;
 use crate::geo::downsample::{resample, Pixel};
 use crate::store;
 use crate::store::local::ChunkFile;
@@ -52,6 +54,33 @@ pub(super) fn dispatch(
         };
     }
     let band = &plan.groups[g].bands[b];
+    if band.s1.is_some() {
+        // geocoded: read as uint16 DN, written as float32 (or uint16 for DN)
+        let run = |l: usize, r: u64, c: u64| -> Result<TaskStats> {
+            match band.dtype {
+                DType::U16 => BandJob::<u16, u16>::new(plan, g, b, stores, ro)?.run_chunk(l, r, c),
+                _ => BandJob::<u16, f32>::new(plan, g, b, stores, ro)?.run_chunk(l, r, c),
+            }
+        };
+        return match chunk {
+            Some((l, r, c)) => run(l, r, c),
+            // a whole band asked for: its chunks, level by level
+            None => {
+                let gp = &plan.groups[g];
+                let mut stats = TaskStats::default();
+                for l in 0..gp.levels.len() {
+                    let (rows, cols) = gp.chunk_grid(l);
+                    for r in 0..rows {
+                        for c in 0..cols {
+                            stores.cancel.check()?;
+                            stats += run(l, r, c)?;
+                        }
+                    }
+                }
+                Ok(stats)
+            }
+        };
+    }
     if band.decode.is_some() {
         // CF-decoded float32 output (`--dtype float32`) from the stored type
         return match band.in_dtype {
@@ -184,6 +213,8 @@ impl<'a, S: Pixel, T: Pixel + FromStored<S>> BandJob<'a, S, T> {
             // decoded output: the fill is NaN, which averaging skips anyway
             fill_avg: if band.decode.is_some() {
                 None
+            } else if band.s1.is_some() {
+                parse_fill::<T>(&band.fill)
             } else {
                 parse_fill::<T>(&band.input_meta["fill_value"])
             },
@@ -591,8 +622,30 @@ impl<'a, S: Pixel, T: Pixel + FromStored<S>> BandJob<'a, S, T> {
         let (r0, c0) = (row * c, col * c);
         let r1 = (r0 + c).min(lv.grid.height);
         let c1 = (c0 + c).min(lv.grid.width);
-        let region: Vec<T> = if l == 0 {
-            let band = &self.gp.bands[self.b];
+        let band = &self.gp.bands[self.b];
+        let region: Vec<T> = if let (0, Some(s1)) = (l, &band.s1) {
+            let input = input_array(&band.input_meta, self.stores, &band.input)?;
+            let name = self.in_name();
+            let vals = geocode_block(s1, &lv.grid, r0..r1, c0..c1, |ls, ps| {
+                input
+                    .retrieve_array_subset_opt::<Vec<u16>>(
+                        &ArraySubset::new_with_ranges(&[ls, ps]),
+                        &self.copts,
+                    )
+                    .map_err(|e| Error::input(&name, e))
+            })?;
+            let dn = s1.calibration.quantity == Quantity::Dn;
+            vals.into_iter()
+                .map(|v| {
+                    let v = v as f64;
+                    T::from_f64(match (dn, v.is_nan()) {
+                        (true, true) => 0.0,
+                        (true, false) => v.round().clamp(1.0, 65535.0),
+                        _ => v,
+                    })
+                })
+                .collect()
+        } else if l == 0 {
             let input = input_array(&band.input_meta, self.stores, &band.input)?;
             let name = self.in_name();
             let stored = self

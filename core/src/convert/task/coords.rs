@@ -26,7 +26,7 @@ pub(super) fn coords(
         let lp = gp.level_path(l);
         for (axis, input) in [("x", &gp.x_input), ("y", &gp.y_input)] {
             let path = format!("{lp}/{axis}");
-            if l == 0 {
+            if l == 0 && !input.0.is_empty() {
                 // copy the input values in their own type
                 let src = input_array(&input.1, stores, &input.0)?;
                 let all = ArraySubset::new_with_shape(src.shape().to_vec());
