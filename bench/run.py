@@ -20,8 +20,15 @@ The `conventions` profile is measured too: on the same reflectance groups
 group side by side with the Python tool 0.12.0 `convert-s2-optimized` (and
 its --enable-sharding) in a Python 3.12 venv (bench/py012-venv.sh).
 
+Sentinel-1 GRD (issue 17): a full-size synthetic S1A IW GRDH product (both
+polarisations, 16677 × 26068 uint16 each) converted to calibrated σ⁰ on
+UTM 10 m with overviews (`convert`, and `--local-workers 2`), next to
+`gdalwarp -multi -wo NUM_THREADS=ALL_CPUS` warping only the DN of both
+polarisations from the same Zarr input with the same GCPs (order 1,
+bilinear) to a GeoTIFF. `--s1-only` runs just this part; `--no-s1` skips it.
+
 Usage: bench/run [--scale 1] [--python-cap 600] [--no-python] [--no-py012]
-                 [--no-scaling] [--no-engine] [--engine-only]
+                 [--no-scaling] [--no-engine] [--engine-only] [--no-s1] [--s1-only]
 """
 import argparse
 import datetime
@@ -156,6 +163,86 @@ def engine_figures():
     return {"state_machine_m_events_per_s": state, "grpc_noop_tasks_per_s_2_workers": round(grpc)}
 
 
+S1_SCHEMA = ROOT / "synth/schemas/S1A_IW_GRDH_1SDV_20241218T180252_20241218T180317_057050_0702F2_0BC2.json"
+
+
+def mdim_values(inp, array):
+    """The values of a small input array, read by GDAL's Zarr driver."""
+    out = subprocess.run(["gdalmdiminfo", "-detailed", "-array", array, str(inp)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["values"]
+
+
+def s1_gdal_vrt(inp, pols, path):
+    """A VRT over the DN of every polarisation (GDAL's Zarr driver) with the
+    product's GCP grid (GDAL's pixel-corner convention: centre + 0.5)."""
+    g = f"/{pols[0]}/conditions/gcp"
+    lines = mdim_values(inp, f"{g}/line")
+    pixels = mdim_values(inp, f"{g}/pixel")
+    lat = mdim_values(inp, f"{g}/latitude")
+    lon = mdim_values(inp, f"{g}/longitude")
+    info = subprocess.run(["gdalinfo", "-json", f'ZARR:"{inp}":/{pols[0]}/measurements/grd'],
+                          capture_output=True, text=True, check=True).stdout
+    w, h = json.loads(info)["size"]
+    gcps = "".join(
+        f'<GCP Id="{i}_{j}" Pixel="{float(p) + 0.5!r}" Line="{float(l) + 0.5!r}" '
+        f'X="{lon[i][j]!r}" Y="{lat[i][j]!r}"/>'
+        for i, l in enumerate(lines) for j, p in enumerate(pixels))
+    bands = "".join(
+        f'<VRTRasterBand dataType="UInt16" band="{k + 1}"><NoDataValue>0</NoDataValue><SimpleSource>'
+        f'<SourceFilename>ZARR:"{inp}":/{pol}/measurements/grd</SourceFilename><SourceBand>1</SourceBand>'
+        f'</SimpleSource></VRTRasterBand>'
+        for k, pol in enumerate(pols))
+    path.write_text(f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}">'
+                    f'<GCPList Projection="EPSG:4326">{gcps}</GCPList>{bands}</VRTDataset>\n')
+
+
+def s1_runs(exe, work, scale):
+    """Sentinel-1 GRD: ours (σ⁰, UTM 10 m, overviews) against gdalwarp of the DN."""
+    inp = work / f"s1-grd-scale{scale}.zarr"
+    if not (inp / ".zmetadata").exists():
+        shutil.rmtree(inp, ignore_errors=True)
+        subprocess.run([exe, "synth", inp, "--scale", str(scale), "--schema", S1_SCHEMA], check=True)
+    pols = sorted(p.name for p in inp.iterdir() if (p / "measurements/grd").is_dir())
+    in_bytes = du(inp)
+    runs = []
+    out = work / "out-s1"
+    runs.append(measure("s1-ours-sigma0", [exe, "convert", inp, out, "--overwrite"], out))
+    # the output grid of ours, for GDAL's extent
+    sr = json.loads((out / pols[0] / "measurements/0/spatial_ref/zarr.json").read_text())
+    band = json.loads((out / pols[0] / "measurements/0/sigma0/zarr.json").read_text())
+    gt = [float(v) for v in sr["attributes"]["GeoTransform"].split()]
+    h, w = band["shape"]
+    epsg = sr["attributes"]["crs_wkt"].rsplit('AUTHORITY["EPSG","', 1)[1].split('"')[0]
+    shutil.rmtree(out, ignore_errors=True)
+    out = work / "out-s1-lw2"
+    runs.append(measure("s1-ours-sigma0-local-workers-2",
+                        [exe, "convert", inp, out, "--overwrite", "--local-workers", "2"], out))
+    shutil.rmtree(out, ignore_errors=True)
+    vrt = work / "s1-dn-gcps.vrt"
+    s1_gdal_vrt(inp, pols, vrt)
+    tif = work / "out-s1-gdal"
+    shutil.rmtree(tif, ignore_errors=True)
+    tif.mkdir()
+    te = [gt[0], gt[3] + h * gt[5], gt[0] + w * gt[1], gt[3]]
+    runs.append(measure("s1-gdalwarp-dn-order1",
+                        ["gdalwarp", "-q", "-multi", "-wo", "NUM_THREADS=ALL_CPUS", "-order", "1",
+                         "-r", "bilinear", "-t_srs", f"EPSG:{epsg}", "-te", *map(repr, te),
+                         "-tr", repr(gt[1]), repr(-gt[5]), "-srcnodata", "0", "-dstnodata", "0",
+                         "-co", "TILED=YES", "-co", "BIGTIFF=YES", vrt, tif / "dn.tif"], tif))
+    shutil.rmtree(tif, ignore_errors=True)
+    for r in runs:
+        r["input_bytes"] = in_bytes
+        r["input_mb_per_s"] = round(in_bytes / 1e6 / r["wall_s"], 1)
+    by = {r["name"]: r for r in runs}
+    ratios = {
+        "s1_ours_over_gdalwarp_wall": round(by["s1-ours-sigma0"]["wall_s"] / by["s1-gdalwarp-dn-order1"]["wall_s"], 2),
+        "s1_ours_peak_rss_mb": by["s1-ours-sigma0"]["peak_rss_mb"],
+        "s1_output_grid": [h, w],
+    }
+    return runs, ratios
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scale", type=int, default=1, help="synthetic product scale (1 = full size)")
@@ -165,6 +252,8 @@ def main():
                     help="skip the Python tool 0.12.0 (conventions peer: convert-s2-optimized)")
     ap.add_argument("--no-scaling", action="store_true", help="skip the scale 4/2/1 run")
     ap.add_argument("--no-engine", action="store_true", help="skip the state-machine and gRPC figures")
+    ap.add_argument("--no-s1", action="store_true", help="skip the Sentinel-1 GRD runs")
+    ap.add_argument("--s1-only", action="store_true", help="only the Sentinel-1 GRD runs")
     ap.add_argument("--engine-only", action="store_true",
                     help="only the state-machine and gRPC figures, printed (bench/engine.sh uses it)")
     a = ap.parse_args()
@@ -179,6 +268,17 @@ def main():
     subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=ROOT, check=True)
     exe = ROOT / "target/release/eopf-geozarr"
     floor = ROOT / "target/release/transcode-floor"
+    if a.s1_only:
+        runs, ratios = s1_runs(exe, work, a.scale)
+        result = {
+            "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+            "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                  capture_output=True, text=True).stdout.strip(),
+            "scale": a.scale, "runs": runs, "ratios": ratios,
+        }
+        report(result, runs, ratios)
+        return
 
     def product(scale, encoding="default"):
         p = work / (f"s2a-l2a-scale{scale}" + ("" if encoding == "default" else f"-{encoding}"))
@@ -264,6 +364,10 @@ def main():
         "output_bytes_conventions_all_shard_over_python012_shard":
             ratio("ours-conventions-all-shard", "python-0.12-shard", "output_bytes"),
     }
+    if not a.no_s1:
+        s1, s1_ratios = s1_runs(exe, work, a.scale)
+        runs += s1
+        ratios.update(s1_ratios)
     scaling = []
     if not a.no_scaling:
         for s in (4, 2, 1):
@@ -285,9 +389,14 @@ def main():
         "scaling": scaling,
         "engine": None if a.no_engine else engine_figures(),
     }
+    report(result, runs + scaling, ratios)
+
+
+def report(result, rows, ratios):
+    """Print the table and ratios, write bench/results/<time>.json."""
     print()
     print(f"{'run':<24}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}{'output MB':>11}{'in MB/s':>9}")
-    for r in runs + scaling:
+    for r in rows:
         wall = f"> {r['cap_s']}" if r["timed_out"] else f"{r['wall_s']:.1f}"
         outmb = "-" if r["output_bytes"] is None else f"{r['output_bytes'] / 1e6:.0f}"
         fail = "" if r["exit"] == 0 or r["timed_out"] else "  FAILED"
@@ -296,16 +405,16 @@ def main():
               f"{r['name']:<24}{wall:>9}{r['cpu_s']:>9.1f}{r['peak_rss_mb']:>13}{outmb:>11}{'':>9}{fail}")
     print()
     for k, v in ratios.items():
-        if v is not None:
+        if v is not None and k != "s1_output_grid":
             print(f"{k}: {v}")
-    for k, v in (result["engine"] or {}).items():
+    for k, v in (result.get("engine") or {}).items():
         print(f"{k}: {v}")
     results = BENCH / "results"
     results.mkdir(exist_ok=True)
     name = results / (result["time_utc"].replace(":", "").replace("+0000", "Z") + ".json")
     name.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten {name.relative_to(ROOT)}")
-    if any(r["exit"] != 0 and not r["timed_out"] for r in runs + scaling):
+    if any(r["exit"] != 0 and not r["timed_out"] for r in rows):
         sys.exit(1)
 
 

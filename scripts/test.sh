@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every test: installs Debian's chromium (browser tests) and creates the
+# Run every test: installs Debian's chromium (browser tests) and gdal-bin
+# (Sentinel-1 tests against gdalwarp) and creates the
 # pinned Python venv (.venv) for the interop tests, the pinned browser driver
 # (tests/browser/node_modules) and the S3 test server (s3s-fs) if missing,
 # then runs the Rust unit and end-to-end tests.
@@ -10,6 +11,15 @@ if [ ! -x /usr/bin/chromium ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
     else
         echo "the browser tests need Debian's chromium: run 'sudo apt-get install chromium', then this script again" >&2
+        exit 1
+    fi
+fi
+# Sentinel-1 tests compare with GDAL's gdalwarp (Debian's gdal-bin)
+if ! command -v gdalwarp >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdal-bin
+    else
+        echo "the Sentinel-1 tests need Debian's gdal-bin: run 'sudo apt-get install gdal-bin', then this script again" >&2
         exit 1
     fi
 fi

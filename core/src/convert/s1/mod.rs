@@ -17,7 +17,7 @@ use crate::convert::conventions::{
 };
 use crate::convert::native::{band_meta, coord_nodes};
 use crate::convert::plan::{BandPlan, Coords, GroupPlan, LevelPlan, Options, Profile};
-use crate::geo::chunking::level_sizes;
+use crate::geo::chunking::{aligned_chunk_size, inner_chunk, level_sizes};
 use crate::geo::crs::{utm_zone, Crs};
 use crate::geo::downsample::Resampling;
 use crate::geo::gcp::GcpGrid;
@@ -393,13 +393,16 @@ pub(crate) fn plan(
                     Profile::GeoZarr04 => l.to_string(),
                     Profile::Conventions => level_name(&lg),
                 };
-                LevelPlan::new(
+                let mut lp = LevelPlan::new(
                     format!("{path}/{name}"),
                     lg,
                     if l == 0 { 1 } else { 2 },
                     true,
                     &lopts,
-                )
+                );
+                lp.chunk = level_chunk(lg.width, lg.height, lopts.spatial_chunk);
+                lp.inner = inner_chunk(lp.chunk, opts.shard);
+                lp
             })
             .collect();
         let gp = GroupPlan {
@@ -416,6 +419,19 @@ pub(crate) fn plan(
         out.groups.push(gp);
     }
     Ok(out)
+}
+
+/// Square chunk edge of a level: the largest edge up to `target` that, on
+/// each side, covers it whole, divides it, or has no divisor of the side
+/// within a factor 4 below it (profile §3.1, as `validate` checks it; the
+/// scene's grid is not square, so the S2 rule of one aligned edge for both
+/// sides does not apply).
+pub(crate) fn level_chunk(w: u64, h: u64, target: u64) -> u64 {
+    let ok = |s: u64, c: u64| c >= s || s % c == 0 || aligned_chunk_size(s, c) * 4 < c;
+    (1..=target.min(w.max(h)).max(1))
+        .rev()
+        .find(|&c| ok(w, c) && ok(h, c))
+        .unwrap_or(1)
 }
 
 /// `r10m`-style name of a conventions level (`r0.0001` for degrees).
@@ -435,6 +451,10 @@ fn band_attrs(band: &BandPlan, pol: &str, l: usize, gp: &GroupPlan) -> Map<Strin
         .as_ref()
         .map_or(Quantity::Dn, |s| s.calibration.quantity);
     let mut a = Map::new();
+    if gp.levels[0].path.ends_with("/0") {
+        // geozarr-0.4 names dimensions in attributes too
+        a.insert("_ARRAY_DIMENSIONS".into(), json!(["y", "x"]));
+    }
     let pol_name = pol.rsplit('_').next().unwrap_or(pol).to_string();
     let (long, std) = match q {
         Quantity::Sigma0 => (
@@ -590,5 +610,18 @@ fn nodes(
             out.push((gp.band_path(b, l), band_meta(band, lv, a)));
         }
         out.extend(coord_nodes(product, gp, l));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::level_chunk;
+
+    #[test]
+    fn level_chunks_pass_the_alignment_rule() {
+        assert_eq!(level_chunk(28965, 21732, 2048), 1811);
+        assert_eq!(level_chunk(7242, 5433, 2048), 1207);
+        assert_eq!(level_chunk(906, 680, 2048), 906);
+        assert_eq!(level_chunk(4096, 4096, 2048), 2048);
     }
 }
