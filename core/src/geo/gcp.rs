@@ -101,9 +101,9 @@ impl GcpGrid {
         *hint = (i, j);
         let (l0, l1) = (self.lines[i], self.lines[i + 1]);
         let (p0, p1) = (self.pixels[j], self.pixels[j + 1]);
-        let (dl, dp) = (l1 - l0, p1 - p0);
-        let u = (l - l0) / dl;
-        let v = (p - p0) / dp;
+        let (idl, idp) = (1.0 / (l1 - l0), 1.0 / (p1 - p0));
+        let u = (l - l0) * idl;
+        let v = (p - p0) * idp;
         let (x00, y00) = self.node(i, j);
         let (x01, y01) = self.node(i, j + 1);
         let (x10, y10) = self.node(i + 1, j);
@@ -114,7 +114,7 @@ impl GcpGrid {
             let val = top + (bot - top) * u;
             let d_u = bot - top;
             let d_v = (a01 - a00) + ((a11 - a10) - (a01 - a00)) * u;
-            (val, d_u / dl, d_v / dp)
+            (val, d_u * idl, d_v * idp)
         };
         let (x, xl, xp) = bil(x00, x01, x10, x11);
         let (y, yl, yp) = bil(y00, y01, y10, y11);
@@ -218,6 +218,13 @@ impl GcpGrid {
         let nc = cs.len();
         let mut hint = (0, 0);
         let mut ri = 0;
+        // beyond 2 px outside the lattice the guess (off by ~0.01 px) is final
+        let (lo_l, hi_l) = (self.lines[0] - 2.0, self.lines[self.lines.len() - 1] + 2.0);
+        let (lo_p, hi_p) = (
+            self.pixels[0] - 2.0,
+            self.pixels[self.pixels.len() - 1] + 2.0,
+        );
+        let mut row_nodes = vec![[0f64; 2]; nc];
         for r in rows.clone() {
             while ri + 2 < rs.len() && r >= rs[ri + 1] {
                 ri += 1;
@@ -228,30 +235,33 @@ impl GcpGrid {
             } else {
                 0.0
             };
+            // the lattice interpolated to this row, once per row
+            let (a, b) = (ri * nc, (ri + 1).min(rs.len() - 1) * nc);
+            for (k, n) in row_nodes.iter_mut().enumerate() {
+                let (q0, q1) = (lattice[a + k], lattice[b + k]);
+                *n = [q0[0] + (q1[0] - q0[0]) * t, q0[1] + (q1[1] - q0[1]) * t];
+            }
             let y = grid.top - (r as f64 + 0.5) * grid.res_y;
             let mut ci = 0;
+            let mut span = (0u64, 1.0f64);
             for c in cols.clone() {
-                while ci + 2 < cs.len() && c >= cs[ci + 1] {
-                    ci += 1;
+                if c == cols.start || (ci + 2 < nc && c >= cs[ci + 1]) {
+                    while ci + 2 < nc && c >= cs[ci + 1] {
+                        ci += 1;
+                    }
+                    let (c0, c1) = (cs[ci], cs[(ci + 1).min(nc - 1)]);
+                    span = (c0, if c1 > c0 { 1.0 / (c1 - c0) as f64 } else { 0.0 });
                 }
-                let (c0, c1) = (cs[ci], cs[(ci + 1).min(cs.len() - 1)]);
-                let s = if c1 > c0 {
-                    (c - c0) as f64 / (c1 - c0) as f64
-                } else {
-                    0.0
-                };
-                let at = |a: usize, b: usize| lattice[a * nc + b];
-                let (a, b) = (ri, (ri + 1).min(rs.len() - 1));
-                let (d, e) = (ci, (ci + 1).min(nc - 1));
-                let q = [at(a, d), at(a, e), at(b, d), at(b, e)];
-                let lerp = |k: usize| {
-                    let top = q[0][k] + (q[1][k] - q[0][k]) * s;
-                    let bot = q[2][k] + (q[3][k] - q[2][k]) * s;
-                    top + (bot - top) * t
-                };
-                let guess = (lerp(0), lerp(1));
+                let s = (c - span.0) as f64 * span.1;
+                let (q0, q1) = (row_nodes[ci], row_nodes[(ci + 1).min(nc - 1)]);
+                let guess = (q0[0] + (q1[0] - q0[0]) * s, q0[1] + (q1[1] - q0[1]) * s);
                 let x = grid.left + (c as f64 + 0.5) * grid.res_x;
-                let lp = if guess.0.is_finite() && guess.1.is_finite() {
+                let lp = if !(guess.0.is_finite() && guess.1.is_finite()) {
+                    // a lattice node without an inverse nearby: solve this pixel exactly
+                    self.inverse(x, y, self.centre())
+                } else if guess.0 < lo_l || guess.0 > hi_l || guess.1 < lo_p || guess.1 > hi_p {
+                    Some(guess)
+                } else {
                     // a second step where the guess was off by more than 1e-4 px
                     self.newton_step(x, y, guess, &mut hint).and_then(|lp| {
                         if (lp.0 - guess.0).abs() + (lp.1 - guess.1).abs() > 1e-4 {
@@ -260,9 +270,6 @@ impl GcpGrid {
                             Some(lp)
                         }
                     })
-                } else {
-                    // a lattice node without an inverse nearby: solve this pixel exactly
-                    self.inverse(x, y, self.centre())
                 };
                 let (l, p) = lp.unwrap_or((f64::NAN, f64::NAN));
                 f(r, c, l, p);
