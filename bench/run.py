@@ -221,16 +221,18 @@ def s1_runs(exe, work, scale):
     shutil.rmtree(out, ignore_errors=True)
     vrt = work / "s1-dn-gcps.vrt"
     s1_gdal_vrt(inp, pols, vrt)
-    tif = work / "out-s1-gdal"
-    shutil.rmtree(tif, ignore_errors=True)
-    tif.mkdir()
+    tif = work / "out-s1-gdal.tif"
+    if tif.exists():
+        tif.unlink()
     te = [gt[0], gt[3] + h * gt[5], gt[0] + w * gt[1], gt[3]]
     runs.append(measure("s1-gdalwarp-dn-order1",
                         ["gdalwarp", "-q", "-multi", "-wo", "NUM_THREADS=ALL_CPUS", "-order", "1",
                          "-r", "bilinear", "-t_srs", f"EPSG:{epsg}", "-te", *map(repr, te),
                          "-tr", repr(gt[1]), repr(-gt[5]), "-srcnodata", "0", "-dstnodata", "0",
-                         "-co", "TILED=YES", "-co", "BIGTIFF=YES", vrt, tif / "dn.tif"], tif))
-    shutil.rmtree(tif, ignore_errors=True)
+                         "-co", "TILED=YES", "-co", "BIGTIFF=YES", vrt, tif]))
+    runs[-1]["output_bytes"] = tif.stat().st_size if tif.exists() else None
+    if tif.exists():
+        tif.unlink()
     for r in runs:
         r["input_bytes"] = in_bytes
         r["input_mb_per_s"] = round(in_bytes / 1e6 / r["wall_s"], 1)

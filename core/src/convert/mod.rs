@@ -3,7 +3,8 @@
 //! layout and a DAG of small serialisable tasks, made by `build` (the
 //! geozarr-0.4 layout) or `conventions` (the conventions profile's) from
 //! what `native` reads of the input; `task`
-//! runs one of them (in-process and on cluster workers alike); `executor`
+//! runs one of them (in-process and on cluster workers alike); `s1`
+//! plans Sentinel-1 GRD products (calibration, geocoding); `executor`
 //! runs a plan's tasks on a thread pool; `cache` is a worker's
 //! decoded-chunk cache; `attrs` and `metadata` make and write the output's
 //! node documents.

@@ -28,6 +28,12 @@ pub struct GcpGrid {
     pub y: Vec<f64>,
 }
 
+/// Reciprocal line and pixel spacings of the lattice cells.
+struct Recip {
+    lines: Vec<f64>,
+    pixels: Vec<f64>,
+}
+
 /// Index `i` of the cell `[axis[i], axis[i+1]]` holding `v`, clamped to the
 /// first and last cell (so values outside extrapolate from the edge cells).
 #[inline]
@@ -96,12 +102,29 @@ impl GcpGrid {
     /// cell search from, updated.
     #[inline]
     pub fn forward_jac(&self, l: f64, p: f64, hint: &mut (usize, usize)) -> (f64, f64, [f64; 4]) {
+        self.forward_jac_with(l, p, hint, None)
+    }
+
+    /// [`GcpGrid::forward_jac`] with the cells' reciprocal spacings precomputed.
+    #[inline(always)]
+    fn forward_jac_with(
+        &self,
+        l: f64,
+        p: f64,
+        hint: &mut (usize, usize),
+        recip: Option<&Recip>,
+    ) -> (f64, f64, [f64; 4]) {
         let i = cell(&self.lines, l, hint.0);
         let j = cell(&self.pixels, p, hint.1);
         *hint = (i, j);
-        let (l0, l1) = (self.lines[i], self.lines[i + 1]);
-        let (p0, p1) = (self.pixels[j], self.pixels[j + 1]);
-        let (idl, idp) = (1.0 / (l1 - l0), 1.0 / (p1 - p0));
+        let (l0, p0) = (self.lines[i], self.pixels[j]);
+        let (idl, idp) = match recip {
+            Some(r) => (r.lines[i], r.pixels[j]),
+            None => (
+                1.0 / (self.lines[i + 1] - l0),
+                1.0 / (self.pixels[j + 1] - p0),
+            ),
+        };
         let u = (l - l0) * idl;
         let v = (p - p0) * idp;
         let (x00, y00) = self.node(i, j);
@@ -136,14 +159,27 @@ impl GcpGrid {
         lp: (f64, f64),
         hint: &mut (usize, usize),
     ) -> Option<(f64, f64)> {
-        let (fx, fy, [a, b, c, d]) = self.forward_jac(lp.0, lp.1, hint);
+        self.newton_with(x, y, lp, hint, None)
+    }
+
+    #[inline(always)]
+    fn newton_with(
+        &self,
+        x: f64,
+        y: f64,
+        lp: (f64, f64),
+        hint: &mut (usize, usize),
+        recip: Option<&Recip>,
+    ) -> Option<(f64, f64)> {
+        let (fx, fy, [a, b, c, d]) = self.forward_jac_with(lp.0, lp.1, hint, recip);
         let det = a * d - b * c;
         if det == 0.0 || !det.is_finite() {
             return None;
         }
+        let inv = 1.0 / det;
         let (rx, ry) = (x - fx, y - fy);
-        let dl = (d * rx - b * ry) / det;
-        let dp = (-c * rx + a * ry) / det;
+        let dl = (d * rx - b * ry) * inv;
+        let dp = (-c * rx + a * ry) * inv;
         Some((lp.0 + dl, lp.1 + dp))
     }
 
@@ -225,6 +261,15 @@ impl GcpGrid {
             self.pixels[self.pixels.len() - 1] + 2.0,
         );
         let mut row_nodes = vec![[0f64; 2]; nc];
+        let recip = Recip {
+            lines: self.lines.windows(2).map(|w| 1.0 / (w[1] - w[0])).collect(),
+            pixels: self
+                .pixels
+                .windows(2)
+                .map(|w| 1.0 / (w[1] - w[0]))
+                .collect(),
+        };
+        let recip = Some(&recip);
         for r in rows.clone() {
             while ri + 2 < rs.len() && r >= rs[ri + 1] {
                 ri += 1;
@@ -263,13 +308,14 @@ impl GcpGrid {
                     Some(guess)
                 } else {
                     // a second step where the guess was off by more than 1e-4 px
-                    self.newton_step(x, y, guess, &mut hint).and_then(|lp| {
-                        if (lp.0 - guess.0).abs() + (lp.1 - guess.1).abs() > 1e-4 {
-                            self.newton_step(x, y, lp, &mut hint)
-                        } else {
-                            Some(lp)
-                        }
-                    })
+                    self.newton_with(x, y, guess, &mut hint, recip)
+                        .and_then(|lp| {
+                            if (lp.0 - guess.0).abs() + (lp.1 - guess.1).abs() > 1e-4 {
+                                self.newton_with(x, y, lp, &mut hint, recip)
+                            } else {
+                                Some(lp)
+                            }
+                        })
                 };
                 let (l, p) = lp.unwrap_or((f64::NAN, f64::NAN));
                 f(r, c, l, p);
