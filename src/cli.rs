@@ -129,8 +129,8 @@ struct ConvertArgs {
     /// Sentinel-1 GRD: what the bands hold: `sigma0`, `gamma0`, `beta0`
     /// (float32 linear power, calibrated and thermal-noise corrected) or
     /// `dn` (the uint16 digital numbers, uncalibrated). See docs/s1.md.
-    #[arg(long, value_name = "Q", default_value = "sigma0", value_parser = ["sigma0", "gamma0", "beta0", "dn"])]
-    s1_quantity: String,
+    #[arg(long, value_name = "Q", value_enum, default_value = "sigma0")]
+    s1_quantity: S1Quantity,
     /// Sentinel-1 GRD: output CRS, `EPSG:326zz`/`EPSG:327zz` (WGS 84 / UTM)
     /// or `EPSG:4326` [default: the UTM zone of the scene centre].
     #[arg(long, value_name = "EPSG:CODE", value_parser = parse_epsg)]
@@ -309,13 +309,27 @@ impl ConvertArgs {
             overwrite: a.overwrite,
             threads: a.threads,
             s1: S1Options {
-                quantity: Quantity::from_name(&a.s1_quantity).unwrap_or_default(),
+                quantity: match a.s1_quantity {
+                    S1Quantity::Sigma0 => Quantity::Sigma0,
+                    S1Quantity::Gamma0 => Quantity::Gamma0,
+                    S1Quantity::Beta0 => Quantity::Beta0,
+                    S1Quantity::Dn => Quantity::Dn,
+                },
                 epsg: a.crs,
                 resolution: a.resolution,
             },
             ..Default::default()
         }
     }
+}
+
+/// `--s1-quantity` values.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum S1Quantity {
+    Sigma0,
+    Gamma0,
+    Beta0,
+    Dn,
 }
 
 /// `EPSG:32632` (or `32632`) → 32632.

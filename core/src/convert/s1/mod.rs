@@ -95,12 +95,11 @@ fn read2(
     Ok((v, shape))
 }
 
-/// The GCP grid of polarisation group `g`, lon/lat projected by `project`.
-fn gcp_grid(
-    product: &Product,
-    coords: &Coords,
-    g: &str,
-) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>)> {
+/// A GCP grid as stored: lines, pixels, latitudes, longitudes.
+type GcpArrays = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// The GCP grid of polarisation group `g` as stored.
+fn gcp_grid(product: &Product, coords: &Coords, g: &str) -> Result<GcpArrays> {
     let base = format!("{g}/conditions/gcp");
     let miss = "missing: no GCP grid (conditions/gcp latitude, longitude, line, pixel), so the image cannot be geocoded";
     let (lat, lshape) = read2(product, coords, &format!("{base}/latitude"), miss)?;
@@ -427,7 +426,7 @@ pub(crate) fn plan(
 /// scene's grid is not square, so the S2 rule of one aligned edge for both
 /// sides does not apply).
 pub(crate) fn level_chunk(w: u64, h: u64, target: u64) -> u64 {
-    let ok = |s: u64, c: u64| c >= s || s % c == 0 || aligned_chunk_size(s, c) * 4 < c;
+    let ok = |s: u64, c: u64| c >= s || s.is_multiple_of(c) || aligned_chunk_size(s, c) * 4 < c;
     (1..=target.min(w.max(h)).max(1))
         .rev()
         .find(|&c| ok(w, c) && ok(h, c))
