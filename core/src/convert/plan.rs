@@ -109,7 +109,7 @@ pub struct BandPlan {
     pub decode: Option<Decode>,
     /// Sentinel-1: level 0 is the input calibrated and geocoded (chunk tasks only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub s1: Option<Box<crate::convert::s1::S1Band>>,
+    pub s1: Option<Box<crate::convert::s1::band::S1Band>>,
 }
 
 /// CF packing undone: `value = stored · scale + offset`.

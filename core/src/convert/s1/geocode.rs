@@ -6,7 +6,8 @@
 
 use std::ops::Range;
 
-use super::{S1Band, LATTICE_STEP};
+use super::band::S1Band;
+use super::LATTICE_STEP;
 use crate::geo::grid::Grid;
 use crate::Result;
 

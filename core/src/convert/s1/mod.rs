@@ -4,8 +4,11 @@
 //! the plan, so every output chunk is a self-contained task: level 0 chunks
 //! geocode ([`geocode`]), coarser levels average their parent level.
 
+pub mod band;
 pub mod calib;
 pub(crate) mod geocode;
+
+pub use band::S1Band;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -45,18 +48,6 @@ pub struct S1Options {
     pub epsg: Option<u32>,
     /// Output pixel size in CRS units (`--resolution`); default 10 m (1e-4° for EPSG:4326).
     pub resolution: Option<f64>,
-}
-
-/// How one polarisation's band is made: the input image, its geolocation
-/// (GCP grid in the output CRS) and its calibration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct S1Band {
-    /// Image shape (lines, pixels).
-    pub shape: [u64; 2],
-    /// The GCP grid, in output map coordinates.
-    pub gcp: GcpGrid,
-    /// Calibration and noise removal.
-    pub calibration: Calibration,
 }
 
 /// The polarisation groups of an S1 GRD product (those holding
