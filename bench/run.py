@@ -20,8 +20,12 @@ The `conventions` profile is measured too: on the same reflectance groups
 group side by side with the Python tool 0.12.0 `convert-s2-optimized` (and
 its --enable-sharding) in a Python 3.12 venv (bench/py012-venv.sh).
 
+The Python package (`eopf_geozarr_rs.convert`, wheel built by
+bench/pyapi-venv.sh) runs the same conversion as `ours`, to show the API
+costs nothing over the CLI.
+
 Usage: bench/run [--scale 1] [--python-cap 600] [--no-python] [--no-py012]
-                 [--no-scaling] [--no-engine] [--engine-only]
+                 [--no-pyapi] [--no-scaling] [--no-engine] [--engine-only]
 """
 import argparse
 import datetime
@@ -163,6 +167,8 @@ def main():
     ap.add_argument("--no-python", action="store_true", help="skip the Python tool 0.8.0 (geozarr-0.4 peer)")
     ap.add_argument("--no-py012", action="store_true",
                     help="skip the Python tool 0.12.0 (conventions peer: convert-s2-optimized)")
+    ap.add_argument("--no-pyapi", action="store_true",
+                    help="skip the Python package run (eopf_geozarr_rs.convert, same as `ours`)")
     ap.add_argument("--no-scaling", action="store_true", help="skip the scale 4/2/1 run")
     ap.add_argument("--no-engine", action="store_true", help="skip the state-machine and gRPC figures")
     ap.add_argument("--engine-only", action="store_true",
@@ -202,6 +208,14 @@ def main():
     for r in runs[-2:]:
         r["input_bytes"] = du(ts1)
     helptext = subprocess.run([exe, "convert", "--help"], capture_output=True, text=True).stdout
+    # the Python package: the same conversion through eopf_geozarr_rs.convert
+    if not a.no_pyapi:
+        py = subprocess.run([BENCH / "pyapi-venv.sh"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+        code = ("import sys, eopf_geozarr_rs as eg; "
+                "eg.convert(sys.argv[1], sys.argv[2], groups=sys.argv[3:])")
+        runs.append(measure("ours-python-api", [py, "-c", code, inp, work / "out-pyapi", *GROUPS],
+                            work / "out-pyapi"))
     if "--local-workers" in helptext:
         runs.append(measure("ours-local-workers-2",
                             [exe, "convert", inp, work / "out-ours-lw2", *groups, "--local-workers", "2"],
@@ -250,6 +264,7 @@ def main():
         "python_over_ours": ratio("python", "ours"),
         "python_dask_over_ours": ratio("python-dask-cluster", "ours"),
         "local_workers_2_over_ours": ratio("ours-local-workers-2", "ours"),
+        "python_api_over_ours": ratio("ours-python-api", "ours"),
         "typesize1_input_over_ours": ratio("ours-typesize1-input", "ours"),
         "typesize1_ours_over_its_floor": ratio("ours-typesize1-input", "floor-typesize1-input"),
         "typesize1_input_over_ours_peak_rss": ratio("ours-typesize1-input", "ours", "peak_rss_mb"),

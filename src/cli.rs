@@ -361,7 +361,7 @@ fn cores() -> usize {
 /// `convert` on a cluster: a local one (`--local-workers`, `--dask-cluster`)
 /// or a running scheduler (`--scheduler`). Tasks are chunk-sized.
 fn run_convert_cluster(a: &ConvertArgs) -> Result<Option<Summary>> {
-    use crate::cluster::{bin_dir, Cluster};
+    use geozarr_client::{bin_dir, Cluster, Launcher};
     let local = match (a.dask_cluster, a.local_workers) {
         (true, _) => Some(cores()),
         (false, Some(n)) => Some(n.max(1)),
@@ -382,13 +382,14 @@ fn run_convert_cluster(a: &ConvertArgs) -> Result<Option<Summary>> {
         (Some(n), _) => {
             let threads = if a.threads > 0 { a.threads } else { cores() };
             let slots = (threads / n).max(1) as u32;
-            Cluster::local(&bin_dir()?, n, slots, max_attempts)?
+            Cluster::local(&Launcher::Binaries(bin_dir()?), n, slots, max_attempts)?
         }
         (None, Some(url)) => {
             Cluster::connect(url, geozarr_proto::client::env_token(), max_attempts)?
         }
         (None, None) => unreachable!("checked above"),
     };
+    cluster.exit_on_signal();
     let bar = progress_bar();
     let r = convert_with(&a.input, &a.output, &opts, bar.clone(), &cluster);
     bar.0.finish_and_clear();

@@ -1,7 +1,6 @@
 //! `eopf-geozarr`: convert Copernicus EOPF Zarr products into GeoZarr stores.
 
 mod cli;
-mod cluster;
 
 // The system allocator: bands stream through small windows and blocks, and
 // glibc returns what they free. mimalloc (still used by the worker, whose

@@ -8,6 +8,7 @@
 //! this file is its shell: the gRPC session, opening a job's stores, the
 //! slot threads, heartbeats and the result batches.
 
+pub mod cli;
 pub mod state;
 
 use std::sync::atomic::{AtomicU64, Ordering};

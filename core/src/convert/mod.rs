@@ -233,6 +233,19 @@ fn reset_band(plan: &Plan, g: usize, b: usize, out: &store::Store) -> Result<()>
     Ok(())
 }
 
+/// The plan a conversion of `input` follows, without touching any output:
+/// every output node's metadata and where each band goes (the Python
+/// package's `setup_datatree_metadata_geozarr_spec_compliant`).
+pub fn plan_for(input: &str, opts: &ConvertOptions) -> Result<Plan> {
+    let in_loc = Location::parse(input)?;
+    let sopts = StoreOptions {
+        max_retries: opts.max_retries,
+    };
+    let in_store = store::open_input_with(&in_loc, &sopts)?;
+    let product = Product::open(&in_store, &in_loc.to_string())?;
+    build::build(&product, &|p| product.read_1d(&in_store, p), &opts.plan)
+}
+
 /// Convert `input` into `output` on this machine's threads.
 pub fn convert(
     input: &str,

@@ -1,18 +1,19 @@
-//! The CLI's cluster side: [`Cluster`] runs a conversion's tasks on a
-//! scheduler (an [`Executor`] for `geozarr_core::convert::convert_with`,
-//! used by `convert --scheduler URL`, `--local-workers N` and
-//! `--dask-cluster`), and [`local`] starts a scheduler and worker processes
-//! on this machine and stops them again (also on Ctrl-C and on error).
+//! geozarr-client: the client side of the distributed engine. [`Cluster`]
+//! runs a conversion's tasks on a scheduler (an [`Executor`] for
+//! `geozarr_core::convert::convert_with`, used by the CLI's `convert
+//! --scheduler URL`, `--local-workers N`, `--dask-cluster` and by the Python
+//! package's `convert(local_workers=…, scheduler=…)`), and [`local`] starts
+//! a scheduler and worker processes on this machine and stops them again
+//! (also on Ctrl-C, on cancellation and on error).
 //!
-//! It lives in the CLI, not in the scheduler crate, because it is the one
+//! It is its own crate, not part of the scheduler, because it is the one
 //! place that knows both sides: core's plan and tasks, and the protocol.
 //! Each task is sent with its typed kind (band, level, chunk; carry-over;
 //! coordinates), which the scheduler words for progress and errors through
 //! `geozarr_proto::task`, as this module does for its own messages.
 
-pub(crate) mod local;
+pub mod local;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use geozarr_proto::client::{connect, status_line};
 use geozarr_proto::pb;
 use tokio_stream::StreamExt;
 
-pub(crate) use local::{bin_dir, LocalCluster};
+pub use local::{bin_dir, Launcher, LocalCluster};
 
 /// Things to undo when the user presses Ctrl-C.
 #[derive(Default)]
@@ -34,7 +35,7 @@ struct Interrupt {
 }
 
 /// Runs tasks on a scheduler at `url` (see the module docs).
-pub(crate) struct Cluster {
+pub struct Cluster {
     url: String,
     token: Option<String>,
     rt: tokio::runtime::Runtime,
@@ -46,8 +47,9 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     /// A client for the scheduler at `url`; tasks fail the job after
-    /// `max_attempts` attempts. Ctrl-C cancels the running job.
-    pub(crate) fn connect(url: &str, token: Option<String>, max_attempts: u32) -> Result<Self> {
+    /// `max_attempts` attempts. The conversion's cancel flag cancels the
+    /// running job (see also [`Cluster::exit_on_signal`]).
+    pub fn connect(url: &str, token: Option<String>, max_attempts: u32) -> Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -58,7 +60,7 @@ impl Cluster {
         } else {
             format!("http://{url}")
         };
-        let c = Cluster {
+        Ok(Cluster {
             url,
             token,
             rt,
@@ -66,28 +68,30 @@ impl Cluster {
             remote: Mutex::new((0, 0)),
             interrupt: Arc::new(Mutex::new(Interrupt::default())),
             local: None,
-        };
-        c.on_interrupt();
-        Ok(c)
+        })
     }
 
     /// Start a local cluster (a scheduler and `workers` worker processes
-    /// with `slots` slots each, binaries from `bin_dir`) and connect to it.
-    pub(crate) fn local(
-        bin_dir: &Path,
+    /// with `slots` slots each, started by `launcher`) and connect to it.
+    pub fn local(
+        launcher: &Launcher,
         workers: usize,
         slots: u32,
         max_attempts: u32,
     ) -> Result<Self> {
         let token = geozarr_proto::client::env_token().unwrap_or_else(local::random_token);
-        let local = Arc::new(LocalCluster::start(bin_dir, workers, slots, &token)?);
+        let local = Arc::new(LocalCluster::start(launcher, workers, slots, &token)?);
         let mut c = Cluster::connect(&local.url, Some(token), max_attempts)?;
         c.interrupt.lock().unwrap_or_else(|e| e.into_inner()).local = Some(local.clone());
         c.local = Some(local);
         Ok(c)
     }
 
-    fn on_interrupt(&self) {
+    /// For a command-line program: on Ctrl-C or SIGTERM cancel the running
+    /// job, stop the local cluster and exit with status 130 (the output
+    /// stays resumable). Library callers cancel through the conversion's
+    /// cancel flag instead.
+    pub fn exit_on_signal(&self) {
         let state = self.interrupt.clone();
         let url = self.url.clone();
         let token = self.token.clone();
@@ -178,11 +182,20 @@ impl Cluster {
             .map_err(|s| Error::Task(status_line(url, &s)))?
             .into_inner();
         let mut results = vec![];
-        let mut health = tokio::time::interval(Duration::from_millis(500));
+        let mut health = tokio::time::interval(Duration::from_millis(200));
         loop {
             let ev = tokio::select! {
                 ev = events.next() => ev,
                 _ = health.tick() => {
+                    if stores.cancel.is_set() {
+                        let cancel = async {
+                            let mut c = connect(url, self.token.as_deref(), Duration::ZERO).await.ok()?;
+                            c.cancel(pb::CancelRequest { job }).await.ok()
+                        };
+                        let _ = tokio::time::timeout(Duration::from_secs(2), cancel).await;
+                        self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).job = None;
+                        return Err(Error::Cancelled);
+                    }
                     if let Some(l) = &self.local {
                         if let Some(why) = l.broken() {
                             return Err(lost(why));
@@ -257,7 +270,7 @@ impl Cluster {
     }
 
     /// Stop the local cluster (if any). Also done on drop.
-    pub(crate) fn shutdown(&mut self) {
+    pub fn shutdown(&mut self) {
         if let Some(l) = self.local.take() {
             l.kill();
         }
