@@ -5,6 +5,39 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// `println!` to stdout that ends the program quietly when the reader has
+/// gone (`eopf-geozarr info … | head`), as command-line tools do; SIGPIPE
+/// itself stays ignored, so a closed network connection is an error to
+/// report, not a silent death.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            $crate::cli::stdout_failed(e)
+        }
+    }};
+}
+
+/// `print!` counterpart of [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($t)*) {
+            $crate::cli::stdout_failed(e)
+        }
+    }};
+}
+
+/// Stdout cannot be written: a reader gone ends the program quietly, any
+/// other failure is one line on stderr.
+pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+    std::process::exit(0)
+}
+
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use geozarr_core::convert::plan;
@@ -34,7 +67,7 @@ enum Command {
     /// all other groups are carried over unchanged. Re-running into an
     /// unfinished output resumes it; a finished store has consolidated
     /// metadata at its root.
-    Convert(ConvertArgs),
+    Convert(Box<ConvertArgs>),
     /// Show what a store holds: groups, arrays, CRS, resolution, extent, levels.
     ///
     /// Works on EOPF products (Zarr v2) and GeoZarr stores (Zarr v3), local
@@ -115,9 +148,21 @@ struct ConvertArgs {
     #[arg(long, value_name = "N", conflicts_with = "scheduler")]
     local_workers: Option<usize>,
     /// Run on a running cluster: submit to the scheduler at URL and follow
-    /// the job (GEOZARR_TOKEN is sent when set).
+    /// the job (GEOZARR_TOKEN is sent when set). https://HOST:PORT for a
+    /// scheduler serving TLS.
     #[arg(long, value_name = "URL")]
     scheduler: Option<String>,
+    /// CA certificate (PEM) that signed an https:// scheduler's certificate
+    /// [default: GEOZARR_TLS_CA, else the system roots].
+    #[arg(long, value_name = "PEM", requires = "scheduler")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Own certificate (PEM) for a scheduler requiring mutual TLS
+    /// [default: GEOZARR_TLS_CERT].
+    #[arg(long, value_name = "PEM", requires_all = ["scheduler", "tls_key"])]
+    tls_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) of --tls-cert [default: GEOZARR_TLS_KEY].
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     /// Task size on a cluster: `chunk` (one task per output chunk and level;
     /// a band's tasks stay on one worker, which keeps decoded chunks for the
     /// next task, so each input chunk is decoded once; an idle worker helps
@@ -242,30 +287,33 @@ fn init_logging(verbose: bool) {
 
 fn print_summary(s: &Summary, output: &str) {
     let mb = |b: u64| b as f64 / 1e6;
-    println!(
+    outln!(
         "converted {} groups, {} bands ({} chunks) into {output}",
-        s.groups, s.bands, s.band_chunks
+        s.groups,
+        s.bands,
+        s.band_chunks
     );
     if s.resumed {
-        println!(
+        outln!(
             "resumed: {} bands and {} chunks already complete were skipped",
-            s.bands_skipped, s.stats.chunks_skipped
+            s.bands_skipped,
+            s.stats.chunks_skipped
         );
     }
-    println!("carried over {} arrays unchanged", s.carried);
+    outln!("carried over {} arrays unchanged", s.carried);
     if s.stats.input_chunks_whole > 0 {
-        println!(
+        outln!(
             "{} input chunks were decoded whole (their blosc frames cannot be read block by block)",
             s.stats.input_chunks_whole
         );
     }
     if !s.not_carried.is_empty() {
-        println!(
+        outln!(
             "not carried over (no Zarr v3 data type): {}",
             s.not_carried.join(", ")
         );
     }
-    println!(
+    outln!(
         "read {:.1} MB, wrote {:.1} MB in {:.2} s ({:.1} MB/s of input)",
         mb(s.bytes_read),
         mb(s.bytes_written),
@@ -326,11 +374,11 @@ fn run_info(a: &InfoArgs) -> Result<()> {
             .with_context(|| format!("{}: cannot write the HTML page", f.display()))?;
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        print!("{}", info::render_text(&summary));
+        out!("{}", info::render_text(&summary));
         if let Some(f) = &a.html_output {
-            println!("HTML page written to {}", f.display());
+            outln!("HTML page written to {}", f.display());
         }
     }
     Ok(())
@@ -341,9 +389,9 @@ fn run_validate(a: &ValidateArgs) -> Result<ExitCode> {
     let store = open(&a.path)?;
     let report = validate::validate(&store, &a.path, validate::Options { deep: a.deep })?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", validate::render_text(&report));
+        out!("{}", validate::render_text(&report));
     }
     Ok(if report.valid {
         ExitCode::SUCCESS
@@ -385,7 +433,13 @@ fn run_convert_cluster(a: &ConvertArgs) -> Result<Option<Summary>> {
             Cluster::local(&Launcher::Binaries(bin_dir()?), n, slots, max_attempts)?
         }
         (None, Some(url)) => {
-            Cluster::connect(url, geozarr_proto::client::env_token(), max_attempts)?
+            let tls = geozarr_proto::tls::ClientTls {
+                ca: a.tls_ca.clone(),
+                cert: a.tls_cert.clone(),
+                key: a.tls_key.clone(),
+            }
+            .or_env();
+            Cluster::connect(url, geozarr_proto::client::env_token(), tls, max_attempts)?
         }
         (None, None) => unreachable!("checked above"),
     };
@@ -430,7 +484,7 @@ pub fn run() -> Result<ExitCode> {
             } else {
                 format!(", encoding {}", a.encoding)
             };
-            println!(
+            outln!(
                 "wrote {} groups, {} arrays ({:.1} MB{encoding}) to {} in {:.2} s",
                 s.groups,
                 s.arrays,
@@ -462,7 +516,7 @@ pub fn run() -> Result<ExitCode> {
                         ..Default::default()
                     },
                 )?;
-                println!(
+                outln!(
                     "synthetic S2A L2A product (scale {}): {} arrays, {:.1} MB in {:.1} s → {}",
                     a.scale,
                     s.arrays,
@@ -490,17 +544,17 @@ pub fn run() -> Result<ExitCode> {
                     ..Default::default()
                 };
                 opts.plan.profile = profile;
-                println!("--profile {}:", profile.name());
+                outln!("--profile {}:", profile.name());
                 let s = run_convert(&input, &output, &opts, false)?;
                 print_summary(&s, &output);
                 use geozarr_core::inspect::validate;
                 let report =
                     validate::validate(&open(&output)?, &output, validate::Options::default())?;
                 let text = validate::render_text(&report);
-                println!("validate: {}", text.lines().last().unwrap_or_default());
-                println!("look inside: eopf-geozarr info {output}\n");
+                outln!("validate: {}", text.lines().last().unwrap_or_default());
+                outln!("look inside: eopf-geozarr info {output}\n");
                 if !report.valid {
-                    print!("{text}");
+                    out!("{text}");
                     valid = false;
                 }
             }

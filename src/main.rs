@@ -10,12 +10,9 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // `eopf-geozarr info … | head` ends quietly when the reader goes away,
-    // as other command-line tools do, instead of panicking on a broken pipe
-    // SAFETY: restoring a signal's default disposition at start-up, before any thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (Rust's default): a peer closing a TLS or S3
+    // connection must be a reported error, not a silent death; a stdout
+    // reader gone (`| head`) ends the program quietly through `cli::outln!`.
     match cli::run() {
         Ok(code) => code,
         Err(e) => {

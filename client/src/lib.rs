@@ -23,6 +23,7 @@ use geozarr_core::convert::task::{RunOptions, Stores, TaskStats};
 use geozarr_core::{Error, Result};
 use geozarr_proto::client::{connect, status_line};
 use geozarr_proto::pb;
+use geozarr_proto::tls::ClientTls;
 use tokio_stream::StreamExt;
 
 pub use local::{bin_dir, Launcher, LocalCluster};
@@ -38,6 +39,7 @@ struct Interrupt {
 pub struct Cluster {
     url: String,
     token: Option<String>,
+    tls: ClientTls,
     rt: tokio::runtime::Runtime,
     max_attempts: u32,
     remote: Mutex<(u64, u64)>,
@@ -49,7 +51,12 @@ impl Cluster {
     /// A client for the scheduler at `url`; tasks fail the job after
     /// `max_attempts` attempts. The conversion's cancel flag cancels the
     /// running job (see also [`Cluster::exit_on_signal`]).
-    pub fn connect(url: &str, token: Option<String>, max_attempts: u32) -> Result<Self> {
+    pub fn connect(
+        url: &str,
+        token: Option<String>,
+        tls: ClientTls,
+        max_attempts: u32,
+    ) -> Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -63,6 +70,7 @@ impl Cluster {
         Ok(Cluster {
             url,
             token,
+            tls,
             rt,
             max_attempts,
             remote: Mutex::new((0, 0)),
@@ -81,7 +89,7 @@ impl Cluster {
     ) -> Result<Self> {
         let token = geozarr_proto::client::env_token().unwrap_or_else(local::random_token);
         let local = Arc::new(LocalCluster::start(launcher, workers, slots, &token)?);
-        let mut c = Cluster::connect(&local.url, Some(token), max_attempts)?;
+        let mut c = Cluster::connect(&local.url, Some(token), ClientTls::default(), max_attempts)?;
         c.interrupt.lock().unwrap_or_else(|e| e.into_inner()).local = Some(local.clone());
         c.local = Some(local);
         Ok(c)
@@ -95,6 +103,7 @@ impl Cluster {
         let state = self.interrupt.clone();
         let url = self.url.clone();
         let token = self.token.clone();
+        let tls = self.tls.clone();
         self.rt.spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
             let (Ok(mut int), Ok(mut term)) = (
@@ -110,7 +119,9 @@ impl Cluster {
             let job = state.lock().unwrap_or_else(|e| e.into_inner()).job;
             if let Some(job) = job {
                 let cancel = async {
-                    let mut c = connect(&url, token.as_deref(), Duration::ZERO).await.ok()?;
+                    let mut c = connect(&url, token.as_deref(), &tls, Duration::ZERO)
+                        .await
+                        .ok()?;
                     c.cancel(pb::CancelRequest { job }).await.ok()
                 };
                 let _ = tokio::time::timeout(Duration::from_secs(2), cancel).await;
@@ -166,9 +177,14 @@ impl Cluster {
             noop: false,
         };
         let url = &self.url;
-        let mut client = connect(url, self.token.as_deref(), Duration::from_secs(3))
-            .await
-            .map_err(Error::Task)?;
+        let mut client = connect(
+            url,
+            self.token.as_deref(),
+            &self.tls,
+            Duration::from_secs(3),
+        )
+        .await
+        .map_err(Error::Task)?;
         let job = client
             .submit(spec)
             .await
@@ -189,7 +205,7 @@ impl Cluster {
                 _ = health.tick() => {
                     if stores.cancel.is_set() {
                         let cancel = async {
-                            let mut c = connect(url, self.token.as_deref(), Duration::ZERO).await.ok()?;
+                            let mut c = connect(url, self.token.as_deref(), &self.tls, Duration::ZERO).await.ok()?;
                             c.cancel(pb::CancelRequest { job }).await.ok()
                         };
                         let _ = tokio::time::timeout(Duration::from_secs(2), cancel).await;

@@ -228,7 +228,8 @@ impl ClusterSpec {
     fn connect(self, threads: usize, max_attempts: u32) -> geozarr_core::Result<Cluster> {
         match self {
             ClusterSpec::Remote(url) => {
-                Cluster::connect(&url, geozarr_proto::client::env_token(), max_attempts)
+                let tls = geozarr_proto::tls::ClientTls::from_env();
+                Cluster::connect(&url, geozarr_proto::client::env_token(), tls, max_attempts)
             }
             ClusterSpec::Local { workers, launcher } => {
                 let launcher = match std::env::var_os("GEOZARR_BIN_DIR") {

@@ -5,9 +5,12 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+use geozarr_proto::tls::{refuse_cleartext, ServerTls};
 
 use crate::server;
 
@@ -20,9 +23,24 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:8786")]
     listen: SocketAddr,
     /// Serve the live dashboard (HTML, /api/status, /api/events, /metrics) on
-    /// this address, e.g. 127.0.0.1:8787.
+    /// this address, e.g. 127.0.0.1:8787 (over TLS too with --tls-cert).
     #[arg(long)]
     dashboard: Option<SocketAddr>,
+    /// Serve gRPC (and the dashboard) over TLS with this PEM certificate
+    /// chain; workers and clients then use https://HOST:PORT and --tls-ca.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: accept only workers and clients whose certificate this
+    /// CA signed (they give --tls-cert/--tls-key).
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Allow GEOZARR_TOKEN without TLS on a non-loopback address (the token
+    /// then crosses the network in clear: only on a trusted network).
+    #[arg(long)]
+    insecure: bool,
 }
 
 /// Run `geozarr-scheduler` with these arguments (the first one is the
@@ -47,6 +65,29 @@ fn run(args: Args) -> anyhow::Result<()> {
     let token = std::env::var("GEOZARR_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ServerTls {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: args.tls_client_ca.clone(),
+        }),
+        _ => None,
+    };
+    if let Some(why) = refuse_cleartext(args.listen, token.is_some(), tls.is_some(), args.insecure)
+    {
+        anyhow::bail!(why);
+    }
+    // read every file before listening: a bad one fails at start
+    let grpc_tls = tls
+        .as_ref()
+        .map(ServerTls::config)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let dash_tls = tls
+        .as_ref()
+        .map(|t| geozarr_dashboard::tls_config(&t.cert, &t.key))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let (incoming, addr) = server::bind(args.listen)?;
@@ -56,10 +97,15 @@ fn run(args: Args) -> anyhow::Result<()> {
             let l = tokio::net::TcpListener::bind(d)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {d} (dashboard): {e}"))?;
-            println!("dashboard on http://{}", l.local_addr()?);
+            let scheme = if dash_tls.is_some() { "https" } else { "http" };
+            println!("dashboard on {scheme}://{}", l.local_addr()?);
             let dash = service.dashboard();
             tokio::spawn(async move {
-                if let Err(e) = geozarr_dashboard::serve(l, dash).await {
+                let r = match dash_tls {
+                    Some(cfg) => geozarr_dashboard::serve_tls(l, dash, cfg).await,
+                    None => geozarr_dashboard::serve(l, dash).await,
+                };
+                if let Err(e) = r {
                     tracing::error!("dashboard stopped: {e}");
                 }
             });
@@ -74,6 +120,6 @@ fn run(args: Args) -> anyhow::Result<()> {
                 _ = term.recv() => {}
             }
         };
-        server::serve(incoming, service, token, shutdown).await
+        server::serve(incoming, service, token, grpc_tls, shutdown).await
     })
 }

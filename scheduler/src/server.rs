@@ -714,6 +714,7 @@ pub async fn serve(
     incoming: tonic::transport::server::TcpIncoming,
     service: Service,
     token: Option<String>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     // the heartbeat check: Tick twice per heartbeat period
@@ -732,7 +733,11 @@ pub async fn serve(
         tonic::service::interceptor::InterceptedService::new(inner, move |req: Request<()>| {
             check_token(&token, &req).map(|_| req)
         });
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    server
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;

@@ -3,6 +3,7 @@
 //! cluster runs it as `python -m eopf_geozarr_rs._cluster`).
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -30,6 +31,16 @@ struct Args {
     /// mid-way (0: exit at once).
     #[arg(long, default_value_t = 60)]
     reconnect_wait: u64,
+    /// CA certificate (PEM) that signed the scheduler's, for https://
+    /// scheduler URLs [default: GEOZARR_TLS_CA, else the system roots].
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// Own certificate (PEM) for mutual TLS [default: GEOZARR_TLS_CERT].
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Its private key (PEM) [default: GEOZARR_TLS_KEY].
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// Run `geozarr-worker` with these arguments (the first one is the program
@@ -55,6 +66,12 @@ where
         connect_wait: Duration::from_secs(args.connect_wait),
         cache_bytes: args.cache_mb << 20,
         reconnect_wait: Duration::from_secs(args.reconnect_wait),
+        tls: geozarr_proto::tls::ClientTls {
+            ca: args.tls_ca,
+            cert: args.tls_cert,
+            key: args.tls_key,
+        }
+        .or_env(),
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -40,6 +40,8 @@ pub struct Options {
     pub slots: u32,
     /// Shared token.
     pub token: Option<String>,
+    /// TLS files (`https://` scheduler URLs).
+    pub tls: geozarr_proto::tls::ClientTls,
     /// How long to keep trying to reach the scheduler at start.
     pub connect_wait: Duration,
     /// Budget of the decoded-chunk cache shared by this worker's tasks.
@@ -331,7 +333,7 @@ async fn session(opts: &Options, deadline: Instant) -> Result<std::convert::Infa
         }
     };
     let wait = deadline.saturating_duration_since(Instant::now());
-    let mut client = connect(&url, opts.token.as_deref(), wait)
+    let mut client = connect(&url, opts.token.as_deref(), &opts.tls, wait)
         .await
         .map_err(|e| Ended::Retry {
             e: anyhow!(e),
