@@ -163,6 +163,11 @@ struct ConvertArgs {
     /// Private key (PEM) of --tls-cert [default: GEOZARR_TLS_KEY].
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    /// Share of a busy cluster's slots for this job: running jobs get
+    /// slots in proportion to their priority (a job of 2 twice those of a
+    /// job of 1), round-robin between equals.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    priority: u32,
     /// Task size on a cluster: `chunk` (one task per output chunk and level;
     /// a band's tasks stay on one worker, which keeps decoded chunks for the
     /// next task, so each input chunk is decoded once; an idle worker helps
@@ -443,6 +448,7 @@ fn run_convert_cluster(a: &ConvertArgs) -> Result<Option<Summary>> {
         }
         (None, None) => unreachable!("checked above"),
     };
+    let cluster = cluster.with_priority(a.priority);
     cluster.exit_on_signal();
     let bar = progress_bar();
     let r = convert_with(&a.input, &a.output, &opts, bar.clone(), &cluster);

@@ -3,7 +3,8 @@
 //! in-process executor; a worker killed with SIGKILL mid-job changes
 //! nothing; a lost or unreachable scheduler is a clear error and a re-run
 //! resumes; a wrong token is refused; a task failing 3 times fails the job
-//! with its history.
+//! with its history; two clients at once share the cluster, and one
+//! cancelled leaves the other intact.
 
 mod common;
 
@@ -504,4 +505,68 @@ fn task_failing_three_times_fails_the_job_with_its_history() {
         "{e}"
     );
     assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+}
+
+#[test]
+fn two_clients_at_once_share_the_cluster_and_a_cancelled_one_leaves_the_other_intact() {
+    let (dir, input) = product(4);
+    let reference = dir.path().join("ref.zarr");
+    cli_ok(&["convert", s(&input), s(&reference)]);
+    let total = count_chunks(&reference);
+    let sched = Sched::start(Some("multi-job-token"));
+    let mut workers: Vec<Child> = (0..2)
+        .map(|_| sched.worker(Some("multi-job-token")))
+        .collect();
+    let client = |out: &Path| {
+        bin()
+            .args(["convert", s(&input), s(out), "--scheduler", &sched.url])
+            .env("GEOZARR_TOKEN", "multi-job-token")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // 1. two jobs at once: both progress side by side (fair share), both
+    //    write the in-process bytes
+    let (a, b) = (dir.path().join("a.zarr"), dir.path().join("b.zarr"));
+    let (ca, cb) = (client(&a), client(&b));
+    let mut side_by_side = false;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(120) {
+        let (na, nb) = (count_chunks(&a), count_chunks(&b));
+        if na > 0 && nb > 0 && na < total && nb < total {
+            side_by_side = true;
+        }
+        if na == total && nb == total {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for c in [ca, cb] {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert!(side_by_side, "the second job waited for the first");
+    assert_same_store(&reference, &a);
+    assert_same_store(&reference, &b);
+    // 2. Ctrl-C on one client cancels its job only
+    let (c, d) = (dir.path().join("c.zarr"), dir.path().join("d.zarr"));
+    let (cc, cd) = (client(&c), client(&d));
+    wait_for("both jobs under way", Duration::from_secs(60), || {
+        count_chunks(&c) >= 5 && count_chunks(&d) >= 5
+    });
+    assert!(signal("-INT", cc.id()));
+    let o = cc.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let o = cd.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_same_store(&reference, &d);
+    let n = count_chunks(&c);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(count_chunks(&c), n, "the cancelled job's tasks still run");
+    assert!(n < total);
+    for w in &mut workers {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
 }

@@ -45,6 +45,7 @@ pub struct Cluster {
     remote: Mutex<(u64, u64)>,
     interrupt: Arc<Mutex<Interrupt>>,
     local: Option<Arc<LocalCluster>>,
+    priority: u32,
 }
 
 impl Cluster {
@@ -76,6 +77,7 @@ impl Cluster {
             remote: Mutex::new((0, 0)),
             interrupt: Arc::new(Mutex::new(Interrupt::default())),
             local: None,
+            priority: 1,
         })
     }
 
@@ -93,6 +95,13 @@ impl Cluster {
         c.interrupt.lock().unwrap_or_else(|e| e.into_inner()).local = Some(local.clone());
         c.local = Some(local);
         Ok(c)
+    }
+
+    /// Weight of this client's jobs in the scheduler's fair share between
+    /// running jobs (default 1; 2 gets twice the slots of a job of 1).
+    pub fn with_priority(mut self, priority: u32) -> Self {
+        self.priority = priority.max(1);
+        self
     }
 
     /// For a command-line program: on Ctrl-C or SIGTERM cancel the running
@@ -175,6 +184,7 @@ impl Cluster {
             skip_existing: ro.skip_existing,
             max_attempts: self.max_attempts,
             noop: false,
+            priority: self.priority,
         };
         let url = &self.url;
         let mut client = connect(

@@ -66,6 +66,7 @@ def convert(
     threads: int = 0,
     cluster_tasks: str = "chunk",
     dask_cluster: bool = False,
+    priority: int = 1,
 ) -> dict[str, Any]:
     """Convert an EOPF product into a GeoZarr store (``eopf-geozarr convert``).
 
@@ -80,7 +81,9 @@ def convert(
     ``geozarr-scheduler``/``geozarr-worker`` executables in
     ``$GEOZARR_BIN_DIR``), stopped at the end, on error and on Ctrl-C;
     ``dask_cluster=True`` is one worker per core. ``scheduler="http://HOST:PORT"``
-    submits to a running cluster (``GEOZARR_TOKEN`` is sent when set).
+    submits to a running cluster (``GEOZARR_TOKEN`` and the
+    ``GEOZARR_TLS_CA/CERT/KEY`` files are used when set; ``https://`` URLs
+    for TLS); ``priority`` weighs this job's share of a busy cluster.
     The output is byte-identical to an in-process run.
     """
     if dask_cluster and local_workers is None and scheduler is None:
@@ -105,6 +108,7 @@ def convert(
         scheduler,
         cluster_tasks,
         [sys.executable, "-m", "eopf_geozarr_rs._cluster"],
+        int(priority),
     )
 
 

@@ -30,6 +30,7 @@ def convert(
     threads: int = 0,
     cluster_tasks: str = "chunk",
     dask_cluster: bool = False,
+    priority: int = 1,
 ) -> dict[str, Any]: ...
 def info(path: str | os.PathLike[str]) -> dict[str, Any]: ...
 def validate(

@@ -335,7 +335,7 @@ fn cluster_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
 #[pyfunction]
 #[pyo3(signature = (input, output, groups, profile, overwrite, progress, spatial_chunk,
     min_dimension, tile_width, max_retries, crs_groups, shard, inner_chunk, dtype, threads,
-    local_workers, scheduler, cluster_tasks, launcher))]
+    local_workers, scheduler, cluster_tasks, launcher, priority))]
 #[allow(clippy::too_many_arguments)]
 fn convert<'py>(
     py: Python<'py>,
@@ -358,6 +358,7 @@ fn convert<'py>(
     scheduler: Option<String>,
     cluster_tasks: &str,
     launcher: Vec<String>,
+    priority: u32,
 ) -> PyResult<Bound<'py, PyDict>> {
     init_logging();
     let profile = parse_profile(profile)?;
@@ -419,7 +420,9 @@ fn convert<'py>(
         .spawn(move || match cluster {
             None => core_convert(&inp, &out, &opts, prog),
             Some(c) => {
-                let cluster = c.connect(opts.threads, opts.max_retries)?;
+                let cluster = c
+                    .connect(opts.threads, opts.max_retries)?
+                    .with_priority(priority);
                 convert_with(&inp, &out, &opts, prog, &cluster)
             }
         })

@@ -545,6 +545,7 @@ impl SchedulerRpc for Service {
                     deps,
                     affinity,
                     max_attempts: spec.max_attempts,
+                    priority: spec.priority,
                 },
                 None,
             );

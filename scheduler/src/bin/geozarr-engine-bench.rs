@@ -70,6 +70,7 @@ fn bench_state(n: usize) {
             deps,
             affinity,
             max_attempts: 3,
+            priority: 1,
         },
         &mut out,
     );
