@@ -143,6 +143,11 @@ struct ConvertArgs {
     /// tool's flag; same as --local-workers <cores>).
     #[arg(long, conflicts_with_all = ["local_workers", "scheduler"])]
     dask_cluster: bool,
+    /// Where a local cluster serves its live dashboard: ADDR (the next free
+    /// port after it when taken, as Dask does) or `off`. Its link is printed
+    /// at the start.
+    #[arg(long, value_name = "ADDR|off", default_value = geozarr_client::DASHBOARD)]
+    dashboard: String,
     /// Run on a local cluster: a scheduler and N worker processes on this
     /// machine, stopped when the conversion ends.
     #[arg(long, value_name = "N", conflicts_with = "scheduler")]
@@ -435,7 +440,25 @@ fn run_convert_cluster(a: &ConvertArgs) -> Result<Option<Summary>> {
         (Some(n), _) => {
             let threads = if a.threads > 0 { a.threads } else { cores() };
             let slots = (threads / n).max(1) as u32;
-            Cluster::local(&Launcher::Binaries(bin_dir()?), n, slots, max_attempts)?
+            let dashboard = match a.dashboard.as_str() {
+                "off" => None,
+                d => Some(d.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "--dashboard {d}: expected an address such as 127.0.0.1:8787, or off"
+                    )
+                })?),
+            };
+            let c = Cluster::local(
+                &Launcher::Binaries(bin_dir()?),
+                n,
+                slots,
+                max_attempts,
+                dashboard,
+            )?;
+            if let Some(url) = c.dashboard() {
+                eprintln!("dashboard: {url}");
+            }
+            c
         }
         (None, Some(url)) => {
             let tls = geozarr_proto::tls::ClientTls {

@@ -353,7 +353,11 @@ fn unreachable_scheduler_is_a_clear_error() {
         e.contains(&format!("cannot reach the scheduler at {url}")),
         "{e}"
     );
-    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+    // one error line (after the dashboard link printed at the start)
+    let lines: Vec<&str> = e.trim().lines().collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert!(lines[0].starts_with("dashboard: http://127.0.0.1:"), "{e}");
+    assert!(lines[1].starts_with("error: "), "{e}");
 }
 
 #[test]
@@ -504,7 +508,11 @@ fn task_failing_three_times_fails_the_job_with_its_history() {
         e.contains("attempt 1 on worker") && e.contains("attempt 3 on worker"),
         "{e}"
     );
-    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+    // one error line (after the dashboard link printed at the start)
+    let lines: Vec<&str> = e.trim().lines().collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert!(lines[0].starts_with("dashboard: http://127.0.0.1:"), "{e}");
+    assert!(lines[1].starts_with("error: "), "{e}");
 }
 
 #[test]
@@ -569,4 +577,50 @@ fn two_clients_at_once_share_the_cluster_and_a_cancelled_one_leaves_the_other_in
         let _ = w.kill();
         let _ = w.wait();
     }
+}
+
+#[test]
+fn local_cluster_serves_its_dashboard_on_the_next_free_port_and_prints_the_link() {
+    let (dir, input) = product(4);
+    // hold a port: the cluster must take a later one
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let out = dir.path().join("out.zarr");
+    let mut cli = bin()
+        .args(["convert", s(&input), s(&out), "--local-workers", "1"])
+        .args(["--dashboard", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(cli.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("dashboard: ")
+        .unwrap_or_else(|| panic!("no dashboard link first: {line:?}"))
+        .to_string();
+    let got: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(got > port && got <= port + 100, "{url} (held {port})");
+    // the page and its JSON answer while the job runs
+    let o = Command::new("curl")
+        .args(["-sS", &format!("{url}/api/status")])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)));
+    assert!(status.is_object(), "{status}");
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert!(cli.wait().unwrap().success(), "{rest}");
+    drop(held);
+    // --dashboard off: no link
+    let o = bin()
+        .args(["convert", s(&input), s(&dir.path().join("off.zarr"))])
+        .args(["--local-workers", "1", "--dashboard", "off"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("dashboard"), "{}", stderr(&o));
 }

@@ -26,7 +26,7 @@ use geozarr_proto::pb;
 use geozarr_proto::tls::ClientTls;
 use tokio_stream::StreamExt;
 
-pub use local::{bin_dir, Launcher, LocalCluster};
+pub use local::{bin_dir, Launcher, LocalCluster, DASHBOARD};
 
 /// Things to undo when the user presses Ctrl-C.
 #[derive(Default)]
@@ -82,19 +82,28 @@ impl Cluster {
     }
 
     /// Start a local cluster (a scheduler and `workers` worker processes
-    /// with `slots` slots each, started by `launcher`) and connect to it.
+    /// with `slots` slots each, started by `launcher`; its dashboard on
+    /// `dashboard` or the next free port) and connect to it.
     pub fn local(
         launcher: &Launcher,
         workers: usize,
         slots: u32,
         max_attempts: u32,
+        dashboard: Option<std::net::SocketAddr>,
     ) -> Result<Self> {
         let token = geozarr_proto::client::env_token().unwrap_or_else(local::random_token);
-        let local = Arc::new(LocalCluster::start(launcher, workers, slots, &token)?);
+        let local = Arc::new(LocalCluster::start(
+            launcher, workers, slots, &token, dashboard,
+        )?);
         let mut c = Cluster::connect(&local.url, Some(token), ClientTls::default(), max_attempts)?;
         c.interrupt.lock().unwrap_or_else(|e| e.into_inner()).local = Some(local.clone());
         c.local = Some(local);
         Ok(c)
+    }
+
+    /// The local cluster's dashboard URL, if it serves one.
+    pub fn dashboard(&self) -> Option<&str> {
+        self.local.as_ref()?.dashboard.as_deref()
     }
 
     /// Weight of this client's jobs in the scheduler's fair share between

@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -92,6 +93,8 @@ fn kill_all(children: &mut Vec<Child>) {
 pub struct LocalCluster {
     /// Scheduler URL (`http://127.0.0.1:PORT`).
     pub url: String,
+    /// Its dashboard's URL, when it serves one.
+    pub dashboard: Option<String>,
     scheduler: Mutex<Child>,
     workers: Mutex<Vec<Child>>,
 }
@@ -120,13 +123,23 @@ fn binary(dir: &Path, name: &str) -> Result<PathBuf> {
 }
 
 impl LocalCluster {
-    /// Start `geozarr-scheduler --listen 127.0.0.1:0` and `workers` ×
-    /// `geozarr-worker --slots slots`, all sharing `token`.
-    pub fn start(launcher: &Launcher, workers: usize, slots: u32, token: &str) -> Result<Self> {
+    /// Start `geozarr-scheduler --listen 127.0.0.1:0` (serving its
+    /// dashboard on `dashboard`, or the next free port after it) and
+    /// `workers` × `geozarr-worker --slots slots`, all sharing `token`.
+    pub fn start(
+        launcher: &Launcher,
+        workers: usize,
+        slots: u32,
+        token: &str,
+        dashboard: Option<SocketAddr>,
+    ) -> Result<Self> {
         let (mut sched_cmd, sched_bin) = launcher.command("geozarr-scheduler")?;
         let (_, worker_bin) = launcher.command("geozarr-worker")?;
+        sched_cmd.args(["--listen", "127.0.0.1:0"]);
+        if let Some(d) = dashboard {
+            sched_cmd.args(["--dashboard", &free_from(d).to_string()]);
+        }
         let mut sched = sched_cmd
-            .args(["--listen", "127.0.0.1:0"])
             .env("GEOZARR_TOKEN", token)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -134,22 +147,47 @@ impl LocalCluster {
             .map_err(|e| Error::Task(format!("{sched_bin}: cannot start: {e}")))?;
         let stdout = sched.stdout.take().expect("piped");
         let (tx, rx) = std::sync::mpsc::channel();
+        let want = 1 + usize::from(dashboard.is_some());
         std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
+            let mut r = BufReader::new(stdout);
+            for _ in 0..want {
+                let mut line = String::new();
+                let _ = r.read_line(&mut line);
+                let _ = tx.send(line);
+            }
+            // keep reading: a scheduler writing into a closed pipe would die
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
         });
         let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
-        let Some(addr) = line.trim().strip_prefix("listening on ") else {
+        let dash_line = match dashboard {
+            Some(_) => rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default(),
+            None => String::new(),
+        };
+        let (Some(addr), dashboard_url) = (
+            line.trim().strip_prefix("listening on "),
+            dash_line
+                .trim()
+                .strip_prefix("dashboard on ")
+                .map(str::to_string),
+        ) else {
             let _ = sched.kill();
             let _ = sched.wait();
             return Err(Error::Task(format!(
                 "the local scheduler did not start ({sched_bin})"
             )));
         };
+        if dashboard.is_some() && dashboard_url.is_none() {
+            let _ = sched.kill();
+            let _ = sched.wait();
+            return Err(Error::Task(format!(
+                "the local scheduler could not serve its dashboard ({sched_bin}); \
+                 --dashboard off runs without it"
+            )));
+        }
         let url = format!("http://{addr}");
         let cluster = LocalCluster {
             url: url.clone(),
+            dashboard: dashboard_url,
             scheduler: Mutex::new(sched),
             workers: Mutex::new(vec![]),
         };
@@ -211,6 +249,21 @@ impl Drop for LocalCluster {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The default address of a local cluster's dashboard (Dask's port).
+pub const DASHBOARD: &str = "127.0.0.1:8787";
+
+/// `addr`, or the next port after it that is free now (as Dask's
+/// LocalCluster does when 8787 is taken); port 0 stays 0 (any port).
+fn free_from(addr: SocketAddr) -> SocketAddr {
+    if addr.port() == 0 {
+        return addr;
+    }
+    (addr.port()..=addr.port().saturating_add(100))
+        .map(|p| SocketAddr::new(addr.ip(), p))
+        .find(|a| std::net::TcpListener::bind(a).is_ok())
+        .unwrap_or(addr)
 }
 
 /// `--cache-mb` of each local worker: one machine's budget shared out

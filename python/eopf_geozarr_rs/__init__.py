@@ -67,6 +67,7 @@ def convert(
     cluster_tasks: str = "chunk",
     dask_cluster: bool = False,
     priority: int = 1,
+    dashboard: str = "127.0.0.1:8787",
 ) -> dict[str, Any]:
     """Convert an EOPF product into a GeoZarr store (``eopf-geozarr convert``).
 
@@ -80,7 +81,9 @@ def convert(
     and N worker processes (``python -m eopf_geozarr_rs._cluster``, or the
     ``geozarr-scheduler``/``geozarr-worker`` executables in
     ``$GEOZARR_BIN_DIR``), stopped at the end, on error and on Ctrl-C;
-    ``dask_cluster=True`` is one worker per core. ``scheduler="http://HOST:PORT"``
+    ``dask_cluster=True`` is one worker per core. A local cluster serves its
+    live dashboard on ``dashboard`` (the next free port when taken, as
+    Dask's LocalCluster does; ``"off"``: none) and logs its link. ``scheduler="http://HOST:PORT"``
     submits to a running cluster (``GEOZARR_TOKEN`` and the
     ``GEOZARR_TLS_CA/CERT/KEY`` files are used when set; ``https://`` URLs
     for TLS); ``priority`` weighs this job's share of a busy cluster.
@@ -109,6 +112,7 @@ def convert(
         cluster_tasks,
         [sys.executable, "-m", "eopf_geozarr_rs._cluster"],
         int(priority),
+        str(dashboard),
     )
 
 

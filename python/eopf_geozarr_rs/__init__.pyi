@@ -31,6 +31,7 @@ def convert(
     cluster_tasks: str = "chunk",
     dask_cluster: bool = False,
     priority: int = 1,
+    dashboard: str = "127.0.0.1:8787",
 ) -> dict[str, Any]: ...
 def info(path: str | os.PathLike[str]) -> dict[str, Any]: ...
 def validate(

@@ -217,6 +217,7 @@ enum ClusterSpec {
     Local {
         workers: usize,
         launcher: Vec<String>,
+        dashboard: Option<std::net::SocketAddr>,
     },
     /// A running scheduler (`GEOZARR_TOKEN` is sent when set).
     Remote(String),
@@ -231,7 +232,11 @@ impl ClusterSpec {
                 let tls = geozarr_proto::tls::ClientTls::from_env();
                 Cluster::connect(&url, geozarr_proto::client::env_token(), tls, max_attempts)
             }
-            ClusterSpec::Local { workers, launcher } => {
+            ClusterSpec::Local {
+                workers,
+                launcher,
+                dashboard,
+            } => {
                 let launcher = match std::env::var_os("GEOZARR_BIN_DIR") {
                     Some(d) => Launcher::Binaries(d.into()),
                     None => Launcher::Command(launcher.into_iter().map(Into::into).collect()),
@@ -239,7 +244,7 @@ impl ClusterSpec {
                 let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
                 let threads = if threads > 0 { threads } else { cores };
                 let slots = (threads / workers).max(1) as u32;
-                Cluster::local(&launcher, workers, slots, max_attempts)
+                Cluster::local(&launcher, workers, slots, max_attempts, dashboard)
             }
         }
     }
@@ -335,7 +340,7 @@ fn cluster_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
 #[pyfunction]
 #[pyo3(signature = (input, output, groups, profile, overwrite, progress, spatial_chunk,
     min_dimension, tile_width, max_retries, crs_groups, shard, inner_chunk, dtype, threads,
-    local_workers, scheduler, cluster_tasks, launcher, priority))]
+    local_workers, scheduler, cluster_tasks, launcher, priority, dashboard))]
 #[allow(clippy::too_many_arguments)]
 fn convert<'py>(
     py: Python<'py>,
@@ -359,6 +364,7 @@ fn convert<'py>(
     cluster_tasks: &str,
     launcher: Vec<String>,
     priority: u32,
+    dashboard: String,
 ) -> PyResult<Bound<'py, PyDict>> {
     init_logging();
     let profile = parse_profile(profile)?;
@@ -387,6 +393,14 @@ fn convert<'py>(
         (Some(n), None) => Some(ClusterSpec::Local {
             workers: n,
             launcher,
+            dashboard: match dashboard.as_str() {
+                "off" => None,
+                d => Some(d.parse().map_err(|_| {
+                    PyValueError::new_err(format!(
+                        "dashboard={d:?}: expected an address such as '127.0.0.1:8787', or 'off'"
+                    ))
+                })?),
+            },
         }),
         (None, Some(url)) => Some(ClusterSpec::Remote(url)),
         (None, None) => None,
@@ -423,6 +437,10 @@ fn convert<'py>(
                 let cluster = c
                     .connect(opts.threads, opts.max_retries)?
                     .with_priority(priority);
+                if let Some(url) = cluster.dashboard() {
+                    tracing::info!("local cluster dashboard: {url}");
+                    prog.message(&format!("dashboard: {url}"));
+                }
                 convert_with(&inp, &out, &opts, prog, &cluster)
             }
         })
