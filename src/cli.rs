@@ -68,6 +68,16 @@ enum Command {
     /// unfinished output resumes it; a finished store has consolidated
     /// metadata at its root.
     Convert(Box<ConvertArgs>),
+    /// Convert many products: every product of a list file, directory or
+    /// s3:// prefix into PREFIX/<product name>.
+    ///
+    /// One conversion per product, --concurrency at a time, in process or on
+    /// a cluster (--local-workers, --scheduler: one job per product); a
+    /// progress bar across products; complete outputs are skipped, unfinished
+    /// ones resumed. Ends with a table (product, status, seconds,
+    /// core-seconds, MB written), also written as JSON (--report), and a
+    /// non-zero exit naming the failed products (the others still finish).
+    ConvertMany(Box<crate::many::ManyArgs>),
     /// Show what a store holds: groups, arrays, CRS, resolution, extent, levels.
     ///
     /// Works on EOPF products (Zarr v2) and GeoZarr stores (Zarr v3), local
@@ -83,11 +93,18 @@ enum Command {
 }
 
 #[derive(Args)]
-struct ConvertArgs {
+pub(crate) struct ConvertArgs {
     /// Input EOPF product (Zarr v2 directory).
     input: String,
     /// Output GeoZarr store (created; an unfinished one is resumed).
     output: String,
+    #[command(flatten)]
+    opts: ConvertOpts,
+}
+
+/// The options of `convert` (also those of `convert-many`).
+#[derive(Args)]
+pub(crate) struct ConvertOpts {
     /// Groups to convert. geozarr-0.4: resolution groups, e.g.
     /// /measurements/reflectance/r10m [default: every group under
     /// /measurements with (y, x) bands]. conventions: groups of r{N}m
@@ -138,7 +155,7 @@ struct ConvertArgs {
     /// Tasks run at once [default: cores + 1, so that no core idles while a
     /// task waits on I/O; codecs use every core either way].
     #[arg(long, default_value_t = 0, hide_default_value = true)]
-    threads: usize,
+    pub(crate) threads: usize,
     /// Run on a local cluster with one worker process per core (the Python
     /// tool's flag; same as --local-workers <cores>).
     #[arg(long, conflicts_with_all = ["local_workers", "scheduler"])]
@@ -182,7 +199,7 @@ struct ConvertArgs {
     cluster_tasks: String,
     /// Detailed logs (tracing) on stderr.
     #[arg(long, short)]
-    verbose: bool,
+    pub(crate) verbose: bool,
 }
 
 #[derive(Args)]
@@ -286,7 +303,7 @@ fn progress_bar() -> Arc<Bar> {
     Arc::new(Bar(pb))
 }
 
-fn init_logging(verbose: bool) {
+pub(crate) fn init_logging(verbose: bool) {
     let filter = if verbose {
         "info,geozarr_core=debug,eopf_geozarr=debug"
     } else {
@@ -332,8 +349,9 @@ fn print_summary(s: &Summary, output: &str) {
     );
 }
 
-impl ConvertArgs {
-    fn options(&self) -> ConvertOptions {
+impl ConvertOpts {
+    /// The conversion options these flags give.
+    pub(crate) fn options(&self) -> ConvertOptions {
         let a = self;
         ConvertOptions {
             plan: plan::Options {
@@ -416,63 +434,77 @@ fn cores() -> usize {
         .unwrap_or(1)
 }
 
-/// `convert` on a cluster: a local one (`--local-workers`, `--dask-cluster`)
-/// or a running scheduler (`--scheduler`). Tasks are chunk-sized.
-fn run_convert_cluster(a: &ConvertArgs) -> Result<Option<Summary>> {
-    use geozarr_client::{bin_dir, Cluster, Launcher};
-    let local = match (a.dask_cluster, a.local_workers) {
-        (true, _) => Some(cores()),
-        (false, Some(n)) => Some(n.max(1)),
-        (false, None) => None,
-    };
-    if local.is_none() && a.scheduler.is_none() {
-        return Ok(None);
+impl ConvertOpts {
+    /// The cluster these flags ask for — a local one (`--local-workers`,
+    /// `--dask-cluster`, started now) or a running scheduler
+    /// (`--scheduler`) — with the options to convert on it; `None`: run in
+    /// process. Ctrl-C then cancels the cluster's jobs and exits.
+    pub(crate) fn cluster(&self) -> Result<Option<(geozarr_client::Cluster, ConvertOptions)>> {
+        use geozarr_client::{bin_dir, Cluster, Launcher};
+        let a = self;
+        let local = match (a.dask_cluster, a.local_workers) {
+            (true, _) => Some(cores()),
+            (false, Some(n)) => Some(n.max(1)),
+            (false, None) => None,
+        };
+        if local.is_none() && a.scheduler.is_none() {
+            return Ok(None);
+        }
+        let mut opts = a.options();
+        opts.granularity = if a.cluster_tasks == "band" {
+            geozarr_core::convert::plan::Granularity::Band
+        } else {
+            geozarr_core::convert::plan::Granularity::Chunk
+        };
+        let max_attempts = opts.max_retries;
+        let cluster = match (local, &a.scheduler) {
+            (Some(n), _) => {
+                let threads = if a.threads > 0 { a.threads } else { cores() };
+                let slots = (threads / n).max(1) as u32;
+                let dashboard = match a.dashboard.as_str() {
+                    "off" => None,
+                    d => Some(d.parse().map_err(|_| {
+                        anyhow::anyhow!(
+                            "--dashboard {d}: expected an address such as 127.0.0.1:8787, or off"
+                        )
+                    })?),
+                };
+                let c = Cluster::local(
+                    &Launcher::Binaries(bin_dir()?),
+                    n,
+                    slots,
+                    max_attempts,
+                    dashboard,
+                )?;
+                if let Some(url) = c.dashboard() {
+                    eprintln!("dashboard: {url}");
+                }
+                c
+            }
+            (None, Some(url)) => {
+                let tls = geozarr_proto::tls::ClientTls {
+                    ca: a.tls_ca.clone(),
+                    cert: a.tls_cert.clone(),
+                    key: a.tls_key.clone(),
+                }
+                .or_env();
+                Cluster::connect(url, geozarr_proto::client::env_token(), tls, max_attempts)?
+            }
+            (None, None) => unreachable!("checked above"),
+        };
+        let cluster = cluster.with_priority(a.priority);
+        cluster.exit_on_signal();
+        Ok(Some((cluster, opts)))
     }
-    init_logging(a.verbose);
-    let mut opts = a.options();
-    opts.granularity = if a.cluster_tasks == "band" {
-        geozarr_core::convert::plan::Granularity::Band
-    } else {
-        geozarr_core::convert::plan::Granularity::Chunk
+}
+
+/// `convert` on a cluster (see [`ConvertOpts::cluster`]); `None`: no
+/// cluster asked for.
+fn run_convert_cluster(a: &ConvertArgs) -> Result<Option<Summary>> {
+    init_logging(a.opts.verbose);
+    let Some((cluster, opts)) = a.opts.cluster()? else {
+        return Ok(None);
     };
-    let max_attempts = opts.max_retries;
-    let cluster = match (local, &a.scheduler) {
-        (Some(n), _) => {
-            let threads = if a.threads > 0 { a.threads } else { cores() };
-            let slots = (threads / n).max(1) as u32;
-            let dashboard = match a.dashboard.as_str() {
-                "off" => None,
-                d => Some(d.parse().map_err(|_| {
-                    anyhow::anyhow!(
-                        "--dashboard {d}: expected an address such as 127.0.0.1:8787, or off"
-                    )
-                })?),
-            };
-            let c = Cluster::local(
-                &Launcher::Binaries(bin_dir()?),
-                n,
-                slots,
-                max_attempts,
-                dashboard,
-            )?;
-            if let Some(url) = c.dashboard() {
-                eprintln!("dashboard: {url}");
-            }
-            c
-        }
-        (None, Some(url)) => {
-            let tls = geozarr_proto::tls::ClientTls {
-                ca: a.tls_ca.clone(),
-                cert: a.tls_cert.clone(),
-                key: a.tls_key.clone(),
-            }
-            .or_env();
-            Cluster::connect(url, geozarr_proto::client::env_token(), tls, max_attempts)?
-        }
-        (None, None) => unreachable!("checked above"),
-    };
-    let cluster = cluster.with_priority(a.priority);
-    cluster.exit_on_signal();
     let bar = progress_bar();
     let r = convert_with(&a.input, &a.output, &opts, bar.clone(), &cluster);
     bar.0.finish_and_clear();
@@ -487,10 +519,11 @@ pub fn run() -> Result<ExitCode> {
         Command::Convert(a) => {
             let s = match run_convert_cluster(&a)? {
                 Some(s) => s,
-                None => run_convert(&a.input, &a.output, &a.options(), a.verbose)?,
+                None => run_convert(&a.input, &a.output, &a.opts.options(), a.opts.verbose)?,
             };
             print_summary(&s, &a.output);
         }
+        Command::ConvertMany(a) => return crate::many::run(&a),
         Command::Info(a) => run_info(&a)?,
         Command::Validate(a) => return run_validate(&a),
         Command::Synth(a) => {

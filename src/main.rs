@@ -1,6 +1,8 @@
 //! `eopf-geozarr`: convert Copernicus EOPF Zarr products into GeoZarr stores.
 
+#[macro_use]
 mod cli;
+mod many;
 
 // The system allocator: bands stream through small windows and blocks, and
 // glibc returns what they free. mimalloc (still used by the worker, whose

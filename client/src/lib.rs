@@ -31,7 +31,8 @@ pub use local::{bin_dir, Launcher, LocalCluster, DASHBOARD};
 /// Things to undo when the user presses Ctrl-C.
 #[derive(Default)]
 struct Interrupt {
-    job: Option<u64>,
+    /// Jobs running on the scheduler (one per client sharing this state).
+    jobs: Vec<u64>,
     local: Option<Arc<LocalCluster>>,
 }
 
@@ -44,7 +45,11 @@ pub struct Cluster {
     max_attempts: u32,
     remote: Mutex<(u64, u64)>,
     interrupt: Arc<Mutex<Interrupt>>,
+    /// The local cluster this client started (stopped with it).
     local: Option<Arc<LocalCluster>>,
+    /// The local cluster whose processes this client watches (its own, or
+    /// its parent's for a sibling).
+    health: Option<Arc<LocalCluster>>,
     priority: u32,
 }
 
@@ -77,6 +82,7 @@ impl Cluster {
             remote: Mutex::new((0, 0)),
             interrupt: Arc::new(Mutex::new(Interrupt::default())),
             local: None,
+            health: None,
             priority: 1,
         })
     }
@@ -97,8 +103,33 @@ impl Cluster {
         )?);
         let mut c = Cluster::connect(&local.url, Some(token), ClientTls::default(), max_attempts)?;
         c.interrupt.lock().unwrap_or_else(|e| e.into_inner()).local = Some(local.clone());
+        c.health = Some(local.clone());
         c.local = Some(local);
         Ok(c)
+    }
+
+    /// Another client of the same scheduler (same token, TLS, priority), to
+    /// run another conversion at the same time (`convert-many`); Ctrl-C
+    /// handling covers its jobs too. It does not own a local cluster.
+    pub fn sibling(&self) -> Result<Self> {
+        let mut c = Cluster::connect(
+            &self.url,
+            self.token.clone(),
+            self.tls.clone(),
+            self.max_attempts,
+        )?;
+        c.interrupt = self.interrupt.clone();
+        c.priority = self.priority;
+        c.health = self.health.clone();
+        Ok(c)
+    }
+
+    fn forget_job(&self, job: u64) {
+        self.interrupt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .jobs
+            .retain(|j| *j != job);
     }
 
     /// The local cluster's dashboard URL, if it serves one.
@@ -134,13 +165,16 @@ impl Cluster {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
             }
-            let job = state.lock().unwrap_or_else(|e| e.into_inner()).job;
-            if let Some(job) = job {
+            let jobs = state.lock().unwrap_or_else(|e| e.into_inner()).jobs.clone();
+            if !jobs.is_empty() {
                 let cancel = async {
                     let mut c = connect(&url, token.as_deref(), &tls, Duration::ZERO)
                         .await
                         .ok()?;
-                    c.cancel(pb::CancelRequest { job }).await.ok()
+                    for job in jobs {
+                        c.cancel(pb::CancelRequest { job }).await.ok()?;
+                    }
+                    Some(())
                 };
                 let _ = tokio::time::timeout(Duration::from_secs(2), cancel).await;
             }
@@ -210,7 +244,11 @@ impl Cluster {
             .map_err(|s| Error::Task(status_line(url, &s)))?
             .into_inner()
             .job;
-        self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).job = Some(job);
+        self.interrupt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .jobs
+            .push(job);
         let mut events = client
             .watch(pb::WatchRequest { job })
             .await
@@ -228,10 +266,10 @@ impl Cluster {
                             c.cancel(pb::CancelRequest { job }).await.ok()
                         };
                         let _ = tokio::time::timeout(Duration::from_secs(2), cancel).await;
-                        self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).job = None;
+                        self.forget_job(job);
                         return Err(Error::Cancelled);
                     }
-                    if let Some(l) = &self.local {
+                    if let Some(l) = &self.health {
                         if let Some(why) = l.broken() {
                             return Err(lost(why));
                         }
@@ -265,6 +303,7 @@ impl Cluster {
                         chunks_written: d.chunks_written,
                         chunks_skipped: d.chunks_skipped,
                         input_chunks_whole: d.input_chunks_whole,
+                        cpu_ns: d.cpu_ns,
                     }),
                 });
             }
@@ -300,7 +339,7 @@ impl Cluster {
                 break;
             }
         }
-        self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).job = None;
+        self.forget_job(job);
         Ok(results)
     }
 

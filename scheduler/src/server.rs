@@ -172,6 +172,7 @@ impl Shell {
                     chunks_written: r.chunks_written,
                     chunks_skipped: r.chunks_skipped,
                     input_chunks_whole: r.input_chunks_whole,
+                    cpu_ns: r.cpu_ns,
                     bytes_read: r.bytes_read,
                     bytes_written: r.bytes_written,
                 });

@@ -288,6 +288,7 @@ fn run_one(w: &Work, totals: &Totals) -> pb::TaskResult {
             r.chunks_written = s.chunks_written;
             r.chunks_skipped = s.chunks_skipped;
             r.input_chunks_whole = s.input_chunks_whole;
+            r.cpu_ns = s.cpu_ns;
             r.bytes_read = br;
             r.bytes_written = bw;
         }
