@@ -54,7 +54,7 @@ fn manifests_pass_kubernetes_validate_and_a_broken_one_does_not() {
         .unwrap()
         .replace("replicas: 3", "replicas: three");
     std::fs::write(&bad, text).unwrap();
-    assert!(!validate(&[bad.clone()]).status.success());
+    assert!(!validate(std::slice::from_ref(&bad)).status.success());
     let text = std::fs::read_to_string(k8s.join("scheduler.yaml"))
         .unwrap()
         .replace(
