@@ -134,30 +134,64 @@ def python_tool():
     return venv / "bin/eopf-geozarr"
 
 
-def engine_figures():
-    """State-machine events/s and gRPC no-op tasks/s (2 local workers)."""
+def grpc_noop(tls_dir=None):
+    """No-op tasks/s through a real scheduler and 2 workers on loopback;
+    over TLS when `tls_dir` holds ca.pem, cert.pem and key.pem."""
     b = ROOT / "target/release"
-    bench = b / "geozarr-engine-bench"
-    out = subprocess.run([bench, "state", "1000000"], capture_output=True, text=True, check=True).stdout
-    state = float(re.search(r"= ([0-9.]+) M events/s", out).group(1))
     env = dict(os.environ, GEOZARR_TOKEN=f"bench-{os.getpid()}")
-    sched = subprocess.Popen([b / "geozarr-scheduler", "--listen", "127.0.0.1:0"],
+    sched_tls, worker_tls, scheme = [], [], "http"
+    if tls_dir:
+        sched_tls = ["--tls-cert", tls_dir / "cert.pem", "--tls-key", tls_dir / "key.pem"]
+        worker_tls = ["--tls-ca", tls_dir / "ca.pem"]
+        env["GEOZARR_TLS_CA"] = str(tls_dir / "ca.pem")
+        scheme = "https"
+    sched = subprocess.Popen([b / "geozarr-scheduler", "--listen", "127.0.0.1:0", *sched_tls],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     procs = [sched]
     try:
         addr = sched.stdout.readline().strip().removeprefix("listening on ")
-        url = f"http://{addr}"
+        url = f"{scheme}://{addr}"
         for _ in range(2):
             procs.append(subprocess.Popen([b / "geozarr-worker", "--scheduler", url, "--slots", "64",
-                                           "--reconnect-wait", "0"], env=env, stderr=subprocess.DEVNULL))
-        out = subprocess.run([bench, "grpc", url, "200000"], capture_output=True, text=True,
-                             check=True, env=env).stdout
-        grpc = float(re.search(r"= ([0-9.]+) tasks/s", out).group(1))
+                                           "--reconnect-wait", "0", *worker_tls], env=env,
+                                          stderr=subprocess.DEVNULL))
+        out = subprocess.run([b / "geozarr-engine-bench", "grpc", url, "200000"], capture_output=True,
+                             text=True, check=True, env=env).stdout
+        return float(re.search(r"= ([0-9.]+) tasks/s", out).group(1))
     finally:
         for p in reversed(procs):
             p.kill()
             p.wait()
-    return {"state_machine_m_events_per_s": state, "grpc_noop_tasks_per_s_2_workers": round(grpc)}
+
+
+def test_pki(d):
+    """A CA and a certificate for 127.0.0.1 it signed (openssl), in `d`."""
+    ssl = ["openssl"]
+    q = dict(capture_output=True, check=True, cwd=d)
+    subprocess.run([*ssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=bench-ca"], **q)
+    subprocess.run([*ssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", "key.pem", "-out", "req.csr", "-subj", "/CN=127.0.0.1"], **q)
+    (d / "ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    subprocess.run([*ssl, "x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                    "-CAcreateserial", "-out", "cert.pem", "-days", "1", "-extfile", "ext"], **q)
+    return d
+
+
+def engine_figures():
+    """State-machine events/s and gRPC no-op tasks/s (2 local workers),
+    plaintext and over TLS."""
+    import tempfile
+    bench = ROOT / "target/release/geozarr-engine-bench"
+    out = subprocess.run([bench, "state", "1000000"], capture_output=True, text=True, check=True).stdout
+    state = float(re.search(r"= ([0-9.]+) M events/s", out).group(1))
+    plain = grpc_noop()
+    with tempfile.TemporaryDirectory() as t:
+        tls = grpc_noop(test_pki(Path(t)))
+    return {"state_machine_m_events_per_s": state,
+            "grpc_noop_tasks_per_s_2_workers": round(plain),
+            "grpc_noop_tasks_per_s_2_workers_tls": round(tls),
+            "tls_over_plaintext": round(tls / plain, 2)}
 
 
 def main():
