@@ -27,8 +27,13 @@ UTM 10 m with overviews (`convert`, and `--local-workers 2`), next to
 polarisations from the same Zarr input with the same GCPs (order 1,
 bilinear) to a GeoTIFF. `--s1-only` runs just this part; `--no-s1` skips it.
 
+The Python package (`eopf_geozarr_rs.convert`, wheel built by
+bench/pyapi-venv.sh) runs the same conversion as `ours`, to show the API
+costs nothing over the CLI.
+
 Usage: bench/run [--scale 1] [--python-cap 600] [--no-python] [--no-py012]
-                 [--no-scaling] [--no-engine] [--engine-only] [--no-s1] [--s1-only]
+                 [--no-pyapi] [--no-scaling] [--no-engine] [--engine-only]
+                 [--no-s1] [--s1-only]
 """
 import argparse
 import datetime
@@ -137,30 +142,64 @@ def python_tool():
     return venv / "bin/eopf-geozarr"
 
 
-def engine_figures():
-    """State-machine events/s and gRPC no-op tasks/s (2 local workers)."""
+def grpc_noop(tls_dir=None):
+    """No-op tasks/s through a real scheduler and 2 workers on loopback;
+    over TLS when `tls_dir` holds ca.pem, cert.pem and key.pem."""
     b = ROOT / "target/release"
-    bench = b / "geozarr-engine-bench"
-    out = subprocess.run([bench, "state", "1000000"], capture_output=True, text=True, check=True).stdout
-    state = float(re.search(r"= ([0-9.]+) M events/s", out).group(1))
     env = dict(os.environ, GEOZARR_TOKEN=f"bench-{os.getpid()}")
-    sched = subprocess.Popen([b / "geozarr-scheduler", "--listen", "127.0.0.1:0"],
+    sched_tls, worker_tls, scheme = [], [], "http"
+    if tls_dir:
+        sched_tls = ["--tls-cert", tls_dir / "cert.pem", "--tls-key", tls_dir / "key.pem"]
+        worker_tls = ["--tls-ca", tls_dir / "ca.pem"]
+        env["GEOZARR_TLS_CA"] = str(tls_dir / "ca.pem")
+        scheme = "https"
+    sched = subprocess.Popen([b / "geozarr-scheduler", "--listen", "127.0.0.1:0", *sched_tls],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     procs = [sched]
     try:
         addr = sched.stdout.readline().strip().removeprefix("listening on ")
-        url = f"http://{addr}"
+        url = f"{scheme}://{addr}"
         for _ in range(2):
             procs.append(subprocess.Popen([b / "geozarr-worker", "--scheduler", url, "--slots", "64",
-                                           "--reconnect-wait", "0"], env=env, stderr=subprocess.DEVNULL))
-        out = subprocess.run([bench, "grpc", url, "200000"], capture_output=True, text=True,
-                             check=True, env=env).stdout
-        grpc = float(re.search(r"= ([0-9.]+) tasks/s", out).group(1))
+                                           "--reconnect-wait", "0", *worker_tls], env=env,
+                                          stderr=subprocess.DEVNULL))
+        out = subprocess.run([b / "geozarr-engine-bench", "grpc", url, "200000"], capture_output=True,
+                             text=True, check=True, env=env).stdout
+        return float(re.search(r"= ([0-9.]+) tasks/s", out).group(1))
     finally:
         for p in reversed(procs):
             p.kill()
             p.wait()
-    return {"state_machine_m_events_per_s": state, "grpc_noop_tasks_per_s_2_workers": round(grpc)}
+
+
+def test_pki(d):
+    """A CA and a certificate for 127.0.0.1 it signed (openssl), in `d`."""
+    ssl = ["openssl"]
+    q = dict(capture_output=True, check=True, cwd=d)
+    subprocess.run([*ssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=bench-ca"], **q)
+    subprocess.run([*ssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", "key.pem", "-out", "req.csr", "-subj", "/CN=127.0.0.1"], **q)
+    (d / "ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    subprocess.run([*ssl, "x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                    "-CAcreateserial", "-out", "cert.pem", "-days", "1", "-extfile", "ext"], **q)
+    return d
+
+
+def engine_figures():
+    """State-machine events/s and gRPC no-op tasks/s (2 local workers),
+    plaintext and over TLS."""
+    import tempfile
+    bench = ROOT / "target/release/geozarr-engine-bench"
+    out = subprocess.run([bench, "state", "1000000"], capture_output=True, text=True, check=True).stdout
+    state = float(re.search(r"= ([0-9.]+) M events/s", out).group(1))
+    plain = grpc_noop()
+    with tempfile.TemporaryDirectory() as t:
+        tls = grpc_noop(test_pki(Path(t)))
+    return {"state_machine_m_events_per_s": state,
+            "grpc_noop_tasks_per_s_2_workers": round(plain),
+            "grpc_noop_tasks_per_s_2_workers_tls": round(tls),
+            "tls_over_plaintext": round(tls / plain, 2)}
 
 
 S1_SCHEMA = ROOT / "synth/schemas/S1A_IW_GRDH_1SDV_20241218T180252_20241218T180317_057050_0702F2_0BC2.json"
@@ -252,6 +291,8 @@ def main():
     ap.add_argument("--no-python", action="store_true", help="skip the Python tool 0.8.0 (geozarr-0.4 peer)")
     ap.add_argument("--no-py012", action="store_true",
                     help="skip the Python tool 0.12.0 (conventions peer: convert-s2-optimized)")
+    ap.add_argument("--no-pyapi", action="store_true",
+                    help="skip the Python package run (eopf_geozarr_rs.convert, same as `ours`)")
     ap.add_argument("--no-scaling", action="store_true", help="skip the scale 4/2/1 run")
     ap.add_argument("--no-engine", action="store_true", help="skip the state-machine and gRPC figures")
     ap.add_argument("--no-s1", action="store_true", help="skip the Sentinel-1 GRD runs")
@@ -304,6 +345,14 @@ def main():
     for r in runs[-2:]:
         r["input_bytes"] = du(ts1)
     helptext = subprocess.run([exe, "convert", "--help"], capture_output=True, text=True).stdout
+    # the Python package: the same conversion through eopf_geozarr_rs.convert
+    if not a.no_pyapi:
+        py = subprocess.run([BENCH / "pyapi-venv.sh"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+        code = ("import sys, eopf_geozarr_rs as eg; "
+                "eg.convert(sys.argv[1], sys.argv[2], groups=sys.argv[3:])")
+        runs.append(measure("ours-python-api", [py, "-c", code, inp, work / "out-pyapi", *GROUPS],
+                            work / "out-pyapi"))
     if "--local-workers" in helptext:
         runs.append(measure("ours-local-workers-2",
                             [exe, "convert", inp, work / "out-ours-lw2", *groups, "--local-workers", "2"],
@@ -352,6 +401,7 @@ def main():
         "python_over_ours": ratio("python", "ours"),
         "python_dask_over_ours": ratio("python-dask-cluster", "ours"),
         "local_workers_2_over_ours": ratio("ours-local-workers-2", "ours"),
+        "python_api_over_ours": ratio("ours-python-api", "ours"),
         "typesize1_input_over_ours": ratio("ours-typesize1-input", "ours"),
         "typesize1_ours_over_its_floor": ratio("ours-typesize1-input", "floor-typesize1-input"),
         "typesize1_input_over_ours_peak_rss": ratio("ours-typesize1-input", "ours", "peak_rss_mb"),

@@ -4,13 +4,13 @@
 # venvs (.venv-pyapi: the default python3, 3.11; .venv-pyapi312: Python 3.12
 # when one works, proving the abi3 wheel) with the pinned test dependencies
 # (tests/python/requirements.txt + pytest), and runs pytest against the CLI
-# (target/release/eopf-geozarr, built here if missing).
+# and the cluster binaries (target/release/, built here if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MATURIN_VERSION=1.7.8
 PYTEST_VERSION=8.3.4
 target="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release --bin eopf-geozarr
+cargo build --release -p eopf-geozarr -p geozarr-scheduler -p geozarr-worker --bins
 export EOPF_GEOZARR_BIN="$target/release/eopf-geozarr"
 tools=.venv-pyapi-build
 if ! "$tools/bin/maturin" --version 2>/dev/null | grep -q "$MATURIN_VERSION"; then

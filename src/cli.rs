@@ -5,6 +5,39 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// `println!` to stdout that ends the program quietly when the reader has
+/// gone (`eopf-geozarr info … | head`), as command-line tools do; SIGPIPE
+/// itself stays ignored, so a closed network connection is an error to
+/// report, not a silent death.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            $crate::cli::stdout_failed(e)
+        }
+    }};
+}
+
+/// `print!` counterpart of [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($t)*) {
+            $crate::cli::stdout_failed(e)
+        }
+    }};
+}
+
+/// Stdout cannot be written: a reader gone ends the program quietly, any
+/// other failure is one line on stderr.
+pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+    std::process::exit(0)
+}
+
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use geozarr_core::convert::plan;
@@ -35,7 +68,17 @@ enum Command {
     /// all other groups are carried over unchanged. Re-running into an
     /// unfinished output resumes it; a finished store has consolidated
     /// metadata at its root.
-    Convert(ConvertArgs),
+    Convert(Box<ConvertArgs>),
+    /// Convert many products: every product of a list file, directory or
+    /// s3:// prefix into PREFIX/<product name>.
+    ///
+    /// One conversion per product, --concurrency at a time, in process or on
+    /// a cluster (--local-workers, --scheduler: one job per product); a
+    /// progress bar across products; complete outputs are skipped, unfinished
+    /// ones resumed. Ends with a table (product, status, seconds,
+    /// core-seconds, MB written), also written as JSON (--report), and a
+    /// non-zero exit naming the failed products (the others still finish).
+    ConvertMany(Box<crate::many::ManyArgs>),
     /// Show what a store holds: groups, arrays, CRS, resolution, extent, levels.
     ///
     /// Works on EOPF products (Zarr v2) and GeoZarr stores (Zarr v3), local
@@ -51,11 +94,18 @@ enum Command {
 }
 
 #[derive(Args)]
-struct ConvertArgs {
+pub(crate) struct ConvertArgs {
     /// Input EOPF product (Zarr v2 directory).
     input: String,
     /// Output GeoZarr store (created; an unfinished one is resumed).
     output: String,
+    #[command(flatten)]
+    opts: ConvertOpts,
+}
+
+/// The options of `convert` (also those of `convert-many`).
+#[derive(Args)]
+pub(crate) struct ConvertOpts {
     /// Groups to convert. geozarr-0.4: resolution groups, e.g.
     /// /measurements/reflectance/r10m [default: every group under
     /// /measurements with (y, x) bands]. conventions: groups of r{N}m
@@ -106,19 +156,41 @@ struct ConvertArgs {
     /// Tasks run at once [default: cores + 1, so that no core idles while a
     /// task waits on I/O; codecs use every core either way].
     #[arg(long, default_value_t = 0, hide_default_value = true)]
-    threads: usize,
+    pub(crate) threads: usize,
     /// Run on a local cluster with one worker process per core (the Python
     /// tool's flag; same as --local-workers <cores>).
     #[arg(long, conflicts_with_all = ["local_workers", "scheduler"])]
     dask_cluster: bool,
+    /// Where a local cluster serves its live dashboard: ADDR (the next free
+    /// port after it when taken, as Dask does) or `off`. Its link is printed
+    /// at the start.
+    #[arg(long, value_name = "ADDR|off", default_value = geozarr_client::DASHBOARD)]
+    dashboard: String,
     /// Run on a local cluster: a scheduler and N worker processes on this
     /// machine, stopped when the conversion ends.
     #[arg(long, value_name = "N", conflicts_with = "scheduler")]
     local_workers: Option<usize>,
     /// Run on a running cluster: submit to the scheduler at URL and follow
-    /// the job (GEOZARR_TOKEN is sent when set).
+    /// the job (GEOZARR_TOKEN is sent when set). https://HOST:PORT for a
+    /// scheduler serving TLS.
     #[arg(long, value_name = "URL")]
     scheduler: Option<String>,
+    /// CA certificate (PEM) that signed an https:// scheduler's certificate
+    /// [default: GEOZARR_TLS_CA, else the system roots].
+    #[arg(long, value_name = "PEM", requires = "scheduler")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Own certificate (PEM) for a scheduler requiring mutual TLS
+    /// [default: GEOZARR_TLS_CERT].
+    #[arg(long, value_name = "PEM", requires_all = ["scheduler", "tls_key"])]
+    tls_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) of --tls-cert [default: GEOZARR_TLS_KEY].
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Share of a busy cluster's slots for this job: running jobs get
+    /// slots in proportion to their priority (a job of 2 twice those of a
+    /// job of 1), round-robin between equals.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    priority: u32,
     /// Task size on a cluster: `chunk` (one task per output chunk and level;
     /// a band's tasks stay on one worker, which keeps decoded chunks for the
     /// next task, so each input chunk is decoded once; an idle worker helps
@@ -140,7 +212,7 @@ struct ConvertArgs {
     resolution: Option<f64>,
     /// Detailed logs (tracing) on stderr.
     #[arg(long, short)]
-    verbose: bool,
+    pub(crate) verbose: bool,
 }
 
 #[derive(Args)]
@@ -244,7 +316,7 @@ fn progress_bar() -> Arc<Bar> {
     Arc::new(Bar(pb))
 }
 
-fn init_logging(verbose: bool) {
+pub(crate) fn init_logging(verbose: bool) {
     let filter = if verbose {
         "info,geozarr_core=debug,eopf_geozarr=debug"
     } else {
@@ -255,30 +327,33 @@ fn init_logging(verbose: bool) {
 
 fn print_summary(s: &Summary, output: &str) {
     let mb = |b: u64| b as f64 / 1e6;
-    println!(
+    outln!(
         "converted {} groups, {} bands ({} chunks) into {output}",
-        s.groups, s.bands, s.band_chunks
+        s.groups,
+        s.bands,
+        s.band_chunks
     );
     if s.resumed {
-        println!(
+        outln!(
             "resumed: {} bands and {} chunks already complete were skipped",
-            s.bands_skipped, s.stats.chunks_skipped
+            s.bands_skipped,
+            s.stats.chunks_skipped
         );
     }
-    println!("carried over {} arrays unchanged", s.carried);
+    outln!("carried over {} arrays unchanged", s.carried);
     if s.stats.input_chunks_whole > 0 {
-        println!(
+        outln!(
             "{} input chunks were decoded whole (their blosc frames cannot be read block by block)",
             s.stats.input_chunks_whole
         );
     }
     if !s.not_carried.is_empty() {
-        println!(
+        outln!(
             "not carried over (no Zarr v3 data type): {}",
             s.not_carried.join(", ")
         );
     }
-    println!(
+    outln!(
         "read {:.1} MB, wrote {:.1} MB in {:.2} s ({:.1} MB/s of input)",
         mb(s.bytes_read),
         mb(s.bytes_written),
@@ -287,8 +362,9 @@ fn print_summary(s: &Summary, output: &str) {
     );
 }
 
-impl ConvertArgs {
-    fn options(&self) -> ConvertOptions {
+impl ConvertOpts {
+    /// The conversion options these flags give.
+    pub(crate) fn options(&self) -> ConvertOptions {
         let a = self;
         ConvertOptions {
             plan: plan::Options {
@@ -368,11 +444,11 @@ fn run_info(a: &InfoArgs) -> Result<()> {
             .with_context(|| format!("{}: cannot write the HTML page", f.display()))?;
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        print!("{}", info::render_text(&summary));
+        out!("{}", info::render_text(&summary));
         if let Some(f) = &a.html_output {
-            println!("HTML page written to {}", f.display());
+            outln!("HTML page written to {}", f.display());
         }
     }
     Ok(())
@@ -383,9 +459,9 @@ fn run_validate(a: &ValidateArgs) -> Result<ExitCode> {
     let store = open(&a.path)?;
     let report = validate::validate(&store, &a.path, validate::Options { deep: a.deep })?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", validate::render_text(&report));
+        out!("{}", validate::render_text(&report));
     }
     Ok(if report.valid {
         ExitCode::SUCCESS
@@ -400,36 +476,76 @@ fn cores() -> usize {
         .unwrap_or(1)
 }
 
-/// `convert` on a cluster: a local one (`--local-workers`, `--dask-cluster`)
-/// or a running scheduler (`--scheduler`). Tasks are chunk-sized.
-fn run_convert_cluster(a: &ConvertArgs) -> Result<Option<Summary>> {
-    use crate::cluster::{bin_dir, Cluster};
-    let local = match (a.dask_cluster, a.local_workers) {
-        (true, _) => Some(cores()),
-        (false, Some(n)) => Some(n.max(1)),
-        (false, None) => None,
-    };
-    if local.is_none() && a.scheduler.is_none() {
-        return Ok(None);
+impl ConvertOpts {
+    /// The cluster these flags ask for — a local one (`--local-workers`,
+    /// `--dask-cluster`, started now) or a running scheduler
+    /// (`--scheduler`) — with the options to convert on it; `None`: run in
+    /// process. Ctrl-C then cancels the cluster's jobs and exits.
+    pub(crate) fn cluster(&self) -> Result<Option<(geozarr_client::Cluster, ConvertOptions)>> {
+        use geozarr_client::{bin_dir, Cluster, Launcher};
+        let a = self;
+        let local = match (a.dask_cluster, a.local_workers) {
+            (true, _) => Some(cores()),
+            (false, Some(n)) => Some(n.max(1)),
+            (false, None) => None,
+        };
+        if local.is_none() && a.scheduler.is_none() {
+            return Ok(None);
+        }
+        let mut opts = a.options();
+        opts.granularity = if a.cluster_tasks == "band" {
+            geozarr_core::convert::plan::Granularity::Band
+        } else {
+            geozarr_core::convert::plan::Granularity::Chunk
+        };
+        let max_attempts = opts.max_retries;
+        let cluster = match (local, &a.scheduler) {
+            (Some(n), _) => {
+                let threads = if a.threads > 0 { a.threads } else { cores() };
+                let slots = (threads / n).max(1) as u32;
+                let dashboard = match a.dashboard.as_str() {
+                    "off" => None,
+                    d => Some(d.parse().map_err(|_| {
+                        anyhow::anyhow!(
+                            "--dashboard {d}: expected an address such as 127.0.0.1:8787, or off"
+                        )
+                    })?),
+                };
+                let c = Cluster::local(
+                    &Launcher::Binaries(bin_dir()?),
+                    n,
+                    slots,
+                    max_attempts,
+                    dashboard,
+                )?;
+                if let Some(url) = c.dashboard() {
+                    eprintln!("dashboard: {url}");
+                }
+                c
+            }
+            (None, Some(url)) => {
+                let tls = geozarr_proto::tls::ClientTls {
+                    ca: a.tls_ca.clone(),
+                    cert: a.tls_cert.clone(),
+                    key: a.tls_key.clone(),
+                }
+                .or_env();
+                Cluster::connect(url, geozarr_proto::client::env_token(), tls, max_attempts)?
+            }
+            (None, None) => unreachable!("checked above"),
+        };
+        let cluster = cluster.with_priority(a.priority);
+        cluster.exit_on_signal();
+        Ok(Some((cluster, opts)))
     }
-    init_logging(a.verbose);
-    let mut opts = a.options();
-    opts.granularity = if a.cluster_tasks == "band" {
-        geozarr_core::convert::plan::Granularity::Band
-    } else {
-        geozarr_core::convert::plan::Granularity::Chunk
-    };
-    let max_attempts = opts.max_retries;
-    let cluster = match (local, &a.scheduler) {
-        (Some(n), _) => {
-            let threads = if a.threads > 0 { a.threads } else { cores() };
-            let slots = (threads / n).max(1) as u32;
-            Cluster::local(&bin_dir()?, n, slots, max_attempts)?
-        }
-        (None, Some(url)) => {
-            Cluster::connect(url, geozarr_proto::client::env_token(), max_attempts)?
-        }
-        (None, None) => unreachable!("checked above"),
+}
+
+/// `convert` on a cluster (see [`ConvertOpts::cluster`]); `None`: no
+/// cluster asked for.
+fn run_convert_cluster(a: &ConvertArgs) -> Result<Option<Summary>> {
+    init_logging(a.opts.verbose);
+    let Some((cluster, opts)) = a.opts.cluster()? else {
+        return Ok(None);
     };
     let bar = progress_bar();
     let r = convert_with(&a.input, &a.output, &opts, bar.clone(), &cluster);
@@ -445,10 +561,11 @@ pub fn run() -> Result<ExitCode> {
         Command::Convert(a) => {
             let s = match run_convert_cluster(&a)? {
                 Some(s) => s,
-                None => run_convert(&a.input, &a.output, &a.options(), a.verbose)?,
+                None => run_convert(&a.input, &a.output, &a.opts.options(), a.opts.verbose)?,
             };
             print_summary(&s, &a.output);
         }
+        Command::ConvertMany(a) => return crate::many::run(&a),
         Command::Info(a) => run_info(&a)?,
         Command::Validate(a) => return run_validate(&a),
         Command::Synth(a) => {
@@ -471,7 +588,7 @@ pub fn run() -> Result<ExitCode> {
             } else {
                 format!(", encoding {}", a.encoding)
             };
-            println!(
+            outln!(
                 "wrote {} groups, {} arrays ({:.1} MB{encoding}) to {} in {:.2} s",
                 s.groups,
                 s.arrays,
@@ -503,7 +620,7 @@ pub fn run() -> Result<ExitCode> {
                         ..Default::default()
                     },
                 )?;
-                println!(
+                outln!(
                     "synthetic S2A L2A product (scale {}): {} arrays, {:.1} MB in {:.1} s → {}",
                     a.scale,
                     s.arrays,
@@ -531,17 +648,17 @@ pub fn run() -> Result<ExitCode> {
                     ..Default::default()
                 };
                 opts.plan.profile = profile;
-                println!("--profile {}:", profile.name());
+                outln!("--profile {}:", profile.name());
                 let s = run_convert(&input, &output, &opts, false)?;
                 print_summary(&s, &output);
                 use geozarr_core::inspect::validate;
                 let report =
                     validate::validate(&open(&output)?, &output, validate::Options::default())?;
                 let text = validate::render_text(&report);
-                println!("validate: {}", text.lines().last().unwrap_or_default());
-                println!("look inside: eopf-geozarr info {output}\n");
+                outln!("validate: {}", text.lines().last().unwrap_or_default());
+                outln!("look inside: eopf-geozarr info {output}\n");
                 if !report.valid {
-                    print!("{text}");
+                    out!("{text}");
                     valid = false;
                 }
             }

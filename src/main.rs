@@ -1,7 +1,8 @@
 //! `eopf-geozarr`: convert Copernicus EOPF Zarr products into GeoZarr stores.
 
+#[macro_use]
 mod cli;
-mod cluster;
+mod many;
 
 // The system allocator: bands stream through small windows and blocks, and
 // glibc returns what they free. mimalloc (still used by the worker, whose
@@ -11,12 +12,9 @@ mod cluster;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // `eopf-geozarr info … | head` ends quietly when the reader goes away,
-    // as other command-line tools do, instead of panicking on a broken pipe
-    // SAFETY: restoring a signal's default disposition at start-up, before any thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (Rust's default): a peer closing a TLS or S3
+    // connection must be a reported error, not a silent death; a stdout
+    // reader gone (`| head`) ends the program quietly through `cli::outln!`.
     match cli::run() {
         Ok(code) => code,
         Err(e) => {

@@ -3,7 +3,8 @@
 //! in-process executor; a worker killed with SIGKILL mid-job changes
 //! nothing; a lost or unreachable scheduler is a clear error and a re-run
 //! resumes; a wrong token is refused; a task failing 3 times fails the job
-//! with its history.
+//! with its history; two clients at once share the cluster, and one
+//! cancelled leaves the other intact.
 
 mod common;
 
@@ -503,5 +504,119 @@ fn task_failing_three_times_fails_the_job_with_its_history() {
         e.contains("attempt 1 on worker") && e.contains("attempt 3 on worker"),
         "{e}"
     );
-    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+    // one error line (after the dashboard link printed at the start)
+    let lines: Vec<&str> = e.trim().lines().collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert!(lines[0].starts_with("dashboard: http://127.0.0.1:"), "{e}");
+    assert!(lines[1].starts_with("error: "), "{e}");
+}
+
+#[test]
+fn two_clients_at_once_share_the_cluster_and_a_cancelled_one_leaves_the_other_intact() {
+    let (dir, input) = product(4);
+    let reference = dir.path().join("ref.zarr");
+    cli_ok(&["convert", s(&input), s(&reference)]);
+    let total = count_chunks(&reference);
+    let sched = Sched::start(Some("multi-job-token"));
+    let mut workers: Vec<Child> = (0..2)
+        .map(|_| sched.worker(Some("multi-job-token")))
+        .collect();
+    let client = |out: &Path| {
+        bin()
+            .args(["convert", s(&input), s(out), "--scheduler", &sched.url])
+            .env("GEOZARR_TOKEN", "multi-job-token")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // 1. two jobs at once: both progress side by side (fair share), both
+    //    write the in-process bytes
+    let (a, b) = (dir.path().join("a.zarr"), dir.path().join("b.zarr"));
+    let (ca, cb) = (client(&a), client(&b));
+    let mut side_by_side = false;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(120) {
+        let (na, nb) = (count_chunks(&a), count_chunks(&b));
+        if na > 0 && nb > 0 && na < total && nb < total {
+            side_by_side = true;
+        }
+        if na == total && nb == total {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for c in [ca, cb] {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert!(side_by_side, "the second job waited for the first");
+    assert_same_store(&reference, &a);
+    assert_same_store(&reference, &b);
+    // 2. Ctrl-C on one client cancels its job only
+    let (c, d) = (dir.path().join("c.zarr"), dir.path().join("d.zarr"));
+    let (cc, cd) = (client(&c), client(&d));
+    wait_for("both jobs under way", Duration::from_secs(60), || {
+        count_chunks(&c) >= 5 && count_chunks(&d) >= 5
+    });
+    assert!(signal("-INT", cc.id()));
+    let o = cc.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let o = cd.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_same_store(&reference, &d);
+    let n = count_chunks(&c);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(count_chunks(&c), n, "the cancelled job's tasks still run");
+    assert!(n < total);
+    for w in &mut workers {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+}
+
+#[test]
+fn local_cluster_serves_its_dashboard_on_the_next_free_port_and_prints_the_link() {
+    let (dir, input) = product(4);
+    // hold a port: the cluster must take a later one
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let out = dir.path().join("out.zarr");
+    let mut cli = bin()
+        .args(["convert", s(&input), s(&out), "--local-workers", "1"])
+        .args(["--dashboard", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(cli.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("dashboard: ")
+        .unwrap_or_else(|| panic!("no dashboard link first: {line:?}"))
+        .to_string();
+    let got: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(got > port && got <= port + 100, "{url} (held {port})");
+    // the page and its JSON answer while the job runs
+    let o = Command::new("curl")
+        .args(["-sS", &format!("{url}/api/status")])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)));
+    assert!(status.is_object(), "{status}");
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert!(cli.wait().unwrap().success(), "{rest}");
+    drop(held);
+    // --dashboard off: no link
+    let o = bin()
+        .args(["convert", s(&input), s(&dir.path().join("off.zarr"))])
+        .args(["--local-workers", "1", "--dashboard", "off"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("dashboard"), "{}", stderr(&o));
 }

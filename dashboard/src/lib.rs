@@ -212,6 +212,56 @@ pub async fn serve(listener: tokio::net::TcpListener, dash: Arc<Dashboard>) -> s
     axum::serve(listener, dash.router()).await
 }
 
+/// Serve the dashboard over TLS (`https://`) on `listener` until the process
+/// ends; `tls` from [`tls_config`].
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    dash: Arc<Dashboard>,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let app = dash.router();
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            // a failed handshake (plain HTTP, unknown CA) only drops that connection
+            let Ok(stream) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let svc = hyper_util::service::TowerToHyperService::new(app);
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+        });
+    }
+}
+
+/// A rustls server configuration from PEM certificate chain and key files
+/// (the scheduler's `--tls-cert`/`--tls-key`); errors name the file.
+pub fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<tokio_rustls::rustls::ServerConfig>, String> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: cannot read the TLS certificate: {e}", cert.display()))?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("{}: cannot read the TLS key: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    Ok(Arc::new(cfg))
+}
+
 async fn page() -> impl IntoResponse {
     Html(include_str!("page.html"))
 }

@@ -7,6 +7,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::scheduler_client::SchedulerClient;
+use crate::tls::ClientTls;
 
 /// A client that adds the shared token (if any) to every request.
 pub type Client = SchedulerClient<InterceptedService<Channel, TokenInterceptor>>;
@@ -44,12 +45,23 @@ pub fn env_token() -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// Connect to a scheduler, retrying until `wait` has passed.
-pub async fn connect(url: &str, token: Option<&str>, wait: Duration) -> Result<Client, String> {
-    let ep = Endpoint::from_shared(url.to_string())
+/// Connect to a scheduler (`http://` or, with `tls`, `https://`), retrying
+/// until `wait` has passed.
+pub async fn connect(
+    url: &str,
+    token: Option<&str>,
+    tls: &ClientTls,
+    wait: Duration,
+) -> Result<Client, String> {
+    let mut ep = Endpoint::from_shared(url.to_string())
         .map_err(|e| format!("{url}: not a scheduler URL ({e})"))?
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5));
+    if let Some(c) = tls.config(url)? {
+        ep = ep
+            .tls_config(c)
+            .map_err(|e| format!("{url}: TLS set-up: {}", source_chain(&e)))?;
+    }
     let deadline = Instant::now() + wait;
     let channel = loop {
         match ep.connect().await {
@@ -83,9 +95,23 @@ pub fn source_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// A gRPC status as one clear line (unauthenticated gets its own wording).
 pub fn status_line(url: &str, s: &tonic::Status) -> String {
+    // a transport failure (TLS alert, reset) carries its cause as the source
+    let msg = match std::error::Error::source(s) {
+        Some(cause) => format!("{}: {}", s.message(), source_chain(cause)),
+        None => s.message().to_string(),
+    };
+    // TLS 1.3 reports a refused client certificate only as a closed connection
+    let msg = if url.starts_with("https://") && msg.contains("connection closed") {
+        format!(
+            "{msg} (a scheduler started with --tls-client-ca closes connections \
+             without a client certificate its CA signed: give --tls-cert and --tls-key)"
+        )
+    } else {
+        msg
+    };
     match s.code() {
-        tonic::Code::Unauthenticated => format!("scheduler at {url} refused us: {}", s.message()),
-        tonic::Code::Unavailable => format!("cannot reach the scheduler at {url}: {}", s.message()),
-        _ => format!("scheduler at {url}: {}", s.message()),
+        tonic::Code::Unauthenticated => format!("scheduler at {url} refused us: {msg}"),
+        tonic::Code::Unavailable => format!("cannot reach the scheduler at {url}: {msg}"),
+        _ => format!("scheduler at {url}: {msg}"),
     }
 }

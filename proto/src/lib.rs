@@ -1,6 +1,6 @@
 //! geozarr-proto: the gRPC protocol of the distributed engine
 //! (`geozarr.proto`, compiled with protox — no protoc needed), the client
-//! helpers workers and the CLI share ([`client`]), how tasks are worded
+//! helpers workers and the CLI share ([`client`], [`tls`]), how tasks are worded
 //! ([`task`]) and the log set-up of every geozarr binary ([`logging`]).
 
 /// Generated messages and the `Scheduler` service (client and server).
@@ -22,3 +22,4 @@ pub fn bearer(token: &str) -> String {
 pub mod client;
 pub mod logging;
 pub mod task;
+pub mod tls;

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -36,6 +37,7 @@ __all__ = [
     "info",
     "validate",
     "create_geozarr_dataset",
+    "setup_datatree_metadata_geozarr_spec_compliant",
     "downsample_2d_array",
     "calculate_aligned_chunk_size",
     "is_grid_mapping_variable",
@@ -62,6 +64,10 @@ def convert(
     inner_chunk: int = 256,
     dtype: str = "stored",
     threads: int = 0,
+    cluster_tasks: str = "chunk",
+    dask_cluster: bool = False,
+    priority: int = 1,
+    dashboard: str = "127.0.0.1:8787",
 ) -> dict[str, Any]:
     """Convert an EOPF product into a GeoZarr store (``eopf-geozarr convert``).
 
@@ -70,12 +76,21 @@ def convert(
     (band chunks; ``message`` is ``""`` or a status line such as a resume
     notice). Returns the summary as a dict. Re-running into an unfinished
     output resumes it.
+
+    ``local_workers=N`` runs the conversion on a local cluster: a scheduler
+    and N worker processes (``python -m eopf_geozarr_rs._cluster``, or the
+    ``geozarr-scheduler``/``geozarr-worker`` executables in
+    ``$GEOZARR_BIN_DIR``), stopped at the end, on error and on Ctrl-C;
+    ``dask_cluster=True`` is one worker per core. A local cluster serves its
+    live dashboard on ``dashboard`` (the next free port when taken, as
+    Dask's LocalCluster does; ``"off"``: none) and logs its link. ``scheduler="http://HOST:PORT"``
+    submits to a running cluster (``GEOZARR_TOKEN`` and the
+    ``GEOZARR_TLS_CA/CERT/KEY`` files are used when set; ``https://`` URLs
+    for TLS); ``priority`` weighs this job's share of a busy cluster.
+    The output is byte-identical to an in-process run.
     """
-    if local_workers is not None or scheduler is not None:
-        raise GeoZarrError(
-            "local_workers / scheduler: cluster runs are not available from the Python "
-            "package yet; use the CLI (eopf-geozarr convert --local-workers N / --scheduler URL)"
-        )
+    if dask_cluster and local_workers is None and scheduler is None:
+        local_workers = os.cpu_count() or 1
     return _native.convert(
         os.fspath(input),
         os.fspath(output),
@@ -92,6 +107,12 @@ def convert(
         int(inner_chunk),
         dtype,
         int(threads),
+        None if local_workers is None else int(local_workers),
+        scheduler,
+        cluster_tasks,
+        [sys.executable, "-m", "eopf_geozarr_rs._cluster"],
+        int(priority),
+        str(dashboard),
     )
 
 
@@ -118,8 +139,8 @@ def validate(
     return report
 
 
-def _store_of(dt: Any) -> str:
-    """The store an ``xarray.DataTree`` was opened from, if it is unchanged."""
+def _source_of(dt: Any) -> str:
+    """The store an ``xarray.DataTree`` was opened from (``ValueError`` if none)."""
     src = None
     enc = getattr(dt, "encoding", None) or {}
     src = enc.get("source")
@@ -135,6 +156,12 @@ def _store_of(dt: Any) -> str:
             "dt_input has no backing store (it was built or loaded in memory): "
             "pass the product's path or URL instead"
         )
+    return str(src)
+
+
+def _store_of(dt: Any) -> str:
+    """The store an ``xarray.DataTree`` was opened from, if it is unchanged."""
+    src = _source_of(dt)
     import xarray as xr
 
     fresh = xr.open_datatree(src, engine="zarr")
@@ -221,7 +248,92 @@ def create_geozarr_dataset(
         import xarray as xr
     except ImportError:
         return out
-    return xr.open_datatree(out, engine="zarr")
+    return xr.open_datatree(out, engine="zarr", storage_options=_storage_options(out))
+
+
+def _storage_options(url: str) -> dict[str, Any] | None:
+    """fsspec options that reach ``url`` as the engine did: for ``s3://``, the
+    endpoint from ``AWS_ENDPOINT_URL(_S3)`` (s3fs reads the credentials,
+    region and profile from the same AWS variables itself)."""
+    if not url.startswith("s3://"):
+        return None
+    opts: dict[str, Any] = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        opts["endpoint_url"] = endpoint
+    return opts
+
+
+# CF encoding keys: xarray keeps them in ``.encoding`` of a decoded variable
+_ENCODING_KEYS = ("_FillValue", "missing_value", "scale_factor", "add_offset")
+
+
+def setup_datatree_metadata_geozarr_spec_compliant(
+    dt: Any,
+    groups: Sequence[str],
+    gcp_group: str | None = None,
+    *,
+    profile: str = "geozarr-0.4",
+    dtype: str = "stored",
+) -> dict[str, Any]:
+    """The Python tool's metadata step: for each group of ``groups`` in ``dt``
+    (skipped when absent or without data variables), a copy of its dataset
+    carrying the metadata :func:`convert` writes at the native level —
+    each band's attributes (CF standard name, units, ``grid_mapping``…),
+    the ``spatial_ref`` grid-mapping variable (CRS WKT, GeoTransform), the
+    ``x``/``y`` attributes and the group's attributes — keyed by group.
+
+    The metadata is planned by the engine from the store ``dt`` was opened
+    from (``ValueError`` if it has none); the data stays ``dt``'s, lazily.
+    CF encoding keys (``_FillValue``, ``scale_factor``…) go to each
+    variable's ``encoding``, as xarray keeps them. ``gcp_group`` is accepted
+    for compatibility: Sentinel-2 products have none.
+    """
+    import xarray as xr
+
+    source = _source_of(dt)
+    present = {}
+    for key in groups:
+        try:
+            node = dt["/" + key.strip("/")]
+        except KeyError:
+            continue
+        if node.data_vars:
+            present[key] = node
+    if not present:
+        return {}
+    keys = [k.strip("/") for k in present]
+    plan = json.loads(_native.plan_json(source, keys, profile, dtype))
+    nodes = plan["nodes"]
+    by_input = {b["input"].strip("/"): b for b in plan["bands"]}
+    out: dict[str, Any] = {}
+    for key, node in present.items():
+        norm = key.strip("/")
+        ds = node.to_dataset().copy()
+        level = None
+        for name in list(ds.data_vars):
+            band = by_input.get(f"{norm}/{name}")
+            if band is None:
+                continue
+            level = band["level"]
+            attrs = dict(nodes.get(band["path"], {}))
+            enc = {k: attrs.pop(k) for k in _ENCODING_KEYS if k in attrs}
+            ds[name].attrs = attrs
+            # a float band's fill is NaN, written base64 (xarray's form): skip it
+            if isinstance(enc.get("_FillValue"), str):
+                del enc["_FillValue"]
+            ds[name].encoding.update(enc)
+        if level is None:
+            continue
+        for coord in ("x", "y"):
+            if coord in ds.variables and f"{level}/{coord}" in nodes:
+                ds[coord].attrs = dict(nodes[f"{level}/{coord}"])
+        sref = nodes.get(f"{level}/spatial_ref")
+        if sref is not None:
+            ds = ds.assign_coords(spatial_ref=xr.Variable((), np.int64(0), dict(sref)))
+        ds.attrs = dict(nodes.get(level, {}))
+        out[key] = ds
+    return out
 
 
 def downsample_2d_array(

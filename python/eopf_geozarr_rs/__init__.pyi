@@ -28,6 +28,10 @@ def convert(
     inner_chunk: int = 256,
     dtype: str = "stored",
     threads: int = 0,
+    cluster_tasks: str = "chunk",
+    dask_cluster: bool = False,
+    priority: int = 1,
+    dashboard: str = "127.0.0.1:8787",
 ) -> dict[str, Any]: ...
 def info(path: str | os.PathLike[str]) -> dict[str, Any]: ...
 def validate(
@@ -43,6 +47,14 @@ def create_geozarr_dataset(
     max_retries: int = 3,
     **kwargs: Any,
 ) -> Any: ...
+def setup_datatree_metadata_geozarr_spec_compliant(
+    dt: Any,
+    groups: Sequence[str],
+    gcp_group: str | None = None,
+    *,
+    profile: str = "geozarr-0.4",
+    dtype: str = "stored",
+) -> dict[str, Any]: ...
 def downsample_2d_array(
     source_data: np.ndarray,
     target_height: int | None = None,

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use geozarr_client::{Cluster, Launcher};
 use geozarr_core::convert::plan;
 use geozarr_core::convert::task::Cancel;
-use geozarr_core::convert::{convert as core_convert, ConvertOptions, Progress};
+use geozarr_core::convert::{convert as core_convert, convert_with, ConvertOptions, Progress};
 use geozarr_core::Error;
 use numpy::{PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::create_exception;
@@ -208,10 +209,138 @@ fn summary_dict<'py>(
     Ok(d)
 }
 
+/// Where a cluster conversion runs.
+enum ClusterSpec {
+    /// A local cluster of `workers` processes started by `launcher` (a
+    /// program and its first arguments; `GEOZARR_BIN_DIR` overrides it with
+    /// the `geozarr-scheduler`/`geozarr-worker` executables there).
+    Local {
+        workers: usize,
+        launcher: Vec<String>,
+        dashboard: Option<std::net::SocketAddr>,
+    },
+    /// A running scheduler (`GEOZARR_TOKEN` is sent when set).
+    Remote(String),
+}
+
+impl ClusterSpec {
+    /// Start (local) or reach (remote) the cluster; `threads` (0 = all cores)
+    /// are shared out among local workers as slots.
+    fn connect(self, threads: usize, max_attempts: u32) -> geozarr_core::Result<Cluster> {
+        match self {
+            ClusterSpec::Remote(url) => {
+                let tls = geozarr_proto::tls::ClientTls::from_env();
+                Cluster::connect(&url, geozarr_proto::client::env_token(), tls, max_attempts)
+            }
+            ClusterSpec::Local {
+                workers,
+                launcher,
+                dashboard,
+            } => {
+                let launcher = match std::env::var_os("GEOZARR_BIN_DIR") {
+                    Some(d) => Launcher::Binaries(d.into()),
+                    None => Launcher::Command(launcher.into_iter().map(Into::into).collect()),
+                };
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let threads = if threads > 0 { threads } else { cores };
+                let slots = (threads / workers).max(1) as u32;
+                Cluster::local(&launcher, workers, slots, max_attempts, dashboard)
+            }
+        }
+    }
+}
+
+/// What a conversion of `input` would write, as JSON: `bands` (each band's
+/// input path, output path and native level group) and `nodes` (every output
+/// node's attributes by path).
+#[pyfunction]
+#[pyo3(signature = (input, groups, profile, dtype))]
+fn plan_json(
+    py: Python<'_>,
+    input: String,
+    groups: Option<Vec<String>>,
+    profile: &str,
+    dtype: &str,
+) -> PyResult<String> {
+    let opts = ConvertOptions {
+        plan: plan::Options {
+            groups: groups.filter(|g| !g.is_empty()),
+            profile: parse_profile(profile)?,
+            float32: parse_dtype(dtype)?,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let plan = py
+        .allow_threads(|| geozarr_core::convert::plan_for(&input, &opts))
+        .map_err(|e| to_py(e, &input))?;
+    let bands: Vec<_> = plan
+        .groups
+        .iter()
+        .flat_map(|g| {
+            g.bands.iter().enumerate().map(move |(b, band)| {
+                serde_json::json!({
+                    "input": band.input,
+                    "path": g.band_path(b, 0),
+                    "level": g.level_path(0),
+                })
+            })
+        })
+        .collect();
+    let nodes: serde_json::Map<String, serde_json::Value> = plan
+        .nodes
+        .iter()
+        .map(|(p, m)| (p.clone(), m["attributes"].clone()))
+        .collect();
+    Ok(serde_json::json!({"bands": bands, "nodes": nodes}).to_string())
+}
+
+fn parse_profile(p: &str) -> PyResult<plan::Profile> {
+    match p {
+        "geozarr-0.4" => Ok(plan::Profile::GeoZarr04),
+        "conventions" => Ok(plan::Profile::Conventions),
+        p => Err(PyValueError::new_err(format!(
+            "profile={p:?}: expected 'geozarr-0.4' or 'conventions'"
+        ))),
+    }
+}
+
+fn parse_dtype(d: &str) -> PyResult<bool> {
+    match d {
+        "stored" => Ok(false),
+        "float32" => Ok(true),
+        d => Err(PyValueError::new_err(format!(
+            "dtype={d:?}: expected 'stored' or 'float32'"
+        ))),
+    }
+}
+
+/// Run a local cluster's process: `argv[0]` is the role
+/// (`geozarr-scheduler` or `geozarr-worker`), the rest its arguments;
+/// returns the exit status (`python -m eopf_geozarr_rs._cluster`).
+#[pyfunction]
+fn cluster_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
+    let ok = match argv.first().map(String::as_str) {
+        Some("geozarr-scheduler") => py.allow_threads(|| geozarr_scheduler::cli::main(&argv)),
+        Some("geozarr-worker") => py.allow_threads(|| geozarr_worker::cli::main(&argv)),
+        r => {
+            return Err(PyValueError::new_err(format!(
+                "cluster_main: unknown role {r:?} (expected geozarr-scheduler or geozarr-worker)"
+            )))
+        }
+    };
+    Ok(if ok == std::process::ExitCode::SUCCESS {
+        0
+    } else {
+        1
+    })
+}
+
 /// Convert `input` into `output` (see `eopf_geozarr_rs.convert`).
 #[pyfunction]
 #[pyo3(signature = (input, output, groups, profile, overwrite, progress, spatial_chunk,
-    min_dimension, tile_width, max_retries, crs_groups, shard, inner_chunk, dtype, threads))]
+    min_dimension, tile_width, max_retries, crs_groups, shard, inner_chunk, dtype, threads,
+    local_workers, scheduler, cluster_tasks, launcher, priority, dashboard))]
 #[allow(clippy::too_many_arguments)]
 fn convert<'py>(
     py: Python<'py>,
@@ -230,33 +359,54 @@ fn convert<'py>(
     inner_chunk: u64,
     dtype: &str,
     threads: usize,
+    local_workers: Option<usize>,
+    scheduler: Option<String>,
+    cluster_tasks: &str,
+    launcher: Vec<String>,
+    priority: u32,
+    dashboard: String,
 ) -> PyResult<Bound<'py, PyDict>> {
     init_logging();
-    let profile = match profile {
-        "geozarr-0.4" => plan::Profile::GeoZarr04,
-        "conventions" => plan::Profile::Conventions,
-        p => {
-            return Err(PyValueError::new_err(format!(
-                "profile={p:?}: expected 'geozarr-0.4' or 'conventions'"
-            )))
-        }
-    };
-    let float32 = match dtype {
-        "stored" => false,
-        "float32" => true,
-        d => {
-            return Err(PyValueError::new_err(format!(
-                "dtype={d:?}: expected 'stored' or 'float32'"
-            )))
-        }
-    };
+    let profile = parse_profile(profile)?;
+    let float32 = parse_dtype(dtype)?;
     if spatial_chunk == 0 || tile_width == 0 || inner_chunk == 0 {
         return Err(PyValueError::new_err(
             "spatial_chunk, tile_width and inner_chunk must be positive",
         ));
     }
+    let granularity = match cluster_tasks {
+        "chunk" => plan::Granularity::Chunk,
+        "band" => plan::Granularity::Band,
+        c => {
+            return Err(PyValueError::new_err(format!(
+                "cluster_tasks={c:?}: expected 'chunk' or 'band'"
+            )))
+        }
+    };
+    let cluster = match (local_workers, scheduler) {
+        (Some(_), Some(_)) => {
+            return Err(PyValueError::new_err(
+                "local_workers and scheduler: give one or the other",
+            ))
+        }
+        (Some(0), None) => return Err(PyValueError::new_err("local_workers must be at least 1")),
+        (Some(n), None) => Some(ClusterSpec::Local {
+            workers: n,
+            launcher,
+            dashboard: match dashboard.as_str() {
+                "off" => None,
+                d => Some(d.parse().map_err(|_| {
+                    PyValueError::new_err(format!(
+                        "dashboard={d:?}: expected an address such as '127.0.0.1:8787', or 'off'"
+                    ))
+                })?),
+            },
+        }),
+        (None, Some(url)) => Some(ClusterSpec::Remote(url)),
+        (None, None) => None,
+    };
     let flag = Arc::new(AtomicBool::new(false));
-    let opts = ConvertOptions {
+    let mut opts = ConvertOptions {
         plan: plan::Options {
             groups: groups.filter(|g| !g.is_empty()),
             spatial_chunk,
@@ -276,9 +426,24 @@ fn convert<'py>(
     let shared = Arc::new(Shared::default());
     let prog = Arc::new(PyProgress(shared.clone()));
     let (inp, out) = (input.clone(), output.clone());
+    if cluster.is_some() {
+        opts.granularity = granularity;
+    }
     let handle = std::thread::Builder::new()
         .name("eopf-geozarr-convert".into())
-        .spawn(move || core_convert(&inp, &out, &opts, prog))
+        .spawn(move || match cluster {
+            None => core_convert(&inp, &out, &opts, prog),
+            Some(c) => {
+                let cluster = c
+                    .connect(opts.threads, opts.max_retries)?
+                    .with_priority(priority);
+                if let Some(url) = cluster.dashboard() {
+                    tracing::info!("local cluster dashboard: {url}");
+                    prog.message(&format!("dashboard: {url}"));
+                }
+                convert_with(&inp, &out, &opts, prog, &cluster)
+            }
+        })
         .map_err(|e| GeoZarrError::new_err(format!("cannot start the conversion thread: {e}")))?;
 
     // poll: Ctrl-C, progress, logs; on a Python exception cancel and wait
@@ -472,5 +637,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(validate_json, m)?)?;
     m.add_function(wrap_pyfunction!(calculate_aligned_chunk_size, m)?)?;
     m.add_function(wrap_pyfunction!(downsample_2d, m)?)?;
+    m.add_function(wrap_pyfunction!(cluster_main, m)?)?;
+    m.add_function(wrap_pyfunction!(plan_json, m)?)?;
     Ok(())
 }

@@ -172,6 +172,7 @@ impl Shell {
                     chunks_written: r.chunks_written,
                     chunks_skipped: r.chunks_skipped,
                     input_chunks_whole: r.input_chunks_whole,
+                    cpu_ns: r.cpu_ns,
                     bytes_read: r.bytes_read,
                     bytes_written: r.bytes_written,
                 });
@@ -545,6 +546,7 @@ impl SchedulerRpc for Service {
                     deps,
                     affinity,
                     max_attempts: spec.max_attempts,
+                    priority: spec.priority,
                 },
                 None,
             );
@@ -714,6 +716,7 @@ pub async fn serve(
     incoming: tonic::transport::server::TcpIncoming,
     service: Service,
     token: Option<String>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     // the heartbeat check: Tick twice per heartbeat period
@@ -732,7 +735,11 @@ pub async fn serve(
         tonic::service::interceptor::InterceptedService::new(inner, move |req: Request<()>| {
             check_token(&token, &req).map(|_| req)
         });
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    server
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;

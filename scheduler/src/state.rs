@@ -19,7 +19,11 @@
 //!   and counted in [`Stats::stale_results`];
 //! - a task that fails, or whose worker is lost while running it,
 //!   `max_attempts` times (default 3) fails its job with the last error and
-//!   the task's history; the job's other in-flight tasks are cancelled.
+//!   the task's history; the job's other in-flight tasks are cancelled;
+//! - fair share between jobs: each free slot goes to the job with the
+//!   fewest running tasks per unit of priority (ties: the older job), and
+//!   the rules above apply within that job; a job's priority (default 1)
+//!   weighs its share.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -93,6 +97,8 @@ pub enum Event {
         affinity: Vec<u32>,
         /// Attempts before a task fails the job.
         max_attempts: u32,
+        /// Weight of its share of the slots among running jobs (0 = 1).
+        priority: u32,
     },
     /// A worker connected with `slots` task slots.
     WorkerJoined {
@@ -247,6 +253,14 @@ struct Job {
     affinity: Vec<u32>,
     /// Affinity groups with unfinished tasks.
     groups: HashMap<u32, Group>,
+    /// Ready tasks without affinity.
+    ready: VecDeque<TaskIdx>,
+    /// Affinity groups that had ready tasks and no owner when listed.
+    open: VecDeque<u32>,
+    /// Weight of its share of the slots (≥ 1).
+    priority: u32,
+    /// Submission order (ties in the fair share go to the older job).
+    seq: u64,
 }
 
 /// Tasks of one affinity group.
@@ -257,16 +271,16 @@ struct Group {
     owner: Option<WorkerId>,
     /// Tasks not done yet.
     left: u32,
-    /// Listed in `Scheduler::open`.
+    /// Listed in its job's `open`.
     listed: bool,
 }
 
 impl Group {
     /// List this group in `open` if it has no owner and is not listed yet.
-    fn offer(&mut self, key: (JobId, u32), open: &mut VecDeque<(JobId, u32)>) {
+    fn offer(&mut self, a: u32, open: &mut VecDeque<u32>) {
         if self.owner.is_none() && !self.listed {
             self.listed = true;
-            open.push_back(key);
+            open.push_back(a);
         }
     }
 
@@ -336,10 +350,8 @@ pub struct Stats {
 pub struct Scheduler {
     jobs: HashMap<JobId, Job>,
     workers: BTreeMap<WorkerId, Worker>,
-    /// Ready tasks without affinity.
-    ready: VecDeque<(JobId, TaskIdx)>,
-    /// Affinity groups that had ready tasks and no owner when listed.
-    open: VecDeque<(JobId, u32)>,
+    /// Jobs submitted so far (their `seq`).
+    submitted: u64,
     stats: Stats,
 }
 
@@ -381,7 +393,8 @@ impl Scheduler {
                 deps,
                 affinity,
                 max_attempts,
-            } => self.submit(job, deps, affinity, max_attempts, out),
+                priority,
+            } => self.submit(job, deps, affinity, max_attempts, priority, out),
             Event::WorkerJoined { worker, slots } => {
                 self.workers.insert(
                     worker,
@@ -440,6 +453,7 @@ impl Scheduler {
         deps: Vec<Vec<TaskIdx>>,
         mut affinity: Vec<u32>,
         max_attempts: u32,
+        priority: u32,
         out: &mut Vec<Command>,
     ) {
         let n = deps.len();
@@ -504,8 +518,13 @@ impl Scheduler {
                 },
                 affinity,
                 groups,
+                ready: VecDeque::new(),
+                open: VecDeque::new(),
+                priority: priority.max(1),
+                seq: self.submitted,
             },
         );
+        self.submitted += 1;
         for i in ready {
             self.push_ready(job, i, false);
         }
@@ -518,12 +537,18 @@ impl Scheduler {
             return;
         };
         let a = j.affinity_of(task);
-        match j.groups.get_mut(&a) {
+        let Job {
+            groups,
+            open,
+            ready,
+            ..
+        } = j;
+        match groups.get_mut(&a) {
             Some(g) => {
-                g.offer((job, a), &mut self.open);
+                g.offer(a, open);
                 push_end(&mut g.ready, task, front);
             }
-            None => push_end(&mut self.ready, (job, task), front),
+            None => push_end(ready, task, front),
         }
     }
 
@@ -629,7 +654,7 @@ impl Scheduler {
             self.push_ready(job, d, false);
         }
         if done {
-            self.jobs.remove(&job);
+            self.forget(job);
             self.stats.jobs_done += 1;
             out.push(Command::JobDone { job });
         }
@@ -696,13 +721,22 @@ impl Scheduler {
 
     /// Remove a job; tell workers running its tasks to drop them.
     fn drop_job(&mut self, job: JobId, out: &mut Vec<Command>) {
-        self.jobs.remove(&job);
+        self.forget(job);
         for (id, w) in self.workers.iter_mut() {
             let before = w.running.len();
             w.running.retain(|(j, _)| *j != job);
             if w.running.len() != before {
                 out.push(Command::Cancel { worker: *id, job });
             }
+        }
+    }
+
+    /// Remove a finished or dropped job and the workers' references to it.
+    fn forget(&mut self, job: JobId) {
+        self.jobs.remove(&job);
+        for w in self.workers.values_mut() {
+            w.local.retain(|(j, _)| *j != job);
+            w.owned.retain(|(j, _)| *j != job);
         }
     }
 
@@ -714,9 +748,11 @@ impl Scheduler {
         out.push(Command::WorkerLost { worker, reason });
         // its groups are up for grabs
         for (job, a) in w.owned {
-            if let Some(g) = self.jobs.get_mut(&job).and_then(|j| j.groups.get_mut(&a)) {
-                g.owner = None;
-                g.offer((job, a), &mut self.open);
+            if let Some(j) = self.jobs.get_mut(&job) {
+                if let Some(g) = j.groups.get_mut(&a) {
+                    g.owner = None;
+                    g.offer(a, &mut j.open);
+                }
             }
         }
         for (job, task) in w.running {
@@ -736,63 +772,100 @@ impl Scheduler {
         self.schedule(out);
     }
 
-    /// Next ready task for a worker: its local queue, its own groups, an
-    /// unowned group (claimed), tasks without affinity, and last another
-    /// worker's group.
+    /// Next ready task for a worker: from the job whose turn it is (fair
+    /// share, see the module docs), else the next job in that order.
     fn next_for(&mut self, worker: WorkerId) -> Option<(JobId, TaskIdx)> {
+        if self.jobs.len() == 1 {
+            let job = *self.jobs.keys().next().expect("one job");
+            return self.next_in(worker, job).map(|t| (job, t));
+        }
+        for job in self.fair_order() {
+            if let Some(t) = self.next_in(worker, job) {
+                return Some((job, t));
+            }
+        }
+        None
+    }
+
+    /// Running jobs, the one owed the most slots first: fewest running
+    /// tasks per unit of priority, then the oldest.
+    fn fair_order(&self) -> Vec<JobId> {
+        let mut running: HashMap<JobId, u64> = HashMap::new();
+        for w in self.workers.values() {
+            for (j, _) in &w.running {
+                *running.entry(*j).or_default() += 1;
+            }
+        }
+        let mut order: Vec<(u64, u64, JobId)> = self
+            .jobs
+            .iter()
+            .map(|(id, j)| {
+                let r = running.get(id).copied().unwrap_or(0);
+                // running / priority, compared exactly (priorities < 2^32)
+                ((r << 32) / u64::from(j.priority), j.seq, *id)
+            })
+            .collect();
+        order.sort_unstable();
+        order.into_iter().map(|(_, _, id)| id).collect()
+    }
+
+    /// Next ready task of `job` for a worker: its local queue, its own
+    /// groups, an unowned group (claimed), tasks without affinity, and last
+    /// another worker's group.
+    fn next_in(&mut self, worker: WorkerId, job: JobId) -> Option<TaskIdx> {
         let jobs = &mut self.jobs;
-        let ready = |jobs: &HashMap<JobId, Job>, j: JobId, t: TaskIdx| {
-            jobs.get(&j)
-                .is_some_and(|j| j.tasks[t as usize].state == TaskState::Ready)
-        };
         let w = self.workers.get_mut(&worker)?;
-        while let Some((j, t)) = w.local.pop_front() {
-            if ready(jobs, j, t) {
-                return Some((j, t));
+        while let Some(p) = w.local.iter().position(|(j, _)| *j == job) {
+            let (_, t) = w.local.remove(p).expect("found");
+            if jobs.get(&job)?.tasks[t as usize].state == TaskState::Ready {
+                return Some(t);
             }
         }
         w.owned
             .retain(|(j, a)| jobs.get(j).is_some_and(|job| job.groups.contains_key(a)));
-        for &(j, a) in &w.owned {
+        for &(j, a) in w.owned.iter().filter(|(j, _)| *j == job) {
             if let Some((t, _)) = pop_group(jobs, j, a) {
-                return Some((j, t));
+                return Some(t);
             }
         }
-        while let Some((j, a)) = self.open.pop_front() {
-            let Some(g) = jobs.get_mut(&j).and_then(|job| job.groups.get_mut(&a)) else {
+        let Job {
+            tasks,
+            groups,
+            ready,
+            open,
+            ..
+        } = jobs.get_mut(&job)?;
+        while let Some(a) = open.pop_front() {
+            let Some(g) = groups.get_mut(&a) else {
                 continue;
             };
             g.listed = false;
             if g.owner.is_some() {
                 continue;
             }
-            if let Some((t, g)) = pop_group(jobs, j, a) {
+            if let Some(t) = g.pop_ready(tasks) {
                 g.owner = Some(worker);
-                w.owned.push((j, a));
-                return Some((j, t));
+                w.owned.push((job, a));
+                return Some(t);
             }
         }
-        while let Some((j, t)) = self.ready.pop_front() {
-            if ready(jobs, j, t) {
-                return Some((j, t));
+        while let Some(t) = ready.pop_front() {
+            if tasks[t as usize].state == TaskState::Ready {
+                return Some(t);
             }
         }
         // idle: help the group with the most ready tasks; a queue holding
         // only entries taken meanwhile is emptied by the try, so go on
         loop {
-            let (j, a) = jobs
+            let a = groups
                 .iter()
-                .flat_map(|(jid, job)| {
-                    job.groups
-                        .iter()
-                        .map(move |(a, g)| (g.ready.len(), *jid, *a))
-                })
-                .filter(|(n, _, _)| *n > 0)
+                .map(|(a, g)| (g.ready.len(), *a))
+                .filter(|(n, _)| *n > 0)
                 .max()
-                .map(|(_, j, a)| (j, a))?;
-            if let Some((t, _)) = pop_group(jobs, j, a) {
+                .map(|(_, a)| a)?;
+            if let Some(t) = groups.get_mut(&a).and_then(|g| g.pop_ready(tasks)) {
                 self.stats.stolen += 1;
-                return Some((j, t));
+                return Some(t);
             }
         }
     }

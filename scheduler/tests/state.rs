@@ -36,6 +36,7 @@ impl Env {
             deps,
             affinity: vec![],
             max_attempts: 3,
+            priority: 1,
         })
     }
     fn finish(
@@ -67,6 +68,104 @@ impl Env {
             attempt,
             error: e.into(),
         })
+    }
+}
+
+/// `(job, task)` of each assignment.
+fn job_assigns(cmds: &[Command]) -> Vec<(JobId, TaskIdx)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::Assign { job, task, .. } => Some((*job, *task)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn submit_flat(e: &mut Env, job: JobId, n: usize, priority: u32) -> Vec<Command> {
+    e.ev(Event::JobSubmitted {
+        job,
+        deps: vec![vec![]; n],
+        affinity: vec![],
+        max_attempts: 3,
+        priority,
+    })
+}
+
+#[test]
+fn two_jobs_share_the_slots_equally_and_keep_sharing() {
+    let mut e = Env::new();
+    // job 1 takes every slot first, job 2 arrives: each freed slot goes to
+    // the job with fewer running tasks until both run 2
+    e.join(1, 4);
+    let c = submit_flat(&mut e, 1, 20, 1);
+    assert_eq!(job_assigns(&c).len(), 4);
+    assert!(
+        job_assigns(&submit_flat(&mut e, 2, 20, 1)).is_empty(),
+        "no free slot"
+    );
+    let mut running: Vec<(JobId, TaskIdx)> = job_assigns(&c);
+    let mut per_job = [0usize; 3];
+    for _ in 0..16 {
+        let (j, t) = running.remove(0);
+        let c = e.finish(1, j, t, 1);
+        let a = job_assigns(&c);
+        assert_eq!(a.len(), 1);
+        per_job[a[0].0 as usize] += 1;
+        running.extend(a);
+        let n2 = running.iter().filter(|(j, _)| *j == 2).count();
+        assert!(n2 <= 2, "job 2 took more than its share: {running:?}");
+    }
+    // after the hand-over both jobs always hold 2 of the 4 slots
+    let n1 = running.iter().filter(|(j, _)| *j == 1).count();
+    assert_eq!((n1, running.len() - n1), (2, 2), "{running:?}");
+    assert!(per_job[2] >= 8 && per_job[1] >= 6, "{per_job:?}");
+}
+
+#[test]
+fn priority_weighs_the_share_and_an_idle_job_lends_its_slots() {
+    let mut e = Env::new();
+    submit_flat(&mut e, 1, 100, 3);
+    submit_flat(&mut e, 2, 100, 1);
+    let c = e.join(1, 8);
+    let a = job_assigns(&c);
+    let n1 = a.iter().filter(|(j, _)| *j == 1).count();
+    assert_eq!((n1, a.len() - n1), (6, 2), "3:1 of 8 slots: {a:?}");
+    // a job with nothing ready leaves its share to the others
+    let mut e = Env::new();
+    e.ev(Event::JobSubmitted {
+        job: 1,
+        deps: vec![vec![], vec![0], vec![1]],
+        affinity: vec![],
+        max_attempts: 3,
+        priority: 1,
+    });
+    submit_flat(&mut e, 2, 10, 1);
+    let a = job_assigns(&e.join(1, 4));
+    assert_eq!(a.iter().filter(|(j, _)| *j == 1).count(), 1, "{a:?}");
+    assert_eq!(a.iter().filter(|(j, _)| *j == 2).count(), 3, "{a:?}");
+}
+
+#[test]
+fn cancelling_one_job_leaves_the_other_untouched() {
+    let mut e = Env::new();
+    e.join(1, 2);
+    e.join(2, 2);
+    let c1 = submit_flat(&mut e, 1, 6, 1);
+    let c2 = submit_flat(&mut e, 2, 6, 1);
+    let running2: Vec<_> = [job_assigns(&c1), job_assigns(&c2)]
+        .concat()
+        .into_iter()
+        .filter(|(j, _)| *j == 2)
+        .collect();
+    let c = e.ev(Event::CancelJob { job: 1 });
+    assert!(!e.s.has_job(1) && e.s.has_job(2));
+    // only job 1's workers are told to cancel, and job 2 takes the slots
+    assert!(c
+        .iter()
+        .all(|x| !matches!(x, Command::Cancel { job: 2, .. })));
+    assert!(job_assigns(&c).iter().all(|(j, _)| *j == 2));
+    for (j, t) in running2 {
+        assert!(matches!(e.s.task(j, t), Some((TaskState::Assigned(_), 1))));
     }
 }
 
@@ -117,6 +216,7 @@ fn two_groups(e: &mut Env, job: JobId) {
         deps,
         affinity,
         max_attempts: 3,
+        priority: 1,
     });
 }
 
@@ -480,6 +580,7 @@ fn random_event_soup_every_task_done_exactly_once() {
                     deps,
                     affinity,
                     max_attempts: 1_000,
+                    priority: r.below(4) as u32,
                 },
                 &mut out,
             );
@@ -614,6 +715,7 @@ fn random_failures_end_in_exactly_one_job_failure_or_done() {
                 deps: random_dag(&mut r),
                 affinity: vec![],
                 max_attempts: 3,
+                priority: 1,
             },
             &mut out,
         );

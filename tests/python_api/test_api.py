@@ -146,8 +146,7 @@ def free_port():
 @pytest.fixture
 def s3(tmp_path, monkeypatch):
     exe = os.environ.get("S3S_FS") or str(Path.home() / ".cargo/bin/s3s-fs")
-    if not Path(exe).exists():
-        pytest.skip("s3s-fs not installed (scripts/test.sh installs it)")
+    assert Path(exe).exists(), f"{exe}: s3s-fs 0.14.1 missing (scripts/test.sh installs it)"
     root = tmp_path / "s3"
     (root / "bucket").mkdir(parents=True)
     port = free_port()
@@ -183,14 +182,15 @@ def test_readme_example_s3(product, cli_out, s3, monkeypatch):
     s = eg.convert(str(product), "s3://bucket/out/geozarr.zarr", groups=GROUPS)
     assert s["bands"] > 0
     assert_same_store(root / "bucket/out/geozarr.zarr", cli_out)
-    # and through create_geozarr_dataset with a DataTree (returns the path
-    # when opening the S3 output needs credentials xarray has not got: we
-    # only check the store)
-    try:
-        eg.create_geozarr_dataset(dt, GROUPS, "s3://bucket/out2/geozarr.zarr")
-    except Exception as e:  # opening s3:// with xarray needs s3fs settings
-        assert "s3" in str(e).lower() or isinstance(e, (ImportError, ValueError, OSError)), e
+    # and through create_geozarr_dataset with a DataTree: the S3 output
+    # comes back opened by xarray (s3fs, the same AWS variables)
+    got = eg.create_geozarr_dataset(dt, GROUPS, "s3://bucket/out2/geozarr.zarr")
     assert_same_store(root / "bucket/out2/geozarr.zarr", cli_out)
+    assert isinstance(got, xr.DataTree)
+    ref = xr.open_datatree(str(cli_out), engine="zarr")
+    for g in GROUPS:
+        band = f"{g}/0/" + ("b02" if g.endswith("10m") else "b05")
+        np.testing.assert_array_equal(got[band].values, ref[band].values)
     # wrong secret: CredentialsError, and the secret never appears
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-" + secret)
     with pytest.raises(eg.CredentialsError) as ei:
@@ -402,7 +402,148 @@ def test_progress_exception_stops_the_conversion(big_product, big_cli_out, tmp_p
     assert_same_store(out, big_cli_out)
 
 
-def test_cluster_options_are_refused(product, tmp_path):
-    with pytest.raises(eg.GeoZarrError, match="CLI"):
-        eg.convert(product, tmp_path / "o.zarr", local_workers=2)
+def our_cluster_children():
+    """Processes of a local cluster started by this test process."""
+    me, out = str(os.getpid()), []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = (d / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+        if ppid == me and ("eopf_geozarr_rs._cluster" in cmd or "geozarr-worker" in cmd):
+            out.append(cmd)
+    return out
+
+
+def test_local_workers_run_python_processes_same_output(product, cli_out, tmp_path, monkeypatch):
+    # no GEOZARR_BIN_DIR: the workers are `python -m eopf_geozarr_rs._cluster`
+    monkeypatch.delenv("GEOZARR_BIN_DIR", raising=False)
+    seen = []
+    s = eg.convert(
+        product, tmp_path / "o.zarr", groups=GROUPS, local_workers=2,
+        progress=lambda d, t, m: seen.append(our_cluster_children()),
+    )
+    assert s["band_chunks"] > 0
+    assert_same_store(tmp_path / "o.zarr", cli_out)
+    # the cluster ran as Python processes of the package, and is gone now
+    assert any(any("_cluster geozarr-worker" in c for c in kids) for kids in seen), seen[:3]
+    assert our_cluster_children() == []
+    # band tasks too, and dask_cluster= (one worker per core) as an alias
+    eg.convert(product, tmp_path / "b.zarr", groups=GROUPS, dask_cluster=True, cluster_tasks="band")
+    assert_same_store(tmp_path / "b.zarr", cli_out)
+
+
+@pytest.fixture
+def scheduler(monkeypatch):
+    """A real geozarr-scheduler and one geozarr-worker (the binaries next to
+    the CLI), sharing a token; yields the scheduler URL."""
+    bindir = Path(BIN).resolve().parent
+    token = "s3cr3t-" + os.urandom(8).hex()
+    env = {**os.environ, "GEOZARR_TOKEN": token}
+    sched = subprocess.Popen(
+        [bindir / "geozarr-scheduler", "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )
+    line = sched.stdout.readline()
+    assert line.startswith("listening on "), line
+    url = "http://" + line.split()[-1]
+    worker = subprocess.Popen(
+        [bindir / "geozarr-worker", "--scheduler", url, "--slots", "2"], env=env,
+    )
+    monkeypatch.setenv("GEOZARR_TOKEN", token)
+    try:
+        yield url, token
+    finally:
+        for p in (worker, sched):
+            p.kill()
+            p.wait()
+
+
+def test_scheduler_url_same_output(product, cli_out, tmp_path, scheduler, monkeypatch):
+    url, token = scheduler
+    eg.convert(product, tmp_path / "o.zarr", groups=GROUPS, scheduler=url)
+    assert_same_store(tmp_path / "o.zarr", cli_out)
+    # a wrong token: a GeoZarrError that names the problem, not the token
+    monkeypatch.setenv("GEOZARR_TOKEN", "wrong-" + token)
+    with pytest.raises(eg.GeoZarrError) as e:
+        eg.convert(product, tmp_path / "w.zarr", groups=GROUPS, scheduler=url)
+    assert "token" in str(e.value).lower(), str(e.value)
+    assert token not in str(e.value)
+
+
+def test_cluster_keyboard_interrupt_then_resume(big_product, big_cli_out, tmp_path, monkeypatch):
+    monkeypatch.delenv("GEOZARR_BIN_DIR", raising=False)
+    out = tmp_path / "o.zarr"
+    started = threading.Event()
+    seen = []
+
+    def interrupt():
+        started.wait(120)
+        seen.append(time.perf_counter())
+        _thread.interrupt_main()
+
+    def progress(done, total, msg):
+        if 0 < done < total:
+            started.set()
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=interrupt, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            eg.convert(big_product, out, local_workers=2, progress=progress)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    stopped = time.perf_counter()
+    assert seen and stopped - seen[0] < 1.0, stopped - seen[0]
+    assert our_cluster_children() == []
+    assert "consolidated_metadata" not in json.loads((out / "zarr.json").read_text())
+    s = eg.convert(big_product, out, local_workers=2)
+    assert s["resumed"] is True
+    assert_same_store(out, big_cli_out)
+
+
+def test_cluster_option_errors(product, tmp_path):
+    with pytest.raises(ValueError, match="one or the other"):
+        eg.convert(product, tmp_path / "o.zarr", local_workers=2, scheduler="http://127.0.0.1:1")
+    with pytest.raises(ValueError, match="at least 1"):
+        eg.convert(product, tmp_path / "o.zarr", local_workers=0)
+    with pytest.raises(ValueError, match="cluster_tasks"):
+        eg.convert(product, tmp_path / "o.zarr", local_workers=1, cluster_tasks="tile")
     assert not (tmp_path / "o.zarr").exists()
+    # nobody listening: a clear error naming the scheduler, no output
+    with pytest.raises(eg.GeoZarrError, match="127.0.0.1:1"):
+        eg.convert(product, tmp_path / "o.zarr", scheduler="http://127.0.0.1:1")
+
+
+# ---- setup_datatree_metadata_geozarr_spec_compliant
+
+
+def test_setup_metadata_is_what_convert_writes(product, cli_out):
+    import xarray as xr
+
+    dt = xr.open_datatree(str(product), engine="zarr")
+    got = eg.setup_datatree_metadata_geozarr_spec_compliant(
+        dt, GROUPS + ["/measurements/reflectance/r999m"]
+    )
+    assert list(got) == GROUPS  # absent groups are skipped, as the Python tool does
+    ours = xr.open_datatree(str(cli_out), engine="zarr")
+    for g, ds in got.items():
+        written = ours[g + "/0"].to_dataset()  # geozarr-0.4: the native level is 0
+        assert ds.attrs == written.attrs, g
+        assert set(ds.data_vars) == set(dt[g].data_vars)
+        for name in ds.data_vars:
+            assert ds[name].attrs == written[name].attrs, (g, name)
+            assert ds[name].attrs.get("grid_mapping") == "spatial_ref"
+            assert ds[name].encoding.get("scale_factor") == written[name].encoding.get("scale_factor")
+            # the data is the input's, untouched
+            np.testing.assert_array_equal(ds[name].values[:5, :5], dt[g][name].values[:5, :5])
+        assert ds["spatial_ref"].attrs == written["spatial_ref"].attrs
+        assert "crs_wkt" in ds["spatial_ref"].attrs
+        for c in ("x", "y"):
+            assert ds[c].attrs == written[c].attrs, (g, c)
+    # a DataTree built in memory has no store to plan from
+    with pytest.raises(ValueError, match="path"):
+        eg.setup_datatree_metadata_geozarr_spec_compliant(xr.DataTree(), GROUPS)

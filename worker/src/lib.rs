@@ -8,6 +8,7 @@
 //! this file is its shell: the gRPC session, opening a job's stores, the
 //! slot threads, heartbeats and the result batches.
 
+pub mod cli;
 pub mod state;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +40,8 @@ pub struct Options {
     pub slots: u32,
     /// Shared token.
     pub token: Option<String>,
+    /// TLS files (`https://` scheduler URLs).
+    pub tls: geozarr_proto::tls::ClientTls,
     /// How long to keep trying to reach the scheduler at start.
     pub connect_wait: Duration,
     /// Budget of the decoded-chunk cache shared by this worker's tasks.
@@ -285,6 +288,7 @@ fn run_one(w: &Work, totals: &Totals) -> pb::TaskResult {
             r.chunks_written = s.chunks_written;
             r.chunks_skipped = s.chunks_skipped;
             r.input_chunks_whole = s.input_chunks_whole;
+            r.cpu_ns = s.cpu_ns;
             r.bytes_read = br;
             r.bytes_written = bw;
         }
@@ -330,7 +334,7 @@ async fn session(opts: &Options, deadline: Instant) -> Result<std::convert::Infa
         }
     };
     let wait = deadline.saturating_duration_since(Instant::now());
-    let mut client = connect(&url, opts.token.as_deref(), wait)
+    let mut client = connect(&url, opts.token.as_deref(), &opts.tls, wait)
         .await
         .map_err(|e| Ended::Retry {
             e: anyhow!(e),

@@ -238,6 +238,19 @@ fn reset_band(plan: &Plan, g: usize, b: usize, out: &store::Store) -> Result<()>
     Ok(())
 }
 
+/// The plan a conversion of `input` follows, without touching any output:
+/// every output node's metadata and where each band goes (the Python
+/// package's `setup_datatree_metadata_geozarr_spec_compliant`).
+pub fn plan_for(input: &str, opts: &ConvertOptions) -> Result<Plan> {
+    let in_loc = Location::parse(input)?;
+    let sopts = StoreOptions {
+        max_retries: opts.max_retries,
+    };
+    let in_store = store::open_input_with(&in_loc, &sopts)?;
+    let product = Product::open(&in_store, &in_loc.to_string())?;
+    build::build(&product, &|p| product.read_1d(&in_store, p), &opts.plan)
+}
+
 /// Convert `input` into `output` on this machine's threads.
 pub fn convert(
     input: &str,
@@ -265,6 +278,7 @@ pub fn convert_with(
     executor: &dyn Executor,
 ) -> Result<Summary> {
     let t0 = Instant::now();
+    let remote0 = executor.remote_bytes();
     let in_loc = Location::parse(input)?;
     let out_loc = Location::parse(output)?;
     // names for messages and logs: never credentials (URL user info, queries)
@@ -460,7 +474,11 @@ pub fn convert_with(
     // 4. consolidated metadata last: the store is complete from here on
     tracing::info!("all bands verified; writing consolidated metadata");
     task::run(&plan, &Task::Consolidate, &stores, ro).map_err(|e| relocate(e, &out_loc))?;
-    let (remote_read, remote_written) = executor.remote_bytes();
+    let (remote_read, remote_written) = {
+        // the executor counts over its life: this conversion's share
+        let (r, w) = executor.remote_bytes();
+        (r - remote0.0, w - remote0.1)
+    };
     let (direct_read, direct_written) = stores.direct.bytes();
     summary.bytes_read = in_metrics.bytes_read() as u64 + direct_read + remote_read;
     summary.bytes_written = out_metrics.bytes_written() as u64 + direct_written + remote_written;

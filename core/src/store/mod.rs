@@ -238,6 +238,40 @@ pub fn erase_prefix(store: &Store, node: &str) -> Result<()> {
         .map_err(|e| Error::storage(node, e))
 }
 
+/// The Zarr stores directly under `loc` (a local directory or an S3
+/// prefix): each child holding `.zmetadata`, `.zgroup` or `zarr.json`, as a
+/// location string, sorted (`convert-many DIR|s3://bucket/prefix`).
+pub fn list_products(loc: &Location, opts: &StoreOptions) -> Result<Vec<String>> {
+    if let Location::Http { url } = loc {
+        return Err(Error::input(
+            url,
+            "an https:// location cannot be listed: give a file of product URLs instead",
+        ));
+    }
+    let store = open_input_with(loc, opts)?;
+    let children = zarrs::storage::ListableStorageTraits::list_dir(&*store, &StorePrefix::root())
+        .map_err(|e| Error::storage(loc, e))?;
+    let mut out = vec![];
+    for p in children.prefixes() {
+        let name = p.as_str().trim_end_matches('/');
+        let is_store = [".zmetadata", ".zgroup", "zarr.json"]
+            .iter()
+            .any(|k| matches!(size(&store, &format!("{name}/{k}")), Ok(Some(_))));
+        if is_store {
+            out.push(match loc {
+                Location::Local(d) => d.join(name).display().to_string(),
+                Location::S3 { bucket, prefix } if prefix.is_empty() => {
+                    format!("s3://{bucket}/{name}")
+                }
+                Location::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}/{name}"),
+                Location::Http { .. } => unreachable!("refused above"),
+            });
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// List all keys under a node path.
 pub fn list_prefix(store: &Store, node: &str) -> Result<Vec<String>> {
     let keys = store

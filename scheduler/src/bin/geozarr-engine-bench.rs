@@ -70,6 +70,7 @@ fn bench_state(n: usize) {
             deps,
             affinity,
             max_attempts: 3,
+            priority: 1,
         },
         &mut out,
     );
@@ -128,9 +129,11 @@ fn bench_state(n: usize) {
 
 async fn bench_grpc(url: &str, n: usize) -> anyhow::Result<()> {
     let token = geozarr_proto::client::env_token();
-    let mut c = geozarr_proto::client::connect(url, token.as_deref(), Duration::from_secs(10))
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let tls = geozarr_proto::tls::ClientTls::from_env();
+    let mut c =
+        geozarr_proto::client::connect(url, token.as_deref(), &tls, Duration::from_secs(10))
+            .await
+            .map_err(anyhow::Error::msg)?;
     // wait for the workers to connect: a one-task warm-up job
     for (label, n) in [("warm-up", 1000usize), ("measured", n)] {
         let spec = pb::JobSpec {

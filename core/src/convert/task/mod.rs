@@ -139,6 +139,9 @@ pub struct TaskStats {
     /// Input chunks decoded whole because their blosc frames cannot be
     /// read block by block (more memory for that chunk, same values).
     pub input_chunks_whole: u64,
+    /// CPU time of the thread that ran the task, in nanoseconds (the
+    /// core-seconds `convert-many` reports; same on a worker).
+    pub cpu_ns: u64,
 }
 
 impl std::ops::AddAssign for TaskStats {
@@ -146,11 +149,33 @@ impl std::ops::AddAssign for TaskStats {
         self.chunks_written += o.chunks_written;
         self.chunks_skipped += o.chunks_skipped;
         self.input_chunks_whole += o.input_chunks_whole;
+        self.cpu_ns += o.cpu_ns;
     }
+}
+
+/// CPU time this thread has used, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid pointer given.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    if rc != 0 {
+        return 0;
+    }
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 /// Run one task.
 pub fn run(plan: &Plan, task: &Task, stores: &Stores, ro: RunOptions) -> Result<TaskStats> {
+    let cpu0 = thread_cpu_ns();
+    let mut stats = run_inner(plan, task, stores, ro)?;
+    stats.cpu_ns = thread_cpu_ns().saturating_sub(cpu0);
+    Ok(stats)
+}
+
+fn run_inner(plan: &Plan, task: &Task, stores: &Stores, ro: RunOptions) -> Result<TaskStats> {
     match task {
         Task::Metadata => crate::convert::metadata::write_metadata(plan, &stores.output)
             .map(|_| TaskStats::default()),

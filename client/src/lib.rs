@@ -1,18 +1,19 @@
-//! The CLI's cluster side: [`Cluster`] runs a conversion's tasks on a
-//! scheduler (an [`Executor`] for `geozarr_core::convert::convert_with`,
-//! used by `convert --scheduler URL`, `--local-workers N` and
-//! `--dask-cluster`), and [`local`] starts a scheduler and worker processes
-//! on this machine and stops them again (also on Ctrl-C and on error).
+//! geozarr-client: the client side of the distributed engine. [`Cluster`]
+//! runs a conversion's tasks on a scheduler (an [`Executor`] for
+//! `geozarr_core::convert::convert_with`, used by the CLI's `convert
+//! --scheduler URL`, `--local-workers N`, `--dask-cluster` and by the Python
+//! package's `convert(local_workers=…, scheduler=…)`), and [`local`] starts
+//! a scheduler and worker processes on this machine and stops them again
+//! (also on Ctrl-C, on cancellation and on error).
 //!
-//! It lives in the CLI, not in the scheduler crate, because it is the one
+//! It is its own crate, not part of the scheduler, because it is the one
 //! place that knows both sides: core's plan and tasks, and the protocol.
 //! Each task is sent with its typed kind (band, level, chunk; carry-over;
 //! coordinates), which the scheduler words for progress and errors through
 //! `geozarr_proto::task`, as this module does for its own messages.
 
-pub(crate) mod local;
+pub mod local;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,32 +23,46 @@ use geozarr_core::convert::task::{RunOptions, Stores, TaskStats};
 use geozarr_core::{Error, Result};
 use geozarr_proto::client::{connect, status_line};
 use geozarr_proto::pb;
+use geozarr_proto::tls::ClientTls;
 use tokio_stream::StreamExt;
 
-pub(crate) use local::{bin_dir, LocalCluster};
+pub use local::{bin_dir, Launcher, LocalCluster, DASHBOARD};
 
 /// Things to undo when the user presses Ctrl-C.
 #[derive(Default)]
 struct Interrupt {
-    job: Option<u64>,
+    /// Jobs running on the scheduler (one per client sharing this state).
+    jobs: Vec<u64>,
     local: Option<Arc<LocalCluster>>,
 }
 
 /// Runs tasks on a scheduler at `url` (see the module docs).
-pub(crate) struct Cluster {
+pub struct Cluster {
     url: String,
     token: Option<String>,
+    tls: ClientTls,
     rt: tokio::runtime::Runtime,
     max_attempts: u32,
     remote: Mutex<(u64, u64)>,
     interrupt: Arc<Mutex<Interrupt>>,
+    /// The local cluster this client started (stopped with it).
     local: Option<Arc<LocalCluster>>,
+    /// The local cluster whose processes this client watches (its own, or
+    /// its parent's for a sibling).
+    health: Option<Arc<LocalCluster>>,
+    priority: u32,
 }
 
 impl Cluster {
     /// A client for the scheduler at `url`; tasks fail the job after
-    /// `max_attempts` attempts. Ctrl-C cancels the running job.
-    pub(crate) fn connect(url: &str, token: Option<String>, max_attempts: u32) -> Result<Self> {
+    /// `max_attempts` attempts. The conversion's cancel flag cancels the
+    /// running job (see also [`Cluster::exit_on_signal`]).
+    pub fn connect(
+        url: &str,
+        token: Option<String>,
+        tls: ClientTls,
+        max_attempts: u32,
+    ) -> Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -58,39 +73,86 @@ impl Cluster {
         } else {
             format!("http://{url}")
         };
-        let c = Cluster {
+        Ok(Cluster {
             url,
             token,
+            tls,
             rt,
             max_attempts,
             remote: Mutex::new((0, 0)),
             interrupt: Arc::new(Mutex::new(Interrupt::default())),
             local: None,
-        };
-        c.on_interrupt();
-        Ok(c)
+            health: None,
+            priority: 1,
+        })
     }
 
     /// Start a local cluster (a scheduler and `workers` worker processes
-    /// with `slots` slots each, binaries from `bin_dir`) and connect to it.
-    pub(crate) fn local(
-        bin_dir: &Path,
+    /// with `slots` slots each, started by `launcher`; its dashboard on
+    /// `dashboard` or the next free port) and connect to it.
+    pub fn local(
+        launcher: &Launcher,
         workers: usize,
         slots: u32,
         max_attempts: u32,
+        dashboard: Option<std::net::SocketAddr>,
     ) -> Result<Self> {
         let token = geozarr_proto::client::env_token().unwrap_or_else(local::random_token);
-        let local = Arc::new(LocalCluster::start(bin_dir, workers, slots, &token)?);
-        let mut c = Cluster::connect(&local.url, Some(token), max_attempts)?;
+        let local = Arc::new(LocalCluster::start(
+            launcher, workers, slots, &token, dashboard,
+        )?);
+        let mut c = Cluster::connect(&local.url, Some(token), ClientTls::default(), max_attempts)?;
         c.interrupt.lock().unwrap_or_else(|e| e.into_inner()).local = Some(local.clone());
+        c.health = Some(local.clone());
         c.local = Some(local);
         Ok(c)
     }
 
-    fn on_interrupt(&self) {
+    /// Another client of the same scheduler (same token, TLS, priority), to
+    /// run another conversion at the same time (`convert-many`); Ctrl-C
+    /// handling covers its jobs too. It does not own a local cluster.
+    pub fn sibling(&self) -> Result<Self> {
+        let mut c = Cluster::connect(
+            &self.url,
+            self.token.clone(),
+            self.tls.clone(),
+            self.max_attempts,
+        )?;
+        c.interrupt = self.interrupt.clone();
+        c.priority = self.priority;
+        c.health = self.health.clone();
+        Ok(c)
+    }
+
+    fn forget_job(&self, job: u64) {
+        self.interrupt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .jobs
+            .retain(|j| *j != job);
+    }
+
+    /// The local cluster's dashboard URL, if it serves one.
+    pub fn dashboard(&self) -> Option<&str> {
+        self.local.as_ref()?.dashboard.as_deref()
+    }
+
+    /// Weight of this client's jobs in the scheduler's fair share between
+    /// running jobs (default 1; 2 gets twice the slots of a job of 1).
+    pub fn with_priority(mut self, priority: u32) -> Self {
+        self.priority = priority.max(1);
+        self
+    }
+
+    /// For a command-line program: on Ctrl-C or SIGTERM cancel the running
+    /// job, stop the local cluster and exit with status 130 (the output
+    /// stays resumable). Library callers cancel through the conversion's
+    /// cancel flag instead.
+    pub fn exit_on_signal(&self) {
         let state = self.interrupt.clone();
         let url = self.url.clone();
         let token = self.token.clone();
+        let tls = self.tls.clone();
         self.rt.spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
             let (Ok(mut int), Ok(mut term)) = (
@@ -103,11 +165,16 @@ impl Cluster {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
             }
-            let job = state.lock().unwrap_or_else(|e| e.into_inner()).job;
-            if let Some(job) = job {
+            let jobs = state.lock().unwrap_or_else(|e| e.into_inner()).jobs.clone();
+            if !jobs.is_empty() {
                 let cancel = async {
-                    let mut c = connect(&url, token.as_deref(), Duration::ZERO).await.ok()?;
-                    c.cancel(pb::CancelRequest { job }).await.ok()
+                    let mut c = connect(&url, token.as_deref(), &tls, Duration::ZERO)
+                        .await
+                        .ok()?;
+                    for job in jobs {
+                        c.cancel(pb::CancelRequest { job }).await.ok()?;
+                    }
+                    Some(())
                 };
                 let _ = tokio::time::timeout(Duration::from_secs(2), cancel).await;
             }
@@ -160,30 +227,49 @@ impl Cluster {
             skip_existing: ro.skip_existing,
             max_attempts: self.max_attempts,
             noop: false,
+            priority: self.priority,
         };
         let url = &self.url;
-        let mut client = connect(url, self.token.as_deref(), Duration::from_secs(3))
-            .await
-            .map_err(Error::Task)?;
+        let mut client = connect(
+            url,
+            self.token.as_deref(),
+            &self.tls,
+            Duration::from_secs(3),
+        )
+        .await
+        .map_err(Error::Task)?;
         let job = client
             .submit(spec)
             .await
             .map_err(|s| Error::Task(status_line(url, &s)))?
             .into_inner()
             .job;
-        self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).job = Some(job);
+        self.interrupt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .jobs
+            .push(job);
         let mut events = client
             .watch(pb::WatchRequest { job })
             .await
             .map_err(|s| Error::Task(status_line(url, &s)))?
             .into_inner();
         let mut results = vec![];
-        let mut health = tokio::time::interval(Duration::from_millis(500));
+        let mut health = tokio::time::interval(Duration::from_millis(200));
         loop {
             let ev = tokio::select! {
                 ev = events.next() => ev,
                 _ = health.tick() => {
-                    if let Some(l) = &self.local {
+                    if stores.cancel.is_set() {
+                        let cancel = async {
+                            let mut c = connect(url, self.token.as_deref(), &self.tls, Duration::ZERO).await.ok()?;
+                            c.cancel(pb::CancelRequest { job }).await.ok()
+                        };
+                        let _ = tokio::time::timeout(Duration::from_secs(2), cancel).await;
+                        self.forget_job(job);
+                        return Err(Error::Cancelled);
+                    }
+                    if let Some(l) = &self.health {
                         if let Some(why) = l.broken() {
                             return Err(lost(why));
                         }
@@ -217,6 +303,7 @@ impl Cluster {
                         chunks_written: d.chunks_written,
                         chunks_skipped: d.chunks_skipped,
                         input_chunks_whole: d.input_chunks_whole,
+                        cpu_ns: d.cpu_ns,
                     }),
                 });
             }
@@ -252,12 +339,12 @@ impl Cluster {
                 break;
             }
         }
-        self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).job = None;
+        self.forget_job(job);
         Ok(results)
     }
 
     /// Stop the local cluster (if any). Also done on drop.
-    pub(crate) fn shutdown(&mut self) {
+    pub fn shutdown(&mut self) {
         if let Some(l) = self.local.take() {
             l.kill();
         }
