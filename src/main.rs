@@ -18,6 +18,14 @@ fn main() -> ExitCode {
     match cli::run() {
         Ok(code) => code,
         Err(e) => {
+            if matches!(
+                e.downcast_ref::<geozarr_core::Error>(),
+                Some(geozarr_core::Error::Cancelled)
+            ) {
+                // Ctrl-C: the same words and status as the signal handler's
+                eprintln!("eopf-geozarr: interrupted; re-run the same command to resume");
+                return ExitCode::from(130);
+            }
             // one clear line, no backtrace
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

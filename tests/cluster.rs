@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_same_store, bin, cli_ok};
+use common::{assert_same_store, bin, cli_ok, count_chunks, wait_for};
 
 /// Directory of the workspace binaries (the scheduler and worker are built
 /// by `cargo build --release --workspace`, which `cargo test --workspace` does).
@@ -141,21 +141,6 @@ fn children_named(pid: u32, name: &str) -> Vec<u32> {
         }
     }
     out
-}
-
-fn count_chunks(dir: &Path) -> usize {
-    common::files(dir)
-        .keys()
-        .filter(|k| k.contains("/c/") && !k.ends_with(".tmp"))
-        .count()
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_same_store, cli_ok};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use common::pki::Pki;
+use common::{assert_same_store, cli_ok, count_chunks, wait_for};
 
 const KEY: &str = "netns-test-key";
 const SECRET: &str = "netns-test-secret";
@@ -156,57 +156,6 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// PEM files: a CA and certificates it signs.
-struct Pki {
-    dir: PathBuf,
-    ca: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new(dir: &Path, name: &str) -> Pki {
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name.push(DnType::CommonName, name);
-        let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
-        let dir = dir.join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        Pki { dir, ca }
-    }
-    fn ca(&self) -> PathBuf {
-        self.dir.join("ca.pem")
-    }
-    fn leaf(&self, who: &str, names: &[String]) -> (PathBuf, PathBuf) {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(names.to_vec())
-            .unwrap()
-            .signed_by(&key, &self.ca)
-            .unwrap();
-        let (c, k) = (
-            self.dir.join(format!("{who}.crt")),
-            self.dir.join(format!("{who}.key")),
-        );
-        std::fs::write(&c, cert.pem()).unwrap();
-        std::fs::write(&k, key.serialize_pem()).unwrap();
-        (c, k)
-    }
-}
-
-fn chunks(dir: &Path) -> usize {
-    common::files(dir)
-        .keys()
-        .filter(|k| k.contains("/c/") && !k.ends_with(".tmp"))
-        .count()
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn finish(c: Child) -> (Output, String) {
     let o = c.wait_with_output().unwrap();
     let e = String::from_utf8_lossy(&o.stderr).to_string();
@@ -233,7 +182,7 @@ fn cluster_across_network_namespaces_survives_cuts_and_serves_two_clients() {
     cli_ok(&["synth", s(&input), "--scale", "4"]);
     let reference = d.join("ref.zarr");
     cli_ok(&["convert", s(&input), s(&reference)]);
-    let total = chunks(&reference);
+    let total = count_chunks(&reference);
 
     // the S3 host: s3s-fs serving root/bucket, holding the input
     let root = d.join("s3");
@@ -259,9 +208,9 @@ fn cluster_across_network_namespaces_survives_cuts_and_serves_two_clients() {
     // certificates: the scheduler's names its address
     let pki = Pki::new(d, "cluster");
     let other = Pki::new(d, "other");
-    let (scert, skey) = pki.leaf("sched", &[net.addr("sched")]);
-    let (wcert, wkey) = pki.leaf("worker", &["worker".into()]);
-    let (xcert, xkey) = other.leaf("stranger", &["stranger".into()]);
+    let (scert, skey) = pki.leaf("sched", &[&net.addr("sched")]);
+    let (wcert, wkey) = pki.leaf("worker", &["worker"]);
+    let (xcert, xkey) = other.leaf("stranger", &["stranger"]);
 
     let sched_url = format!("https://{}:8786", net.addr("sched"));
     let mut sched = net
@@ -363,9 +312,9 @@ fn cluster_across_network_namespaces_survives_cuts_and_serves_two_clients() {
     let out = root.join("bucket/cut.zarr");
     let c = client("client", "cut.zarr");
     wait_for("a few chunks", Duration::from_secs(60), || {
-        chunks(&out) >= 10
+        count_chunks(&out) >= 10
     });
-    assert!(chunks(&out) < total, "the job ended before the cut");
+    assert!(count_chunks(&out) < total, "the job ended before the cut");
     net.link("w1", false);
     let cut_at = Instant::now();
     std::thread::sleep(Duration::from_secs(15));
@@ -394,7 +343,7 @@ fn cluster_across_network_namespaces_survives_cuts_and_serves_two_clients() {
     let out = root.join("bucket/sched-cut.zarr");
     let c = client("client", "sched-cut.zarr");
     wait_for("a few chunks", Duration::from_secs(60), || {
-        chunks(&out) >= 10
+        count_chunks(&out) >= 10
     });
     net.link("sched", false);
     std::thread::sleep(Duration::from_secs(5));
@@ -416,7 +365,7 @@ fn cluster_across_network_namespaces_survives_cuts_and_serves_two_clients() {
     let mut side_by_side = 0;
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(180) {
-        let (na, nb) = (chunks(&a), chunks(&b));
+        let (na, nb) = (count_chunks(&a), count_chunks(&b));
         if na > 0 && nb > 0 && na < total && nb < total {
             side_by_side += 1;
         }

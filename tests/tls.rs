@@ -12,8 +12,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use common::pki::Pki;
 use common::{assert_same_store, bin, cli_ok};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
 fn bin_dir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_eopf-geozarr"))
@@ -24,46 +24,6 @@ fn bin_dir() -> PathBuf {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// A CA, and certificates it signs, as PEM files in `dir`.
-struct Ca {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-    dir: PathBuf,
-    name: String,
-}
-
-impl Ca {
-    fn new(dir: &Path, name: &str) -> Ca {
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name.push(DnType::CommonName, name);
-        let issuer = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
-        std::fs::write(dir.join(format!("{name}.pem")), issuer.pem()).unwrap();
-        Ca {
-            issuer,
-            dir: dir.to_path_buf(),
-            name: name.into(),
-        }
-    }
-    fn pem(&self) -> PathBuf {
-        self.dir.join(format!("{}.pem", self.name))
-    }
-    /// A certificate for `names` (DNS names or IP addresses): (cert, key) files.
-    fn leaf(&self, who: &str, names: &[&str]) -> (PathBuf, PathBuf) {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-            .unwrap();
-        p.distinguished_name.push(DnType::CommonName, who);
-        let cert = p.signed_by(&key, &self.issuer).unwrap();
-        let (c, k) = (
-            self.dir.join(format!("{who}.crt")),
-            self.dir.join(format!("{who}.key")),
-        );
-        std::fs::write(&c, cert.pem()).unwrap();
-        std::fs::write(&k, key.serialize_pem()).unwrap();
-        (c, k)
-    }
 }
 
 /// A scheduler process; its first stdout lines; killed on drop.
@@ -105,8 +65,8 @@ fn mutual_tls_job_writes_the_in_process_bytes_and_strangers_are_refused() {
     let local = d.join("local.zarr");
     cli_ok(&["convert", s(&input), s(&local)]);
 
-    let ca = Ca::new(d, "cluster-ca");
-    let other = Ca::new(d, "other-ca");
+    let ca = Pki::new(d, "cluster-ca");
+    let other = Pki::new(d, "other-ca");
     let (scert, skey) = ca.leaf("scheduler", &["localhost", "127.0.0.1"]);
     let (wcert, wkey) = ca.leaf("worker", &["worker.test"]);
     let (ccert, ckey) = ca.leaf("client", &["client.test"]);
@@ -123,7 +83,7 @@ fn mutual_tls_job_writes_the_in_process_bytes_and_strangers_are_refused() {
             "--tls-key",
             s(&skey),
             "--tls-client-ca",
-            s(&ca.pem()),
+            s(&ca.ca()),
         ],
         token,
     );
@@ -136,7 +96,7 @@ fn mutual_tls_job_writes_the_in_process_bytes_and_strangers_are_refused() {
 
     // the dashboard over https, trusted through the cluster CA
     let o = Command::new("curl")
-        .args(["-sS", "--cacert", s(&ca.pem()), &format!("{dash}/health")])
+        .args(["-sS", "--cacert", s(&ca.ca()), &format!("{dash}/health")])
         .output()
         .expect("curl (installed by .ci/run)");
     assert_eq!(String::from_utf8_lossy(&o.stdout), "ok", "{o:?}");
@@ -146,7 +106,7 @@ fn mutual_tls_job_writes_the_in_process_bytes_and_strangers_are_refused() {
             .args(["--scheduler", &url, "--slots", "2", "--connect-wait", "3"])
             .args([
                 "--tls-ca",
-                s(&ca.pem()),
+                s(&ca.ca()),
                 "--tls-cert",
                 s(cert),
                 "--tls-key",
@@ -174,7 +134,7 @@ fn mutual_tls_job_writes_the_in_process_bytes_and_strangers_are_refused() {
             .output()
             .unwrap()
     };
-    let ca_pem = ca.pem();
+    let ca_pem = ca.ca();
     let ca_arg = ["--tls-ca", s(&ca_pem)];
     let mine = [
         ca_arg.as_slice(),

@@ -33,6 +33,8 @@ pub use local::{bin_dir, Launcher, LocalCluster, DASHBOARD};
 struct Interrupt {
     /// Jobs running on the scheduler (one per client sharing this state).
     jobs: Vec<u64>,
+    /// Ctrl-C was pressed: the jobs' failures are our own cancellation.
+    interrupted: bool,
     local: Option<Arc<LocalCluster>>,
 }
 
@@ -165,7 +167,11 @@ impl Cluster {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
             }
-            let jobs = state.lock().unwrap_or_else(|e| e.into_inner()).jobs.clone();
+            let jobs = {
+                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                st.interrupted = true;
+                st.jobs.clone()
+            };
             if !jobs.is_empty() {
                 let cancel = async {
                     let mut c = connect(&url, token.as_deref(), &tls, Duration::ZERO)
@@ -317,6 +323,15 @@ impl Cluster {
                 );
             }
             if let Some(f) = ev.failed {
+                if self
+                    .interrupt
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .interrupted
+                {
+                    // cancelled by our Ctrl-C, not a failure
+                    return Err(Error::Cancelled);
+                }
                 let i = index.get(f.task as usize).copied().unwrap_or(0);
                 let msg = if f.history.is_empty() {
                     format!("job {job} failed: {}", f.error)

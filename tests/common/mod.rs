@@ -2,6 +2,8 @@
 //! venv, the test fixtures, and store comparison.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -157,4 +159,21 @@ pub fn assert_same_store(a: &Path, b: &Path) {
 pub fn json(p: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
         .unwrap()
+}
+
+/// Chunk files written so far under a store (temporary files excluded).
+pub fn count_chunks(dir: &Path) -> usize {
+    files(dir)
+        .keys()
+        .filter(|k| k.contains("/c/") && !k.ends_with(".tmp"))
+        .count()
+}
+
+/// Poll `f` every 20 ms until it holds; panic naming `what` after `limit`.
+pub fn wait_for(what: &str, limit: std::time::Duration, mut f: impl FnMut() -> bool) {
+    let t = std::time::Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -351,7 +351,10 @@ def test_progress_logging_and_gil(big_product, big_cli_out, tmp_path, caplog):
     print(f"python API {dt:.2f} s, CLI {CLI_SECONDS[0]:.2f} s (scale 3)")
 
 
-def test_keyboard_interrupt_then_resume(big_product, big_cli_out, tmp_path):
+@pytest.mark.parametrize("local_workers", [None, 2], ids=["in-process", "local-cluster"])
+def test_keyboard_interrupt_then_resume(big_product, big_cli_out, tmp_path, monkeypatch, local_workers):
+    # the local cluster runs `python -m eopf_geozarr_rs._cluster` processes
+    monkeypatch.delenv("GEOZARR_BIN_DIR", raising=False)
     out = tmp_path / "o.zarr"
     started = threading.Event()
     seen = []
@@ -359,7 +362,7 @@ def test_keyboard_interrupt_then_resume(big_product, big_cli_out, tmp_path):
     # interrupt once the conversion is under way (a fixed delay raced a fast
     # machine: the conversion could finish first)
     def interrupt():
-        started.wait(60)
+        started.wait(120)
         seen.append(time.perf_counter())
         _thread.interrupt_main()
 
@@ -374,16 +377,18 @@ def test_keyboard_interrupt_then_resume(big_product, big_cli_out, tmp_path):
     try:
         threading.Thread(target=interrupt, daemon=True).start()
         with pytest.raises(KeyboardInterrupt):
-            eg.convert(big_product, out, progress=progress)
+            eg.convert(big_product, out, progress=progress, local_workers=local_workers)
     finally:
         signal.signal(signal.SIGINT, previous)
     stopped = time.perf_counter()
     assert seen and stopped - seen[0] < 1.0, stopped - seen[0]
-    # unfinished (no consolidated metadata yet), and nothing half-written
+    # no cluster process left; unfinished (no consolidated metadata yet),
+    # and nothing half-written
+    assert our_cluster_children() == []
     root = json.loads((out / "zarr.json").read_text())
     assert "consolidated_metadata" not in root
     assert not [p for p in out.rglob("*.tmp")]
-    s = eg.convert(big_product, out)
+    s = eg.convert(big_product, out, local_workers=local_workers)
     assert s["resumed"] is True
     assert_same_store(out, big_cli_out)
 
@@ -472,37 +477,6 @@ def test_scheduler_url_same_output(product, cli_out, tmp_path, scheduler, monkey
         eg.convert(product, tmp_path / "w.zarr", groups=GROUPS, scheduler=url)
     assert "token" in str(e.value).lower(), str(e.value)
     assert token not in str(e.value)
-
-
-def test_cluster_keyboard_interrupt_then_resume(big_product, big_cli_out, tmp_path, monkeypatch):
-    monkeypatch.delenv("GEOZARR_BIN_DIR", raising=False)
-    out = tmp_path / "o.zarr"
-    started = threading.Event()
-    seen = []
-
-    def interrupt():
-        started.wait(120)
-        seen.append(time.perf_counter())
-        _thread.interrupt_main()
-
-    def progress(done, total, msg):
-        if 0 < done < total:
-            started.set()
-
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        threading.Thread(target=interrupt, daemon=True).start()
-        with pytest.raises(KeyboardInterrupt):
-            eg.convert(big_product, out, local_workers=2, progress=progress)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    stopped = time.perf_counter()
-    assert seen and stopped - seen[0] < 1.0, stopped - seen[0]
-    assert our_cluster_children() == []
-    assert "consolidated_metadata" not in json.loads((out / "zarr.json").read_text())
-    s = eg.convert(big_product, out, local_workers=2)
-    assert s["resumed"] is True
-    assert_same_store(out, big_cli_out)
 
 
 def test_cluster_option_errors(product, tmp_path):
