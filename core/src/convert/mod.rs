@@ -305,6 +305,12 @@ pub fn convert_with(
     );
     let resumed = prepare_output(&in_loc, &out_loc, opts.overwrite, &sopts)?;
     tracing::info!(resumed, "output {output}");
+    if let (true, Some(root)) = (resumed, out_loc.local_path()) {
+        let n = store::local::remove_stale_temps(root).map_err(|e| Error::storage(output, e))?;
+        if n > 0 {
+            tracing::info!("removed {n} temporary files an interrupted writer left");
+        }
+    }
     let out_store = store::open_output_with(&out_loc, &sopts)?;
 
     let in_metrics = Arc::new(PerformanceMetricsStorageAdapter::new(in_store));

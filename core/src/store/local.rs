@@ -140,6 +140,28 @@ pub fn copy_in(root: &Path, key: &str, src: &Path) -> std::io::Result<Option<u64
     }
 }
 
+/// Remove the temporary files a killed writer left under `root` (a worker
+/// killed mid-chunk never renames its `.{name}.{pid}-{n}.tmp`), so a resumed
+/// store holds only whole chunks. Returns how many were removed.
+pub fn remove_stale_temps(root: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if e.file_type()?.is_dir() {
+                dirs.push(e.path());
+            } else if name.starts_with('.') && name.ends_with(".tmp") {
+                std::fs::remove_file(e.path())?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Remove a directory tree. A removal that finds a directory not empty
 /// (files appearing while it runs, or a file system whose listing misses
 /// entries being deleted) is tried again a few times before it gives up.
@@ -244,6 +266,21 @@ impl WritableStorageTraits for LocalStore {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn stale_temporary_files_are_removed_and_nothing_else() {
+        let d = tempfile::tempdir().unwrap();
+        let c = d.path().join("b02/c/0");
+        std::fs::create_dir_all(&c).unwrap();
+        std::fs::write(c.join("0"), b"chunk").unwrap();
+        std::fs::write(c.join(".1.4242-7.tmp"), b"half").unwrap();
+        std::fs::write(d.path().join(".zarr.json.4242-8.tmp"), b"half").unwrap();
+        std::fs::write(d.path().join("zarr.json"), b"{}").unwrap();
+        assert_eq!(remove_stale_temps(d.path()).unwrap(), 2);
+        assert!(c.join("0").exists() && d.path().join("zarr.json").exists());
+        assert!(!c.join(".1.4242-7.tmp").exists());
+        assert_eq!(remove_stale_temps(d.path()).unwrap(), 0);
+    }
     use super::*;
 
     #[test]
