@@ -6,6 +6,9 @@
 #  3. a synthetic product (scale $SCALE, default 1 = full size) converted
 #     in-process and with --local-workers 2: wall time and overhead;
 #  4. convert-many over 20 scale-4 products vs. one by one;
+#  5. (root only) a scale-4 product on test hosts with 50 ms each way and
+#     1 % packet loss on every link vs. the plain network (tests/netns.rs,
+#     scenario 3);
 #  (2 also over TLS: bench/run.py grpc_noop)
 # Usage: bench/engine.sh [SCALE]   (results on stdout)
 set -euo pipefail
@@ -37,3 +40,11 @@ all=$(t $B/eopf-geozarr convert-many "$many/in" --output-prefix "$many/all" --re
 diff -r "$many/one" "$many/all" > /dev/null && same=identical || same=DIFFERENT
 cs=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['products']; print(round(sum(p['core_seconds'] for p in r)/len(r), 2))" "$many/report.json")
 echo "convert-many, 20 scale-4 products: one by one ${one} s, convert-many ${all} s, ${cs} core-s per product, outputs $same"
+
+# 5. scenario 3 of the network-namespace test prints its slowdown
+if [ "$(id -u)" = 0 ]; then
+    cargo test --release -q --test netns -- --nocapture 2>&1 | grep '^scenario 3' \
+        || echo "scenario 3: the netns test failed (run: cargo test --release --test netns)"
+else
+    echo "scenario 3: needs root (network namespaces)"
+fi

@@ -43,6 +43,7 @@ import platform
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -142,7 +143,7 @@ def python_tool():
     return venv / "bin/eopf-geozarr"
 
 
-def grpc_noop(tls_dir=None):
+def grpc_noop(tls_dir=None, tasks=200000):
     """No-op tasks/s through a real scheduler and 2 workers on loopback;
     over TLS when `tls_dir` holds ca.pem, cert.pem and key.pem."""
     b = ROOT / "target/release"
@@ -163,7 +164,7 @@ def grpc_noop(tls_dir=None):
             procs.append(subprocess.Popen([b / "geozarr-worker", "--scheduler", url, "--slots", "64",
                                            "--reconnect-wait", "0", *worker_tls], env=env,
                                           stderr=subprocess.DEVNULL))
-        out = subprocess.run([b / "geozarr-engine-bench", "grpc", url, "200000"], capture_output=True,
+        out = subprocess.run([b / "geozarr-engine-bench", "grpc", url, str(tasks)], capture_output=True,
                              text=True, check=True, env=env).stdout
         return float(re.search(r"= ([0-9.]+) tasks/s", out).group(1))
     finally:
@@ -188,14 +189,19 @@ def test_pki(d):
 
 def engine_figures():
     """State-machine events/s and gRPC no-op tasks/s (2 local workers),
-    plaintext and over TLS."""
+    plaintext and over TLS: five interleaved pairs of 1M-task runs, medians
+    (a single short run swings by ±20 % on a shared machine)."""
     import tempfile
     bench = ROOT / "target/release/geozarr-engine-bench"
     out = subprocess.run([bench, "state", "1000000"], capture_output=True, text=True, check=True).stdout
     state = float(re.search(r"= ([0-9.]+) M events/s", out).group(1))
-    plain = grpc_noop()
+    plains, tlss = [], []
     with tempfile.TemporaryDirectory() as t:
-        tls = grpc_noop(test_pki(Path(t)))
+        pki = test_pki(Path(t))
+        for _ in range(5):
+            plains.append(grpc_noop(tasks=1000000))
+            tlss.append(grpc_noop(pki, tasks=1000000))
+    plain, tls = statistics.median(plains), statistics.median(tlss)
     return {"state_machine_m_events_per_s": state,
             "grpc_noop_tasks_per_s_2_workers": round(plain),
             "grpc_noop_tasks_per_s_2_workers_tls": round(tls),

@@ -55,7 +55,7 @@ pub(crate) fn with_consolidated(meta: &Value, members: Map<String, Value>) -> Va
     })
 }
 
-/// Consolidate level groups, then converted groups, then the root (last).
+/// Consolidate level groups and converted groups, then the root (last).
 pub(crate) fn consolidate(plan: &Plan, out: &Store) -> Result<()> {
     let mut targets: Vec<String> = vec![];
     for g in &plan.groups {
@@ -66,13 +66,21 @@ pub(crate) fn consolidate(plan: &Plan, out: &Store) -> Result<()> {
     // levels may be shared between groups (conventions profile)
     let mut seen = std::collections::HashSet::new();
     targets.retain(|t| seen.insert(t.clone()));
-    for t in targets {
+    let put = |t: &String| {
         let meta = plan
-            .node(&t)
+            .node(t)
             .cloned()
             .unwrap_or_else(|| json!({"attributes": {}}));
-        let doc = with_consolidated(&meta, consolidated_for(plan, &t));
-        store::put_json(out, &crate::path::join(&t, "zarr.json"), &doc)?;
-    }
+        let doc = with_consolidated(&meta, consolidated_for(plan, t));
+        store::put_json(out, &crate::path::join(t, "zarr.json"), &doc)
+    };
+    // overlapped (one round trip each on object stores); the root, which
+    // marks the store complete, strictly after all of them
+    let root = targets
+        .iter()
+        .position(String::is_empty)
+        .map(|i| targets.remove(i));
+    store::par_io(&targets, put)?;
+    root.as_ref().map(put).transpose()?;
     Ok(())
 }

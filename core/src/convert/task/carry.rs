@@ -50,11 +50,12 @@ pub(super) fn carry(
             stats.chunks_written += 1;
         }
         CarryMode::Bytes => {
-            for idx in indices() {
-                let ok = out_key(&idx);
+            // chunk by chunk, up to 16 in flight: a remote store answers
+            // each small request after a round trip
+            let copied = store::par_io(&indices(), |idx| -> Result<Option<bool>> {
+                let ok = out_key(idx);
                 if ro.skip_existing && store::size(&stores.output, &ok)?.is_some() {
-                    stats.chunks_skipped += 1;
-                    continue;
+                    return Ok(None);
                 }
                 let ik = if idx.is_empty() {
                     format!("{}/0", cp.path)
@@ -73,11 +74,20 @@ pub(super) fn carry(
                     if let Some(n) = copied {
                         d.read.fetch_add(n, Ordering::Relaxed);
                         d.written.fetch_add(n, Ordering::Relaxed);
-                        stats.chunks_written += 1;
                     }
+                    Ok(Some(copied.is_some()))
                 } else if let Some(bytes) = store::get(&stores.input, &ik)? {
                     store::put(&stores.output, &ok, bytes)?;
-                    stats.chunks_written += 1;
+                    Ok(Some(true))
+                } else {
+                    Ok(Some(false))
+                }
+            })?;
+            for c in copied {
+                match c {
+                    None => stats.chunks_skipped += 1,
+                    Some(true) => stats.chunks_written += 1,
+                    Some(false) => {}
                 }
             }
         }
