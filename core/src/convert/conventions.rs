@@ -68,6 +68,27 @@ pub(crate) fn proj_attrs(crs: &Crs, a: &mut Map<String, Value>) {
 }
 
 /// The resolution of a level group named `r{N}m`.
+/// One `multiscales.layout` entry: level `asset` on `grid`, derived from
+/// `parent` (its name and grid) by the ratio of their resolutions.
+pub(crate) fn layout_entry(asset: &str, grid: &Grid, parent: Option<(&str, &Grid)>) -> Value {
+    let mut e = Map::new();
+    e.insert("asset".into(), json!(asset));
+    let (sy, sx) = match parent {
+        Some((name, p)) => {
+            e.insert("derived_from".into(), json!(name));
+            (grid.res_y / p.res_y, grid.res_x / p.res_x)
+        }
+        None => (1.0, 1.0),
+    };
+    e.insert(
+        "transform".into(),
+        json!({"scale": [sy, sx], "translation": [0.0, 0.0]}),
+    );
+    e.insert("spatial:shape".into(), json!([grid.height, grid.width]));
+    e.insert("spatial:transform".into(), json!(grid.affine()));
+    Value::Object(e)
+}
+
 fn resolution_of(name: &str) -> Option<u64> {
     name.strip_prefix('r')?.strip_suffix('m')?.parse().ok()
 }
@@ -314,25 +335,10 @@ fn plan_multiscale(
         .iter()
         .enumerate()
         .map(|(i, lv)| {
-            let mut e = Map::new();
-            e.insert("asset".into(), json!(lv.name));
-            let (sy, sx) = match i.checked_sub(1).map(|p| &levels[p]) {
-                Some(p) => {
-                    e.insert("derived_from".into(), json!(p.name));
-                    (lv.grid.res_y / p.grid.res_y, lv.grid.res_x / p.grid.res_x)
-                }
-                None => (1.0, 1.0),
-            };
-            e.insert(
-                "transform".into(),
-                json!({"scale": [sy, sx], "translation": [0.0, 0.0]}),
-            );
-            e.insert(
-                "spatial:shape".into(),
-                json!([lv.grid.height, lv.grid.width]),
-            );
-            e.insert("spatial:transform".into(), json!(lv.grid.affine()));
-            Value::Object(e)
+            let parent = i
+                .checked_sub(1)
+                .map(|p| (levels[p].name.as_str(), &levels[p].grid));
+            layout_entry(&lv.name, &lv.grid, parent)
         })
         .collect();
     let mut ma = product

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use crate::codec::patched_v2_meta;
 use crate::convert::attrs::{self, DType};
 use crate::convert::conventions::{
-    multiscales_convention, proj_attrs, proj_convention, spatial_convention,
+    layout_entry, multiscales_convention, proj_attrs, proj_convention, spatial_convention,
 };
 use crate::convert::native::{band_meta, coord_nodes};
 use crate::convert::plan::{BandPlan, Coords, GroupPlan, LevelPlan, Options, Profile};
@@ -533,28 +533,12 @@ fn nodes(
                 .iter()
                 .enumerate()
                 .map(|(i, lv)| {
-                    let mut e = Map::new();
                     let name = crate::path::name_of(&lv.path);
-                    e.insert("asset".into(), json!(name));
-                    let s = if i > 0 {
-                        e.insert(
-                            "derived_from".into(),
-                            json!(crate::path::name_of(&gp.levels[i - 1].path)),
-                        );
-                        2.0
-                    } else {
-                        1.0
-                    };
-                    e.insert(
-                        "transform".into(),
-                        json!({"scale": [s, s], "translation": [0.0, 0.0]}),
-                    );
-                    e.insert(
-                        "spatial:shape".into(),
-                        json!([lv.grid.height, lv.grid.width]),
-                    );
-                    e.insert("spatial:transform".into(), json!(lv.grid.affine()));
-                    Value::Object(e)
+                    let parent = i.checked_sub(1).map(|p| {
+                        let pl = &gp.levels[p];
+                        (crate::path::name_of(&pl.path), &pl.grid)
+                    });
+                    layout_entry(name, &lv.grid, parent)
                 })
                 .collect();
             ga.insert(
