@@ -6,8 +6,11 @@ codec pipeline does in some versions), Fortran order, "/" chunk keys and
 chunks left out where they hold only the fill value. Values are unchanged,
 so a converter must write the same output as for the original.
 
-usage: rewrite_encodings.py PRODUCT.zarr
-Prints one line per band: path and encoding.
+usage: rewrite_encodings.py PRODUCT.zarr [--all-2d]
+Prints one line per band: path and encoding. By default the bands are the
+(y, x) arrays under measurements/ (Sentinel-2); with --all-2d every numeric
+2-D array (Sentinel-1: the GRD images, GCP grids, calibration and noise
+tables).
 """
 import json
 import sys
@@ -34,23 +37,28 @@ ENCODINGS = [
 ]
 
 
-def bands(root):
+def bands(root, all_2d):
     for gpath, g in root.groups():
-        yield from (f"{gpath}/{p}" for p in _bands(g))
+        yield from (f"{gpath}/{p}" for p in _bands(g, all_2d))
 
 
-def _bands(g, prefix=""):
+def _bands(g, all_2d, prefix=""):
     for name, item in g.members():
         if isinstance(item, zarr.Group):
-            yield from _bands(item, f"{prefix}{name}/")
-        elif item.ndim == 2 and item.metadata.attributes.get("_ARRAY_DIMENSIONS") == ["y", "x"]:
+            yield from _bands(item, all_2d, f"{prefix}{name}/")
+        elif item.ndim != 2:
+            continue
+        elif all_2d:
+            if np.dtype(item.dtype).kind in "iuf":
+                yield f"{prefix}{name}"
+        elif item.metadata.attributes.get("_ARRAY_DIMENSIONS") == ["y", "x"]:
             yield f"{prefix}{name}"
 
 
 def main():
-    path = sys.argv[1]
+    path, all_2d = sys.argv[1], "--all-2d" in sys.argv[2:]
     root = zarr.open_group(path, mode="r", zarr_format=2)
-    todo = sorted(p for p in bands(root) if p.startswith("measurements/"))
+    todo = sorted(p for p in bands(root, all_2d) if all_2d or p.startswith("measurements/"))
     assert todo, "no bands found"
     for i, p in enumerate(todo):
         name, kw, as_bytes = ENCODINGS[i % len(ENCODINGS)]
@@ -67,7 +75,7 @@ def main():
             ch, cw = old.chunks
             for r in range(-(-old.shape[0] // ch)):
                 for c in range(-(-old.shape[1] // cw)):
-                    block = np.full((ch, cw), fill, dtype=old.dtype)
+                    block = np.full((ch, cw), 0 if fill is None else fill, dtype=old.dtype)
                     part = values[r * ch:(r + 1) * ch, c * cw:(c + 1) * cw]
                     block[:part.shape[0], :part.shape[1]] = part
                     frame = comp.encode(block.tobytes())
