@@ -201,35 +201,6 @@ fn sharded_output_reads_back_identical_and_clusters_write_the_same_shards() {
     assert_same_store(&sharded, &on_cluster);
 }
 
-/// The Python 3.12 venv with titiler-eopf (scripts/titiler-venv.sh, run by
-/// scripts/test.sh, which exports its python as GEOZARR_TITILER_PYTHON).
-fn titiler_python() -> PathBuf {
-    let p = std::env::var("GEOZARR_TITILER_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| common::root().join(".venv-titiler/bin/python"));
-    assert!(
-        p.exists(),
-        "titiler-eopf venv missing at {}: run scripts/titiler-venv.sh (scripts/test.sh does)",
-        p.display()
-    );
-    p
-}
-
-fn titiler_check(args: &[&str]) -> String {
-    let o = std::process::Command::new(titiler_python())
-        .arg(common::root().join("tests/python/titiler_check.py"))
-        .args(args)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "titiler_check.py {args:?} failed:\n{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
-
 #[test]
 fn titiler_eopf_serves_tiles_holding_the_stored_values() {
     let tmp = tempfile::tempdir().unwrap();
@@ -243,7 +214,8 @@ fn titiler_eopf_serves_tiles_holding_the_stored_values() {
     convert(&input, &sharded, &["--shard"]);
     // a 10 m band at a high zoom (r10m) and a low one (r120m); the check
     // also proves it can fail (one stored value changed in a copy is caught)
-    let out = titiler_check(&[s(&plain), "/measurements/reflectance", "b04", "--self-test"]);
+    let out =
+        common::titiler_check(&[s(&plain), "/measurements/reflectance", "b04", "--self-test"]);
     assert!(
         out.contains("titiler read r10m") && out.contains("(caught)"),
         "{out}"
@@ -251,7 +223,7 @@ fn titiler_eopf_serves_tiles_holding_the_stored_values() {
     assert!(out.contains(" 0 mismatches"), "{out}");
     // titiler picks levels by resolution only, so a 20 m band is asked for
     // at zooms that read r20m and below
-    let out = titiler_check(&[
+    let out = common::titiler_check(&[
         s(&sharded),
         "/measurements/reflectance",
         "b11",
@@ -259,7 +231,7 @@ fn titiler_eopf_serves_tiles_holding_the_stored_values() {
         "7,9",
     ]);
     assert!(out.contains("titiler read r20m"), "{out}");
-    let out = titiler_check(&[
+    let out = common::titiler_check(&[
         s(&plain),
         "/conditions/mask/l2a_classification",
         "scl",

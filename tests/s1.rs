@@ -277,3 +277,18 @@ fn a_product_rewritten_by_zarr_python_in_every_encoding_converts_to_the_same_byt
     let same = py("same_values.py", &[s(&a), s(&b)]);
     assert!(same.contains("same values"), "{same}");
 }
+
+#[test]
+fn titiler_eopf_serves_sigma0_tiles_holding_the_stored_values() {
+    let (t, input) = tmp();
+    let out = t.path().join("c.zarr");
+    convert(&input, &out, &["--profile", "conventions"]);
+    let group = format!("/{VV}/measurements");
+    let log = common::titiler_check(&[s(&out), &group, "sigma0", "--self-test"]);
+    assert!(
+        log.contains("titiler read r10m")
+            && log.contains("(caught)")
+            && log.contains(" 0 mismatches"),
+        "{log}"
+    );
+}

@@ -177,3 +177,33 @@ pub fn wait_for(what: &str, limit: std::time::Duration, mut f: impl FnMut() -> b
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// The Python 3.12 venv with titiler-eopf (scripts/titiler-venv.sh, run by
+/// scripts/test.sh, which exports its python as GEOZARR_TITILER_PYTHON).
+pub fn titiler_python() -> PathBuf {
+    let p = std::env::var("GEOZARR_TITILER_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join(".venv-titiler/bin/python"));
+    assert!(
+        p.exists(),
+        "titiler-eopf venv missing at {}: run scripts/titiler-venv.sh (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+/// Run tests/python/titiler_check.py in the titiler-eopf venv; its stdout.
+pub fn titiler_check(args: &[&str]) -> String {
+    let o = Command::new(titiler_python())
+        .arg(root().join("tests/python/titiler_check.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "titiler_check.py {args:?} failed:\n{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
