@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run every test: installs Debian's chromium (browser tests) and gdal-bin
-# (Sentinel-1 tests against gdalwarp) and creates the
+# Run every test: installs Debian's chromium (browser tests), gdal-bin
+# (Sentinel-1 tests against gdalwarp), iproute2, nftables and curl (cluster
+# tests) and creates the
 # pinned Python venv (.venv) for the interop tests, the pinned browser driver
 # (tests/browser/node_modules) and the S3 test server (s3s-fs) if missing,
 # then runs the Rust unit and end-to-end tests.
@@ -23,6 +24,18 @@ if ! command -v gdalwarp >/dev/null; then
         exit 1
     fi
 fi
+# tests/netns.rs builds test hosts from network namespaces (iproute2) and
+# drops packets with nftables; tests/tls.rs fetches the dashboard with curl
+for tool in ip:iproute2 nft:nftables curl:curl; do
+    if ! command -v "${tool%%:*}" >/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool#*:}"
+        else
+            echo "the cluster tests need ${tool#*:}: run 'sudo apt-get install ${tool#*:}', then this script again" >&2
+            exit 1
+        fi
+    fi
+done
 req=tests/python/requirements.txt
 if [ ! -x .venv/bin/python ] || ! cmp -s "$req" .venv/requirements.txt; then
     rm -rf .venv
