@@ -3,7 +3,8 @@
 //! fault-injecting proxy: conversions local → S3, S3 → S3, S3 → local and
 //! HTTP → local are byte-identical to a local one; access problems give one
 //! clear line and write nothing; transient faults are retried; a failure
-//! beyond the retry budget resumes; secrets never reach the output.
+//! beyond the retry budget resumes; secrets never reach the output;
+//! `convert-many` takes an S3 prefix of products to an S3 output prefix.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -637,5 +638,52 @@ fn info_and_validate_read_s3_and_http_products_and_say_what_is_missing() {
             &[cmd, &http("nothing.zarr")],
             &["nothing.zarr", "not a Zarr store"],
         );
+    }
+}
+
+#[test]
+fn convert_many_from_an_s3_prefix_to_an_s3_prefix_in_process_and_on_a_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, reference) = product(tmp.path());
+    let s3 = S3Server::start();
+    let names = ["S2A_a.zarr", "S2B_b.zarr"];
+    for n in names {
+        s3.upload_dir(Path::new(&input), &format!("archive/{n}"));
+    }
+    // an object beside the products is not one
+    std::fs::write(s3.dir("bucket/archive/README.txt"), "notes").unwrap();
+    for (tag, extra) in [
+        ("inproc", vec![]),
+        (
+            "cluster",
+            vec!["--local-workers", "2", "--dashboard", "off"],
+        ),
+    ] {
+        let report = tmp.path().join(format!("{tag}.json"));
+        let prefix = format!("s3://bucket/conv-{tag}");
+        let mut args = vec![
+            "convert-many",
+            "s3://bucket/archive",
+            "--output-prefix",
+            &prefix,
+            "--report",
+            report.to_str().unwrap(),
+        ];
+        args.extend(&extra);
+        let out = ok(s3.cli(), &args);
+        assert!(out.contains("2 converted"), "{tag}: {out}");
+        for n in names {
+            common::assert_same_store(&reference, &s3.dir(&format!("bucket/conv-{tag}/{n}")));
+        }
+        // a re-run skips both
+        let out = ok(s3.cli(), &args);
+        let r = common::json(&report);
+        let st: Vec<&str> = r["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(st, ["skipped", "skipped"], "{tag}: {out}");
     }
 }
