@@ -1,11 +1,13 @@
 //! The in-process executor: runs a task DAG on a pool of threads. Each
 //! thread owns one task at a time, so memory is bounded by the number of
-//! threads times one band's streaming window.
+//! threads times one band's streaming window. When a store is remote, extra
+//! I/O threads run only the small-I/O tasks (carried arrays, coordinates),
+//! which spend their time waiting for round trips, not on a core.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
 
-use crate::convert::plan::{Plan, TaskSpec};
+use crate::convert::plan::{Plan, Task, TaskSpec};
 use crate::convert::task::{self, RunOptions, Stores, TaskStats};
 use crate::Result;
 
@@ -58,6 +60,14 @@ pub struct TaskResult {
     pub result: Result<TaskStats>,
 }
 
+/// Extra threads for small-I/O tasks when a store is remote.
+const IO_THREADS: usize = 8;
+
+/// Is the task mostly small requests (not decoding or encoding much)?
+fn io_bound(t: &Task) -> bool {
+    matches!(t, Task::Carry { .. } | Task::Coords { .. })
+}
+
 struct State {
     ready: VecDeque<usize>,
     waiting_on: Vec<usize>,
@@ -69,7 +79,8 @@ struct State {
 }
 
 /// Run `selected` tasks of `tasks` (others count as already done), on
-/// `threads` threads. A failing task stops new work from starting; results
+/// `threads` threads, plus [`IO_THREADS`] for small-I/O tasks when either
+/// store is remote. A failing task stops new work from starting; results
 /// of every task that ran are returned, in completion order.
 pub fn run_dag(
     plan: &Plan,
@@ -107,9 +118,30 @@ pub fn run_dag(
         results: vec![],
     });
     let cv = Condvar::new();
+    let remote = stores.direct.input_dir.is_none() || stores.direct.output_dir.is_none();
+    let io_threads = if remote { IO_THREADS } else { 0 };
+    // the next task for a thread: an I/O thread takes only small-I/O tasks;
+    // with I/O threads about, compute threads leave those to them unless
+    // nothing else is ready
+    let pick = |ready: &mut VecDeque<usize>, io: bool| -> Option<usize> {
+        let pos = if io {
+            ready.iter().position(|&i| io_bound(&tasks[i].task))?
+        } else if io_threads > 0 {
+            ready
+                .iter()
+                .position(|&i| !io_bound(&tasks[i].task))
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        ready.remove(pos)
+    };
     std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
-            s.spawn(|| loop {
+        for io in
+            std::iter::repeat_n(false, threads.max(1)).chain(std::iter::repeat_n(true, io_threads))
+        {
+            let (state, cv, pick) = (&state, &cv, &pick);
+            s.spawn(move || loop {
                 let idx = {
                     let mut st = state.lock().unwrap();
                     loop {
@@ -118,11 +150,11 @@ pub fn run_dag(
                             cv.notify_all();
                             return;
                         }
-                        if let Some(i) = st.ready.pop_front() {
+                        if let Some(i) = pick(&mut st.ready, io) {
                             st.running += 1;
                             break i;
                         }
-                        if st.running == 0 {
+                        if st.running == 0 && (st.ready.is_empty() || !io) {
                             // nothing can make progress (should not happen with a valid DAG)
                             return;
                         }
@@ -133,7 +165,8 @@ pub fn run_dag(
                 let result = task::run(plan, &tasks[idx].task, stores, ro);
                 match &result {
                     Ok(s) => tracing::debug!(task = ?tasks[idx].task, ms = t0.elapsed().as_millis() as u64, written = s.chunks_written, skipped = s.chunks_skipped, "task done"),
-                    Err(e) => tracing::warn!(task = ?tasks[idx].task, "task failed: {e}"),
+                    // the caller reports failures (a retry, or the final error)
+                    Err(e) => tracing::debug!(task = ?tasks[idx].task, "task failed: {e}"),
                 }
                 let mut st = state.lock().unwrap();
                 st.running -= 1;

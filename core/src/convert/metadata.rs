@@ -11,12 +11,17 @@ use crate::Result;
 
 /// Write every planned node. An array whose stored metadata differs from the
 /// plan loses its chunks first (they may not match); matching arrays keep them.
-/// Returns how many arrays were reset.
-pub(crate) fn write_metadata(plan: &Plan, out: &Store) -> Result<usize> {
+/// Returns how many arrays were reset. `fresh`: the output was empty, so
+/// nothing is read back.
+pub(crate) fn write_metadata(plan: &Plan, out: &Store, fresh: bool) -> Result<usize> {
     // one read per node (and a write where it differs): overlapped, for object stores
     let reset = store::par_io(&plan.nodes, |(path, meta)| {
         let key = crate::path::join(path, "zarr.json");
-        let existing = store::get_json(out, &key).ok().flatten();
+        let existing = if fresh {
+            None
+        } else {
+            store::get_json(out, &key).ok().flatten()
+        };
         let mut reset = false;
         // the root is always rewritten: the store is unfinished until consolidated again
         if path.is_empty() || existing.as_ref().map(strip_consolidated).as_ref() != Some(meta) {

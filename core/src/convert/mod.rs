@@ -413,16 +413,21 @@ pub fn convert_with(
         }
         // verify every streamed band that ran: all chunks present
         // (chunk-task bands are verified once all their tasks have run, below)
-        for (i, t) in tasks.iter().enumerate() {
-            if !selected[i] || !ran[i] || failed.iter().any(|(f, _)| *f == i) {
-                continue;
-            }
-            if let Task::Band { group, band } = t.task {
-                if !band_complete(&plan, group, band, &stores.output)
-                    .map_err(|e| relocate(e, &out_loc))?
-                {
-                    failed.push((i, chunks_missing(&plan, group, band)));
-                }
+        let verify: Vec<(usize, usize, usize)> = (0..tasks.len())
+            .filter(|&i| selected[i] && ran[i] && !failed.iter().any(|(f, _)| *f == i))
+            .filter_map(|i| match tasks[i].task {
+                Task::Band { group, band } => Some((i, group, band)),
+                _ => None,
+            })
+            .collect();
+        // one request per chunk: overlapped, for object stores
+        let complete = store::par_io(&verify, |&(_, g, b)| {
+            band_complete(&plan, g, b, &stores.output)
+        })
+        .map_err(|e| relocate(e, &out_loc))?;
+        for (&(i, g, b), ok) in verify.iter().zip(complete) {
+            if !ok {
+                failed.push((i, chunks_missing(&plan, g, b)));
             }
         }
         // tasks that never ran (stopped after a failure) are simply pending
@@ -465,15 +470,20 @@ pub fn convert_with(
             selected[i] = true;
         }
     }
-    for (g, gp) in plan.groups.iter().enumerate() {
-        // chunk-task bands: verified once all their tasks have run
-        if opts.granularity == Granularity::Chunk || gp.geocoded() {
-            for b in 0..gp.bands.len() {
-                if !band_complete(&plan, g, b, &stores.output).map_err(|e| relocate(e, &out_loc))? {
-                    return Err(chunks_missing(&plan, g, b));
-                }
-            }
-        }
+    // chunk-task bands: verified once all their tasks have run
+    let verify: Vec<(usize, usize)> = plan
+        .groups
+        .iter()
+        .enumerate()
+        .filter(|(_, gp)| opts.granularity == Granularity::Chunk || gp.geocoded())
+        .flat_map(|(g, gp)| (0..gp.bands.len()).map(move |b| (g, b)))
+        .collect();
+    let complete = store::par_io(&verify, |&(g, b)| {
+        band_complete(&plan, g, b, &stores.output)
+    })
+    .map_err(|e| relocate(e, &out_loc))?;
+    if let Some((&(g, b), _)) = verify.iter().zip(complete).find(|(_, ok)| !ok) {
+        return Err(chunks_missing(&plan, g, b));
     }
 
     opts.cancel.check()?;

@@ -113,8 +113,10 @@ impl Stores {
 /// How tasks run.
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
-    /// Skip encoding chunks that already exist (resume). Chunks are written
-    /// atomically, so an existing chunk is a whole one.
+    /// The output holds an earlier run's work (resume): skip encoding
+    /// chunks that already exist (chunks are written atomically, so an
+    /// existing chunk is a whole one) and compare stored metadata with the
+    /// plan. Unset, the output was empty: nothing is read back.
     pub skip_existing: bool,
     /// Codec threads per chunk (see zarrs `CodecOptions::concurrent_target`).
     pub codec_threads: usize,
@@ -177,8 +179,10 @@ pub fn run(plan: &Plan, task: &Task, stores: &Stores, ro: RunOptions) -> Result<
 
 fn run_inner(plan: &Plan, task: &Task, stores: &Stores, ro: RunOptions) -> Result<TaskStats> {
     match task {
-        Task::Metadata => crate::convert::metadata::write_metadata(plan, &stores.output)
-            .map(|_| TaskStats::default()),
+        Task::Metadata => {
+            crate::convert::metadata::write_metadata(plan, &stores.output, !ro.skip_existing)
+                .map(|_| TaskStats::default())
+        }
         Task::Consolidate => crate::convert::metadata::consolidate(plan, &stores.output)
             .map(|_| TaskStats::default()),
         Task::Coords { group } => coords::coords(plan, &plan.groups[*group], stores, ro),
