@@ -21,8 +21,8 @@ use crate::Dashboard;
 
 type D = State<Arc<Dashboard>>;
 
-/// Events per SSE batch read from the ring.
-const BATCH: usize = 5_000;
+/// Most events sent per SSE batch (one batch per 100 ms at most).
+const BATCH: usize = 10_000;
 
 pub(crate) async fn page() -> impl IntoResponse {
     Html(include_str!("page.html"))
@@ -172,18 +172,21 @@ pub(crate) async fn events(State(d): D, headers: HeaderMap) -> impl IntoResponse
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
-            loop {
-                let batch = d.ring.since(last, BATCH);
-                let Some(&(id, _)) = batch.last() else { break };
+            // at most BATCH events per send: a page that cannot keep up
+            // (a million tiny tasks) skips to the newest
+            let (batch, passed) = d.ring.newest_since(last, BATCH);
+            if passed > 0 {
+                let ev = Event::default().event("skipped").data(passed.to_string());
+                if tx.send(Ok(ev)).await.is_err() {
+                    return;
+                }
+            }
+            if let Some(&(id, _)) = batch.last() {
                 last = id;
-                let full = batch.len() == BATCH;
                 for ev in sse_events(batch) {
                     if tx.send(Ok(ev)).await.is_err() {
                         return;
                     }
-                }
-                if !full {
-                    break;
                 }
             }
             tokio::select! {

@@ -108,7 +108,8 @@ function drawStream() {
     ctx.fillRect(x, H - 20, 1, 4);
     ctx.fillText(secs(t), x + 2, H - 6);
   }
-  $("stream-range").textContent = `${G.view.follow ? "following, " : ""}${secs(span)} shown · ${inWindow} tasks`;
+  $("stream-range").textContent = `${G.view.follow ? "following, " : ""}${secs(span)} shown · ${inWindow} tasks` +
+    (G.skipped ? ` · ${G.skipped} task events passed over (more than the page draws)` : "");
 }
 /** The task drawn at canvas pixel (x, y), if any. */
 G.hit = (x, y) => {
@@ -408,6 +409,7 @@ function dirty() {
 }
 const es = new EventSource("api/events");
 es.addEventListener("tasks", e => addTasks(JSON.parse(e.data)));
+es.addEventListener("skipped", e => { G.skipped = (G.skipped || 0) + +e.data; });
 es.addEventListener("failure", e => G.errors.push(JSON.parse(e.data)));
 es.addEventListener("status", e => {
   G.status = JSON.parse(e.data); G.statusAt = performance.now();

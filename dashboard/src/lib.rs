@@ -64,6 +64,15 @@ impl Dashboard {
         self.push(ring::Entry::Task(t));
     }
 
+    /// Record finished (or failed) task attempts at once (one lock, one
+    /// wake-up of the event streams).
+    pub fn tasks(&self, ts: Vec<TaskEvent>) {
+        let id = self.ring.extend(ts.into_iter().map(ring::Entry::Task));
+        if id > 0 {
+            self.latest.send_replace(id);
+        }
+    }
+
     /// Record an error line.
     pub fn error(&self, msg: &str) {
         self.push(ring::Entry::Failure(msg.to_string()));

@@ -154,9 +154,10 @@ pub struct TaskEvent {
     pub task: u32,
     /// Which attempt (1 = the first).
     pub attempt: u32,
-    /// What it does.
+    /// What it does (None: undescribed, as the benchmark's no-op tasks;
+    /// boxed to keep the ring's entries small).
     #[serde(flatten)]
-    pub what: TaskKind,
+    pub what: Option<Box<TaskKind>>,
     /// Worker that ran it.
     pub worker: u64,
     /// Start and stop, milliseconds on the scheduler's clock.

@@ -29,6 +29,11 @@ pub fn what(kind: Option<&Kind>) -> TaskKind {
     }
 }
 
+/// [`what`] for a task-stream event: nothing for an undescribed task.
+pub fn what_event(kind: Option<&Kind>) -> Option<Box<TaskKind>> {
+    kind.map(|k| Box::new(what(Some(k))))
+}
+
 /// The band a task works on, if it is a chunk or whole-band task.
 fn band_of(kind: Option<&Kind>) -> Option<&str> {
     match kind {

@@ -27,7 +27,7 @@ use geozarr_dashboard::{
     WorkerStatus,
 };
 
-use crate::feed::{what, JobView};
+use crate::feed::{what, what_event, JobView};
 use crate::state::{Command, Event, JobId, LostReason, Scheduler, Stats, WorkerId, HEARTBEAT_MS};
 
 struct WorkerConn {
@@ -66,6 +66,8 @@ pub struct Shell {
     assign: HashMap<WorkerId, Vec<pb::Assignment>>,
     events: HashMap<JobId, pb::JobEvent>,
     dash: Option<Arc<Dashboard>>,
+    /// Task attempts for the dashboard, sent at the next flush.
+    dash_tasks: Vec<TaskEvent>,
     bytes: (u64, u64),
 }
 
@@ -89,6 +91,7 @@ impl Shell {
             assign: HashMap::new(),
             events: HashMap::new(),
             dash: None,
+            dash_tasks: Vec::new(),
             bytes: (0, 0),
         }
     }
@@ -158,13 +161,13 @@ impl Shell {
                     j.done += 1;
                     j.view
                         .task_done(task, r.cpu_ns, (r.bytes_read, r.bytes_written));
-                    if let Some(d) = &self.dash {
+                    if self.dash.is_some() {
                         let (start_ms, stop_ms) = j.view.span(task, r.micros, now);
-                        d.task(TaskEvent {
+                        self.dash_tasks.push(TaskEvent {
                             job,
                             task,
                             attempt,
-                            what: what(j.kind(task)),
+                            what: what_event(j.kind(task)),
                             worker,
                             start_ms,
                             stop_ms,
@@ -201,7 +204,7 @@ impl Shell {
                         job,
                         task,
                         attempt,
-                        what: what(j.kind(task)),
+                        what: what_event(j.kind(task)),
                         start_ms: now,
                         stop_ms: now,
                         error: reason.clone(),
@@ -253,8 +256,13 @@ impl Shell {
         }
     }
 
-    /// Send batched assignments and job events.
+    /// Send batched assignments, job events and dashboard task attempts.
     fn flush(&mut self) {
+        if let Some(d) = &self.dash {
+            if !self.dash_tasks.is_empty() {
+                d.tasks(std::mem::take(&mut self.dash_tasks));
+            }
+        }
         for (worker, tasks) in std::mem::take(&mut self.assign) {
             let Some(w) = self.workers.get_mut(&worker) else {
                 continue;
@@ -309,7 +317,7 @@ impl Shell {
             job: r.job,
             task: r.task,
             attempt: r.attempt,
-            what: what(kind),
+            what: what_event(kind),
             worker,
             start_ms,
             stop_ms,
@@ -328,7 +336,7 @@ impl Shell {
                 "job {} {label} attempt {} on worker {worker}: {}",
                 r.job, r.attempt, r.error
             ));
-            d.task(e);
+            self.dash_tasks.push(e);
         }
     }
 
