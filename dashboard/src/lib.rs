@@ -1,214 +1,132 @@
 //! geozarr-dashboard: an axum router showing a cluster live, like Dask's
-//! dashboard: `/` (embedded page: task stream per worker, progress per
-//! band and level, workers, throughput, errors), `/api/status` (JSON
-//! snapshot), `/api/events` (SSE: `task` and `failure` events from a ring
-//! buffer whose ids let a reconnecting browser resume with `Last-Event-ID`,
-//! plus a `status` snapshot twice a second) and `/metrics` (Prometheus).
-//! The scheduler feeds it; it never sees the scheduler's state directly.
+//! dashboard. One embedded page set (no CDN, works offline) with hash
+//! routes: `#/status` (task stream on a rolling 60 s window or a whole
+//! job, zoom, pan, hover and click for a task's details; progress per group
+//! of work, expandable to bands and levels; workers with memory, CPU and
+//! sparklines; throughput; errors), `#/workers`, `#/jobs` and `#/graph`
+//! (one band's task graph, coloured by state). JSON: `/api/status`,
+//! `/api/jobs`, `/api/job/{id}`, `/api/task/{job}/{task}`,
+//! `/api/graph/{job}[/{band}]`, `/api/throughput`, `/api/workers`; SSE
+//! `/api/events` (`tasks` batches and `failure` lines from a bounded ring
+//! whose ids let a reconnecting browser resume with `Last-Event-ID`, plus
+//! a `status` snapshot twice a second); `/metrics` (Prometheus).
+//!
+//! The scheduler feeds it (a [`Source`] and pushed task events); it never
+//! sees the scheduler's state directly. Everything kept is bounded: the
+//! event ring ([`ring::RING`]) and the once-a-second histories
+//! ([`history`]). Tokens are never part of what it shows.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{header, HeaderMap};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use axum::{Json, Router};
-use serde::Serialize;
-use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
+use axum::Router;
+use tokio::sync::watch;
 
-/// A connected worker.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct WorkerStatus {
-    /// Worker id.
-    pub id: u64,
-    /// Host and pid it reported.
-    pub host: String,
-    /// Process id.
-    pub pid: u32,
-    /// Task slots.
-    pub slots: u32,
-    /// Tasks in flight.
-    pub running: u32,
-    /// Tasks finished / failed.
-    pub tasks_done: u64,
-    /// See `tasks_done`.
-    pub tasks_failed: u64,
-    /// Bytes read / written.
-    pub bytes_read: u64,
-    /// See `bytes_read`.
-    pub bytes_written: u64,
-    /// CPU (1.0 = one core) and resident memory at the last heartbeat.
-    pub cpu: f32,
-    /// See `cpu`.
-    pub rss: u64,
-    /// Source chunks decoded (chunk-cache misses) and reads the cache served.
-    pub chunks_decoded: u64,
-    /// See `chunks_decoded`.
-    pub cache_hits: u64,
-    /// Milliseconds since the worker was last heard from.
-    pub heartbeat_age_ms: u64,
-}
+mod api;
+pub mod history;
+pub mod metrics;
+pub mod model;
+pub mod ring;
 
-/// Progress of one part of a job (a band at one level, or a kind of task).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Part {
-    /// Name (`measurements/reflectance/r10m/b02 level 1`).
-    pub name: String,
-    /// Tasks done.
-    pub done: u32,
-    /// Tasks in total.
-    pub total: u32,
-}
+pub use metrics::prometheus;
+pub use model::{
+    Counters, Graph, GraphNode, JobStatus, Part, Source, Status, TaskEvent, TaskInfo, TaskKind,
+    WorkerStatus,
+};
 
-/// A job.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct JobStatus {
-    /// Job id.
-    pub id: u64,
-    /// `running`, `done` or `failed`.
-    pub state: String,
-    /// Output location.
-    pub output: String,
-    /// Tasks done / in total.
-    pub done: u64,
-    /// See `done`.
-    pub total: u64,
-    /// Progress per part.
-    pub parts: Vec<Part>,
-    /// The failure, if any.
-    pub error: Option<String>,
-}
-
-/// Scheduler counters.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Counters {
-    /// Tasks finished.
-    pub tasks_done: u64,
-    /// Task attempts re-queued.
-    pub retries: u64,
-    /// Results ignored (stale attempt).
-    pub stale_results: u64,
-    /// Workers lost.
-    pub workers_lost: u64,
-    /// Jobs done / failed.
-    pub jobs_done: u64,
-    /// See `jobs_done`.
-    pub jobs_failed: u64,
-    /// Bytes read / written by finished tasks.
-    pub bytes_read: u64,
-    /// See `bytes_read`.
-    pub bytes_written: u64,
-    /// Milliseconds since the scheduler started.
-    pub uptime_ms: u64,
-}
-
-/// A snapshot of the cluster (`/api/status`).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Status {
-    /// Workers, by id.
-    pub workers: Vec<WorkerStatus>,
-    /// Jobs, newest last.
-    pub jobs: Vec<JobStatus>,
-    /// Counters.
-    pub counters: Counters,
-}
-
-/// A finished task attempt, drawn in the task stream.
-#[derive(Debug, Clone, Serialize)]
-pub struct TaskEvent {
-    /// Job and task index.
-    pub job: u64,
-    /// See `job`.
-    pub task: u32,
-    /// Label (`…/b02 level 0 chunk (0, 1)`).
-    pub label: String,
-    /// Kind, for the colour: `level0`, `overview`, `band`, `carry`, `coords`.
-    pub kind: String,
-    /// Worker that ran it.
-    pub worker: u64,
-    /// Start and stop, milliseconds on the scheduler's clock.
-    pub start_ms: f64,
-    /// See `start_ms`.
-    pub stop_ms: f64,
-    /// Succeeded?
-    pub ok: bool,
-    /// Bytes read / written.
-    pub bytes_read: u64,
-    /// See `bytes_read`.
-    pub bytes_written: u64,
-}
-
-const RING: usize = 200_000;
-
-/// A ring-buffer entry: (id, SSE event type, JSON data).
-type Entry = (u64, &'static str, String);
-
-/// The dashboard's state: a snapshot source and a ring of events.
+/// The dashboard's state: the scheduler's [`Source`], the event ring and
+/// the histories.
 pub struct Dashboard {
-    snapshot: Box<dyn Fn() -> Status + Send + Sync>,
-    ring: Mutex<(u64, VecDeque<Entry>)>,
+    source: Box<dyn Source>,
+    ring: ring::Ring,
+    history: Mutex<history::History>,
     latest: watch::Sender<u64>,
 }
 
 impl Dashboard {
-    /// A dashboard whose `/api/status` comes from `snapshot`.
-    pub fn new(snapshot: impl Fn() -> Status + Send + Sync + 'static) -> Arc<Self> {
+    /// A dashboard fed by `source`.
+    pub fn new(source: impl Source) -> Arc<Self> {
         Arc::new(Dashboard {
-            snapshot: Box::new(snapshot),
-            ring: Mutex::new((0, VecDeque::new())),
+            source: Box::new(source),
+            ring: ring::Ring::default(),
+            history: Mutex::new(history::History::default()),
             latest: watch::channel(0).0,
         })
     }
 
-    fn push(&self, kind: &'static str, data: String) {
-        let mut r = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        r.0 += 1;
-        let id = r.0;
-        r.1.push_back((id, kind, data));
-        if r.1.len() > RING {
-            r.1.pop_front();
-        }
-        drop(r);
+    fn push(&self, e: ring::Entry) {
+        let id = self.ring.push(e);
         self.latest.send_replace(id);
     }
 
     /// Record a finished (or failed) task attempt.
-    pub fn task(&self, t: &TaskEvent) {
-        self.push("task", serde_json::to_string(t).unwrap_or_default());
+    pub fn task(&self, t: TaskEvent) {
+        self.push(ring::Entry::Task(t));
+    }
+
+    /// Record finished (or failed) task attempts at once (one lock, one
+    /// wake-up of the event streams).
+    pub fn tasks(&self, ts: Vec<TaskEvent>) {
+        let id = self.ring.extend(ts.into_iter().map(ring::Entry::Task));
+        if id > 0 {
+            self.latest.send_replace(id);
+        }
     }
 
     /// Record an error line.
     pub fn error(&self, msg: &str) {
-        self.push("failure", serde_json::to_string(msg).unwrap_or_default());
+        self.push(ring::Entry::Failure(msg.to_string()));
     }
 
-    /// Events after `id`.
-    fn since(&self, id: u64) -> Vec<Entry> {
-        let r = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        let first = r.1.front().map(|e| e.0).unwrap_or(r.0 + 1);
-        let skip = (id + 1).saturating_sub(first) as usize;
-        r.1.iter().skip(skip).cloned().collect()
+    /// Take one history sample from the source (the server does, once a
+    /// second).
+    pub fn sample(&self) {
+        let s = self.source.status();
+        self.history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(&s);
     }
 
-    /// The router: `/`, `/api/status`, `/api/events`, `/metrics`, `/health`.
+    /// The router: the page, `/api/*`, `/metrics`, `/health`.
     pub fn router(self: Arc<Self>) -> Router {
         Router::new()
-            .route("/", get(page))
-            .route("/api/status", get(status))
-            .route("/api/events", get(events))
-            .route("/metrics", get(metrics))
+            .route("/", get(api::page))
+            .route("/app.js", get(api::script))
+            .route("/style.css", get(api::style))
+            .route("/api/status", get(api::status))
+            .route("/api/jobs", get(api::jobs))
+            .route("/api/job/{id}", get(api::job))
+            .route("/api/task/{job}/{task}", get(api::task))
+            .route("/api/graph/{job}", get(api::bands))
+            .route("/api/graph/{job}/{*band}", get(api::graph))
+            .route("/api/throughput", get(api::throughput))
+            .route("/api/workers", get(api::workers))
+            .route("/api/events", get(api::events))
+            .route("/metrics", get(api::metrics))
             .route("/health", get(|| async { "ok" }))
             .with_state(self)
+    }
+
+    /// Sample the histories once a second while `self` lives elsewhere.
+    fn spawn_sampler(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                iv.tick().await;
+                match weak.upgrade() {
+                    Some(d) => d.sample(),
+                    None => return,
+                }
+            }
+        });
     }
 }
 
 /// Serve the dashboard on `listener` until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, dash: Arc<Dashboard>) -> std::io::Result<()> {
+    dash.spawn_sampler();
     axum::serve(listener, dash.router()).await
 }
 
@@ -219,6 +137,7 @@ pub async fn serve_tls(
     dash: Arc<Dashboard>,
     tls: Arc<tokio_rustls::rustls::ServerConfig>,
 ) -> std::io::Result<()> {
+    dash.spawn_sampler();
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let app = dash.router();
     loop {
@@ -260,199 +179,4 @@ pub fn tls_config(
         .with_single_cert(certs, key_der)
         .map_err(|e| format!("{}: {e}", cert.display()))?;
     Ok(Arc::new(cfg))
-}
-
-async fn page() -> impl IntoResponse {
-    Html(include_str!("page.html"))
-}
-
-async fn status(State(d): State<Arc<Dashboard>>) -> Json<Status> {
-    Json((d.snapshot)())
-}
-
-async fn events(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -> impl IntoResponse {
-    let mut last: u64 = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(64);
-    let mut latest = d.latest.subscribe();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        loop {
-            for (id, kind, data) in d.since(last) {
-                last = id;
-                let ev = Event::default().id(id.to_string()).event(kind).data(data);
-                if tx.send(Ok(ev)).await.is_err() {
-                    return;
-                }
-            }
-            tokio::select! {
-                r = latest.changed() => if r.is_err() { return },
-                _ = tick.tick() => {
-                    let s = serde_json::to_string(&(d.snapshot)()).unwrap_or_default();
-                    if tx.send(Ok(Event::default().event("status").data(s))).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            // batch: let more events gather before the next send
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
-    Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::default())
-}
-
-/// Prometheus text exposition of a snapshot.
-pub fn prometheus(s: &Status) -> String {
-    let c = &s.counters;
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
-        out += &format!("# HELP {name} {help}\n# TYPE {name} {kind}\n");
-        for (labels, v) in rows {
-            out += &format!("{name}{labels} {v}\n");
-        }
-    };
-    let one = |v: u64| vec![(String::new(), v as f64)];
-    metric(
-        "geozarr_tasks_done_total",
-        "counter",
-        "Tasks finished.",
-        one(c.tasks_done),
-    );
-    metric(
-        "geozarr_task_retries_total",
-        "counter",
-        "Task attempts re-queued.",
-        one(c.retries),
-    );
-    metric(
-        "geozarr_stale_results_total",
-        "counter",
-        "Results ignored as stale.",
-        one(c.stale_results),
-    );
-    metric(
-        "geozarr_workers_lost_total",
-        "counter",
-        "Workers lost.",
-        one(c.workers_lost),
-    );
-    metric(
-        "geozarr_jobs_done_total",
-        "counter",
-        "Jobs finished.",
-        one(c.jobs_done),
-    );
-    metric(
-        "geozarr_jobs_failed_total",
-        "counter",
-        "Jobs failed.",
-        one(c.jobs_failed),
-    );
-    metric(
-        "geozarr_bytes_read_total",
-        "counter",
-        "Bytes read by tasks.",
-        one(c.bytes_read),
-    );
-    metric(
-        "geozarr_bytes_written_total",
-        "counter",
-        "Bytes written by tasks.",
-        one(c.bytes_written),
-    );
-    metric(
-        "geozarr_workers",
-        "gauge",
-        "Connected workers.",
-        one(s.workers.len() as u64),
-    );
-    let per = |f: &dyn Fn(&WorkerStatus) -> f64| {
-        s.workers
-            .iter()
-            .map(|w| (format!("{{worker=\"{}\"}}", w.id), f(w)))
-            .collect()
-    };
-    metric(
-        "geozarr_worker_slots",
-        "gauge",
-        "Task slots per worker.",
-        per(&|w| w.slots as f64),
-    );
-    metric(
-        "geozarr_worker_running",
-        "gauge",
-        "Tasks in flight per worker.",
-        per(&|w| w.running as f64),
-    );
-    metric(
-        "geozarr_worker_cpu",
-        "gauge",
-        "CPU use per worker (1 = one core).",
-        per(&|w| w.cpu as f64),
-    );
-    metric(
-        "geozarr_worker_rss_bytes",
-        "gauge",
-        "Resident memory per worker.",
-        per(&|w| w.rss as f64),
-    );
-    out
-}
-
-async fn metrics(State(d): State<Arc<Dashboard>>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        prometheus(&(d.snapshot)()),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_resume_after_the_last_seen_id() {
-        let d = Dashboard::new(Status::default);
-        for i in 0..3 {
-            d.error(&format!("e{i}"));
-        }
-        let all = d.since(0);
-        assert_eq!(all.iter().map(|e| e.0).collect::<Vec<_>>(), vec![1, 2, 3]);
-        let rest = d.since(2);
-        assert_eq!(rest.len(), 1);
-        assert_eq!(
-            (rest[0].0, rest[0].1, rest[0].2.as_str()),
-            (3, "failure", "\"e2\"")
-        );
-        assert!(d.since(3).is_empty());
-    }
-
-    #[test]
-    fn prometheus_text_has_counters_and_per_worker_gauges() {
-        let s = Status {
-            workers: vec![WorkerStatus {
-                id: 7,
-                slots: 4,
-                running: 2,
-                ..Default::default()
-            }],
-            counters: Counters {
-                tasks_done: 12,
-                stale_results: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let t = prometheus(&s);
-        assert!(
-            t.contains("# TYPE geozarr_tasks_done_total counter\ngeozarr_tasks_done_total 12\n")
-        );
-        assert!(t.contains("geozarr_stale_results_total 1\n"));
-        assert!(t.contains("geozarr_workers 1\n"));
-        assert!(t.contains("geozarr_worker_slots{worker=\"7\"} 4\n"));
-        assert!(t.contains("geozarr_worker_running{worker=\"7\"} 2\n"));
-    }
 }

@@ -31,6 +31,20 @@ pub fn part(kind: Option<&Kind>) -> String {
     }
 }
 
+/// The group of work a task's progress adds to, one bar each in the
+/// dashboard: `level 0` (level-0 chunks), `overview level N`, `bands`
+/// (whole-band tasks), `carry-over`, else `metadata` (metadata,
+/// coordinates, consolidation, undescribed tasks).
+pub fn group(kind: Option<&Kind>) -> String {
+    match kind {
+        Some(Kind::Chunk(c)) if c.level == 0 => "level 0".into(),
+        Some(Kind::Chunk(c)) => format!("overview level {}", c.level),
+        Some(Kind::Band(_)) => "bands".into(),
+        Some(Kind::Carry(_)) => "carry-over".into(),
+        _ => "metadata".into(),
+    }
+}
+
 /// The dashboard's colour class: `level0`, `overview` (chunks of later
 /// levels), `band`, `carry`, `coords`, else `other`.
 pub fn class(kind: Option<&Kind>) -> &'static str {
@@ -68,6 +82,9 @@ mod tests {
         assert_eq!(part(Some(&k)), "measurements/reflectance/r10m/b02 level 1");
         assert_eq!(class(Some(&k)), "overview");
         assert_eq!(class(Some(&chunk(0))), "level0");
+        assert_eq!(group(Some(&k)), "overview level 1");
+        assert_eq!(group(Some(&chunk(0))), "level 0");
+        assert_eq!(group(None), "metadata");
     }
 
     #[test]
@@ -106,6 +123,8 @@ mod tests {
             assert_eq!(class(Some(&k)), c);
             // only chunks have a part of their own
             assert_eq!(part(Some(&k)), c);
+            let g = ["bands", "carry-over", "metadata", "metadata", "metadata"];
+            assert!(g.contains(&group(Some(&k)).as_str()));
         }
         assert_eq!(label(None), "");
         assert_eq!(part(None), "other");

@@ -5,5 +5,6 @@
 //! side is the geozarr-client crate).
 
 pub mod cli;
+pub mod feed;
 pub mod server;
 pub mod state;

@@ -23,9 +23,11 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use geozarr_dashboard::{
-    Counters, Dashboard, JobStatus, Part, Status as DashStatus, TaskEvent, WorkerStatus,
+    Counters, Dashboard, Graph, JobStatus, Source, Status as DashStatus, TaskEvent, TaskInfo,
+    WorkerStatus,
 };
 
+use crate::feed::{what, what_event, JobView};
 use crate::state::{Command, Event, JobId, LostReason, Scheduler, Stats, WorkerId, HEARTBEAT_MS};
 
 struct WorkerConn {
@@ -42,9 +44,8 @@ struct JobRec {
     tasks: Vec<pb::TaskSpec>,
     /// What each task does (taken out of `tasks`, kept after the job ends).
     kinds: Vec<Option<Kind>>,
-    /// Dashboard progress: the part of each task, and per part (name, done, total).
-    part_of: Vec<u32>,
-    parts: Vec<(String, u32, u32)>,
+    /// What the dashboard shows of it.
+    view: JobView,
     done: u64,
     error: Option<String>,
     log: Vec<pb::JobEvent>,
@@ -65,6 +66,8 @@ pub struct Shell {
     assign: HashMap<WorkerId, Vec<pb::Assignment>>,
     events: HashMap<JobId, pb::JobEvent>,
     dash: Option<Arc<Dashboard>>,
+    /// Task attempts for the dashboard, sent at the next flush.
+    dash_tasks: Vec<TaskEvent>,
     bytes: (u64, u64),
 }
 
@@ -88,12 +91,18 @@ impl Shell {
             assign: HashMap::new(),
             events: HashMap::new(),
             dash: None,
+            dash_tasks: Vec::new(),
             bytes: (0, 0),
         }
     }
 
     fn now(&self) -> u64 {
         self.t0.elapsed().as_millis() as u64
+    }
+
+    /// `now` with sub-millisecond precision (the task stream's times).
+    fn now_ms(&self) -> f64 {
+        self.t0.elapsed().as_secs_f64() * 1000.0
     }
 
     /// Feed one event; `result` gives the byte counts for a `TaskDone`.
@@ -118,10 +127,14 @@ impl Shell {
                 task,
                 attempt,
             } => {
+                let now = self.now_ms();
                 let task_json = self
                     .jobs
-                    .get(&job)
-                    .and_then(|j| j.tasks.get(task as usize))
+                    .get_mut(&job)
+                    .and_then(|j| {
+                        j.view.assigned(task, now);
+                        j.tasks.get(task as usize)
+                    })
                     .map(|t| t.task_json.clone())
                     .unwrap_or_default();
                 self.assign.entry(worker).or_default().push(pb::Assignment {
@@ -143,25 +156,25 @@ impl Shell {
                 }
                 self.bytes.0 += r.bytes_read;
                 self.bytes.1 += r.bytes_written;
-                let now = self.now() as f64;
+                let now = self.now_ms();
                 if let Some(j) = self.jobs.get_mut(&job) {
                     j.done += 1;
-                    if let Some(&p) = j.part_of.get(task as usize) {
-                        j.parts[p as usize].1 += 1;
-                    }
-                    if let Some(d) = &self.dash {
-                        let kind = j.kind(task);
-                        d.task(&TaskEvent {
+                    j.view
+                        .task_done(task, r.cpu_ns, (r.bytes_read, r.bytes_written));
+                    if self.dash.is_some() {
+                        let (start_ms, stop_ms) = j.view.span(task, r.micros, now);
+                        self.dash_tasks.push(TaskEvent {
                             job,
                             task,
-                            kind: words::class(kind).into(),
-                            label: words::label(kind),
+                            attempt,
+                            what: what_event(j.kind(task)),
                             worker,
-                            start_ms: now - r.micros as f64 / 1000.0,
-                            stop_ms: now,
+                            start_ms,
+                            stop_ms,
                             ok: true,
                             bytes_read: r.bytes_read,
                             bytes_written: r.bytes_written,
+                            error: String::new(),
                         });
                     }
                 }
@@ -184,6 +197,20 @@ impl Shell {
                 reason,
             } => {
                 tracing::warn!(job, task, attempt, "task attempt failed: {reason}");
+                let now = self.now() as f64;
+                if let Some(j) = self.jobs.get_mut(&job) {
+                    j.view.retries += 1;
+                    j.view.attempt_failed(TaskEvent {
+                        job,
+                        task,
+                        attempt,
+                        what: what_event(j.kind(task)),
+                        start_ms: now,
+                        stop_ms: now,
+                        error: reason.clone(),
+                        ..Default::default()
+                    });
+                }
                 self.job_event(job).retries.push(pb::TaskRetry {
                     task,
                     attempt,
@@ -212,6 +239,7 @@ impl Shell {
                 if let Some(j) = self.jobs.get_mut(&job) {
                     let label = words::label(j.kind(task));
                     j.error = Some(format!("{label}: {error}"));
+                    j.view.failed_task = Some(task);
                 }
                 self.job_event(job).failed = Some(pb::JobFailed {
                     task,
@@ -228,8 +256,13 @@ impl Shell {
         }
     }
 
-    /// Send batched assignments and job events.
+    /// Send batched assignments, job events and dashboard task attempts.
     fn flush(&mut self) {
+        if let Some(d) = &self.dash {
+            if !self.dash_tasks.is_empty() {
+                d.tasks(std::mem::take(&mut self.dash_tasks));
+            }
+        }
         for (worker, tasks) in std::mem::take(&mut self.assign) {
             let Some(w) = self.workers.get_mut(&worker) else {
                 continue;
@@ -254,6 +287,9 @@ impl Shell {
             ev.workers = nworkers;
             if ev.finished || ev.failed.is_some() {
                 j.ended = true;
+                j.view
+                    .finished_ms
+                    .get_or_insert(self.t0.elapsed().as_millis() as u64);
                 j.tasks = Vec::new();
                 for w in self.workers.values_mut() {
                     w.jobs_sent.remove(&job);
@@ -264,29 +300,44 @@ impl Shell {
         }
     }
 
-    fn dash_failure(&self, worker: WorkerId, r: &pb::TaskResult) {
-        let (Some(d), Some(j)) = (&self.dash, self.jobs.get(&r.job)) else {
+    /// A worker reported a failed attempt: kept in the job's record (when
+    /// it is the current attempt) and shown in the dashboard.
+    fn dash_failure(&mut self, worker: WorkerId, r: &pb::TaskResult) {
+        let now = self.now_ms();
+        let current = matches!(
+            self.sched.task(r.job, r.task),
+            Some((crate::state::TaskState::Assigned(w), a)) if w == worker && a == r.attempt
+        );
+        let Some(j) = self.jobs.get_mut(&r.job) else {
             return;
         };
         let kind = j.kind(r.task);
-        let label = words::label(kind);
-        let now = self.now() as f64;
-        d.error(&format!(
-            "job {} {label} attempt {} on worker {worker}: {}",
-            r.job, r.attempt, r.error
-        ));
-        d.task(&TaskEvent {
+        let (start_ms, stop_ms) = j.view.span(r.task, r.micros, now);
+        let e = TaskEvent {
             job: r.job,
             task: r.task,
-            kind: words::class(kind).into(),
-            label,
+            attempt: r.attempt,
+            what: what_event(kind),
             worker,
-            start_ms: now - r.micros as f64 / 1000.0,
-            stop_ms: now,
+            start_ms,
+            stop_ms,
             ok: false,
             bytes_read: r.bytes_read,
             bytes_written: r.bytes_written,
-        });
+            error: r.error.clone(),
+        };
+        let label = words::label(kind);
+        if current {
+            j.view.cpu_ns += r.cpu_ns;
+            j.view.attempt_failed(e.clone());
+        }
+        if let Some(d) = &self.dash {
+            d.error(&format!(
+                "job {} {label} attempt {} on worker {worker}: {}",
+                r.job, r.attempt, r.error
+            ));
+            self.dash_tasks.push(e);
+        }
     }
 
     /// A snapshot for the dashboard.
@@ -308,12 +359,17 @@ impl Shell {
             })
             .collect();
         workers.sort_by_key(|w| w.id);
+        let mut in_flight: HashMap<JobId, Vec<u32>> = HashMap::new();
+        for (_, job, task) in self.sched.running() {
+            in_flight.entry(job).or_default().push(task);
+        }
         let mut ids: Vec<&JobId> = self.jobs.keys().collect();
         ids.sort();
         let jobs = ids
             .into_iter()
             .map(|id| {
                 let j = &self.jobs[id];
+                let v = &j.view;
                 JobStatus {
                     id: *id,
                     state: if !j.ended {
@@ -324,18 +380,18 @@ impl Shell {
                         "done"
                     }
                     .into(),
+                    input: j.info.input.clone(),
                     output: j.info.output.clone(),
+                    submitted_ms: v.submitted_ms,
+                    started_ms: v.started_ms,
+                    finished_ms: v.finished_ms,
                     done: j.done,
                     total: j.kinds.len() as u64,
-                    parts: j
-                        .parts
-                        .iter()
-                        .map(|(name, done, total)| Part {
-                            name: name.clone(),
-                            done: *done,
-                            total: *total,
-                        })
-                        .collect(),
+                    retries: v.retries,
+                    core_seconds: v.cpu_ns as f64 / 1e9,
+                    bytes_read: v.bytes.0,
+                    bytes_written: v.bytes.1,
+                    parts: v.parts_now(in_flight.get(id).map_or(&[], Vec::as_slice)),
                     error: j.error.clone(),
                 }
             })
@@ -356,6 +412,42 @@ impl Shell {
                 uptime_ms: now,
             },
         }
+    }
+
+    /// One task's details for the dashboard (its attempts: the failed
+    /// ones kept here; the dashboard adds those in its ring).
+    pub fn task_info(&self, job: JobId, task: u32) -> Option<TaskInfo> {
+        let j = self.jobs.get(&job)?;
+        if task as usize >= j.kinds.len() {
+            return None;
+        }
+        let live = self.sched.task(job, task).map(|(st, _)| st);
+        Some(TaskInfo {
+            job,
+            task,
+            what: what(j.kind(task)),
+            state: j.view.state(task, live).into(),
+            deps: j.view.deps(task).to_vec(),
+            attempts: j.view.failures(task),
+        })
+    }
+
+    /// The task graph of `band` in `job` (no band: only the band list).
+    pub fn graph(&self, job: JobId, band: Option<&str>) -> Option<Graph> {
+        let j = self.jobs.get(&job)?;
+        let bands = j.view.bands(&j.kinds);
+        let nodes = match band {
+            Some(b) => j
+                .view
+                .graph(&j.kinds, b, |t| self.sched.task(job, t).map(|(st, _)| st)),
+            None => vec![],
+        };
+        Some(Graph {
+            job,
+            band: band.unwrap_or_default().to_string(),
+            bands: bands.into_iter().map(String::from).collect(),
+            nodes,
+        })
     }
 
     /// Counters of the state machine.
@@ -499,21 +591,7 @@ impl SchedulerRpc for Service {
             deps.push(t.deps.clone());
         }
         let affinity: Vec<u32> = spec.tasks.iter().map(|t| t.affinity).collect();
-        let mut parts: Vec<(String, u32, u32)> = vec![];
-        let mut index: HashMap<String, u32> = HashMap::new();
         let kinds: Vec<Option<Kind>> = spec.tasks.iter_mut().map(|t| t.kind.take()).collect();
-        let part_of: Vec<u32> = kinds
-            .iter()
-            .map(|k| {
-                let name = words::part(k.as_ref());
-                let p = *index.entry(name.clone()).or_insert_with(|| {
-                    parts.push((name, 0, 0));
-                    parts.len() as u32 - 1
-                });
-                parts[p as usize].2 += 1;
-                p
-            })
-            .collect();
         let job = self.with(|s| {
             let job = s.next_job;
             s.next_job += 1;
@@ -529,9 +607,8 @@ impl SchedulerRpc for Service {
                         skip_existing: spec.skip_existing,
                         noop: spec.noop,
                     },
+                    view: JobView::new(s.now(), &kinds, &deps),
                     kinds,
-                    part_of,
-                    parts,
                     done: 0,
                     error: None,
                     tasks: spec.tasks,
@@ -629,14 +706,33 @@ impl Service {
 
     /// A dashboard fed by this scheduler.
     pub fn dashboard(&self) -> Arc<Dashboard> {
-        let weak = Arc::downgrade(&self.shell);
-        let d = Dashboard::new(move || {
-            weak.upgrade()
-                .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).status())
-                .unwrap_or_default()
-        });
+        let d = Dashboard::new(Feed(Arc::downgrade(&self.shell)));
         self.shell.lock().unwrap_or_else(|e| e.into_inner()).dash = Some(d.clone());
         d
+    }
+}
+
+/// The dashboard's [`Source`]: the shell, while it lives.
+struct Feed(std::sync::Weak<Mutex<Shell>>);
+
+impl Feed {
+    fn with<R: Default>(&self, f: impl FnOnce(&Shell) -> R) -> R {
+        self.0
+            .upgrade()
+            .map(|s| f(&s.lock().unwrap_or_else(|e| e.into_inner())))
+            .unwrap_or_default()
+    }
+}
+
+impl Source for Feed {
+    fn status(&self) -> DashStatus {
+        self.with(Shell::status)
+    }
+    fn task(&self, job: u64, task: u32) -> Option<TaskInfo> {
+        self.with(|s| s.task_info(job, task))
+    }
+    fn graph(&self, job: u64, band: Option<&str>) -> Option<Graph> {
+        self.with(|s| s.graph(job, band))
     }
 }
 
@@ -652,6 +748,8 @@ impl Shell {
                     w.view.bytes_written = h.bytes_written;
                     w.view.chunks_decoded = h.chunks_decoded;
                     w.view.cache_hits = h.cache_hits;
+                    w.view.mem_limit = h.mem_limit;
+                    w.view.cache_bytes = h.cache_bytes;
                 }
                 s.event(Event::Heartbeat { worker }, None);
             }

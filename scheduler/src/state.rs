@@ -385,6 +385,13 @@ impl Scheduler {
             .collect()
     }
 
+    /// Tasks in flight: (worker, job, task).
+    pub fn running(&self) -> impl Iterator<Item = (WorkerId, JobId, TaskIdx)> + '_ {
+        self.workers
+            .iter()
+            .flat_map(|(id, w)| w.running.iter().map(move |(j, t)| (*id, *j, *t)))
+    }
+
     /// Handle one event at time `now`, appending commands to `out`.
     pub fn handle(&mut self, now: Millis, ev: Event, out: &mut Vec<Command>) {
         match ev {

@@ -8,6 +8,11 @@
 //   {"wait": SELECTOR}                       wait until it is visible
 //   {"visible": SELECTOR, "is": true|false}  assert visibility
 //   {"expect": JS_EXPRESSION, "label": TEXT} assert the expression is truthy in the page
+//   {"until": JS_EXPRESSION, "label": TEXT, "timeout": MS}
+//                                            wait until the expression is truthy
+//                                            (default 10 s)
+//   {"clickAt": JS_EXPRESSION}               click at the viewport point {x, y}
+//                                            the expression gives
 //   {"screenshot": PATH}                     full-page PNG
 // --offline aborts every request that is not file:, data: or about: and
 // fails the run if the page tried any (a self-contained page makes none).
@@ -80,6 +85,13 @@ try {
         const v = await page.evaluate(s.expect);
         detail.value = v;
         ok = Boolean(v);
+      } else if (s.until) {
+        await page.waitForFunction(s.until, null, { timeout: s.timeout ?? 10000, polling: 100 });
+      } else if (s.clickAt) {
+        const p = await page.evaluate(s.clickAt);
+        detail.at = p;
+        if (!p) throw new Error('no point to click');
+        await page.mouse.click(p.x, p.y);
       } else if (s.screenshot) {
         await page.screenshot({ path: s.screenshot, fullPage: true });
       } else {

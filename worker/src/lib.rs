@@ -321,6 +321,26 @@ fn proc_usage() -> (f64, u64) {
     (cpu, rss)
 }
 
+/// Memory this process may use: its cgroup v2 limit (`memory.max`), else
+/// the host's total memory (`/proc/meminfo`); 0 when neither is readable.
+fn memory_limit() -> u64 {
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|s| {
+            let path = s.lines().find_map(|l| l.strip_prefix("0::"))?.to_string();
+            std::fs::read_to_string(format!("/sys/fs/cgroup{path}/memory.max")).ok()
+        })
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let host = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        let kb = s.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+        kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+    });
+    match (cgroup, host.map(|kb| kb * 1024)) {
+        (Some(c), Some(h)) => c.min(h),
+        (c, h) => c.or(h).unwrap_or(0),
+    }
+}
+
 /// One registration with the scheduler, with a fresh chunk cache (a
 /// restarted scheduler numbers its jobs anew).
 async fn session(opts: &Options, deadline: Instant) -> Result<std::convert::Infallible, Ended> {
@@ -376,6 +396,7 @@ async fn session(opts: &Options, deadline: Instant) -> Result<std::convert::Infa
         tokio::spawn(async move {
             let mut iv = tokio::time::interval(period);
             let (mut last_cpu, mut last_t) = (proc_usage().0, Instant::now());
+            let mem_limit = memory_limit();
             loop {
                 iv.tick().await;
                 let (cpu, rss) = proc_usage();
@@ -387,6 +408,8 @@ async fn session(opts: &Options, deadline: Instant) -> Result<std::convert::Infa
                     bytes_written: totals.written.load(Ordering::Relaxed),
                     chunks_decoded: cache.decodes(),
                     cache_hits: cache.hits(),
+                    mem_limit,
+                    cache_bytes: cache.held_bytes() as u64,
                 };
                 (last_cpu, last_t) = (cpu, Instant::now());
                 let m = pb::WorkerMessage {
