@@ -244,7 +244,7 @@ function mbar(parts, text) {
 function workerCells(w) {
   const lim = w.mem_limit || Math.max(w.rss, 1), cache = Math.min(w.cache_bytes, w.rss);
   return {
-    mem: mbar([["cache", cache / lim], ["mem", (w.rss - cache) / lim]], `${mb(w.rss)} / ${w.mem_limit ? (w.mem_limit / 1e9).toFixed(1) + " GB" : "?"}`),
+    mem: mbar([["cache", cache / lim], ["mem", (w.rss - cache) / lim]], `${mb(w.rss)} MB / ${w.mem_limit ? (w.mem_limit / 1e9).toFixed(1) + " GB" : "?"}`),
     cpu: mbar([["cpu", w.cpu / Math.max(1, w.slots)]], `${(100 * w.cpu).toFixed(0)} %`),
     proc: mbar([["proc", w.running / Math.max(1, w.slots)]], `${w.running} / ${w.slots}`),
   };
@@ -288,9 +288,16 @@ function drawTput() {
     rates.push([(s[i].read - s[i - 1].read) / dt / 1e6, (s[i].written - s[i - 1].written) / dt / 1e6, (s[i].tasks - s[i - 1].tasks) / dt]);
   }
   const maxMB = Math.max(1, ...rates.map(r => Math.max(r[0], r[1]))), maxT = Math.max(1, ...rates.map(r => r[2]));
+  // steps: each rate holds over its own sampling interval, placed by time
+  const t0 = s[0].t, span = Math.max(1, s[s.length - 1].t - t0);
+  const x = t => (t - t0) / span * W;
   [["#3b7dd8", 0, maxMB], ["#2a9d5b", 1, maxMB], ["#e0a030", 2, maxT]].forEach(([col, k, max]) => {
     ctx.strokeStyle = col; ctx.beginPath();
-    rates.forEach((r, i) => ctx[i ? "lineTo" : "moveTo"](i * W / Math.max(1, rates.length - 1), H - 4 - r[k] / max * (H - 22)));
+    rates.forEach((r, i) => {
+      const y = H - 4 - r[k] / max * (H - 22);
+      ctx[i ? "lineTo" : "moveTo"](x(s[i].t), y);
+      ctx.lineTo(x(s[i + 1].t), y);
+    });
     ctx.stroke();
   });
   const last = rates[rates.length - 1];

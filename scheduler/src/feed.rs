@@ -4,7 +4,7 @@
 //! graph view) and which tasks are done. Built from the typed task kinds
 //! and the shell's commands; nothing here makes a scheduling decision.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use geozarr_dashboard::{GraphNode, Part, TaskEvent, TaskKind};
 use geozarr_proto::pb::task_spec::Kind;
@@ -79,7 +79,7 @@ impl JobView {
     /// A job submitted at `now` with these task kinds and dependencies.
     pub fn new(now: u64, kinds: &[Option<Kind>], deps: &[Vec<u32>]) -> Self {
         let mut parts: Vec<Part> = vec![];
-        let mut index: HashMap<String, u32> = HashMap::new();
+        let mut index: HashMap<String, u32> = HashMap::default();
         let part_of = kinds
             .iter()
             .map(|k| {

@@ -7,7 +7,7 @@
 //! of them, worded from each task's typed kind by `geozarr_proto::task`
 //! (nothing is parsed back from text).
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -57,6 +57,8 @@ struct JobRec {
 pub struct Shell {
     sched: Scheduler,
     t0: Instant,
+    /// Milliseconds since `t0` at the event being handled.
+    clock_ms: f64,
     next_worker: WorkerId,
     next_job: JobId,
     registered: HashMap<WorkerId, WorkerStatus>,
@@ -83,13 +85,14 @@ impl Shell {
         Shell {
             sched: Scheduler::new(),
             t0: Instant::now(),
+            clock_ms: 0.0,
             next_worker: 1,
             next_job: 1,
-            registered: HashMap::new(),
-            workers: HashMap::new(),
-            jobs: HashMap::new(),
-            assign: HashMap::new(),
-            events: HashMap::new(),
+            registered: HashMap::default(),
+            workers: HashMap::default(),
+            jobs: HashMap::default(),
+            assign: HashMap::default(),
+            events: HashMap::default(),
             dash: None,
             dash_tasks: Vec::new(),
             bytes: (0, 0),
@@ -108,8 +111,10 @@ impl Shell {
     /// Feed one event; `result` gives the byte counts for a `TaskDone`.
     fn event(&mut self, ev: Event, result: Option<&pb::TaskResult>) {
         let mut out = Vec::new();
-        let now = self.now();
-        self.sched.handle(now, ev, &mut out);
+        // one clock reading per event, for the state machine and the feed
+        let el = self.t0.elapsed();
+        self.clock_ms = el.as_secs_f64() * 1000.0;
+        self.sched.handle(el.as_millis() as u64, ev, &mut out);
         for c in out {
             self.apply(c, result);
         }
@@ -127,7 +132,7 @@ impl Shell {
                 task,
                 attempt,
             } => {
-                let now = self.now_ms();
+                let now = self.clock_ms;
                 let task_json = self
                     .jobs
                     .get_mut(&job)
@@ -156,7 +161,7 @@ impl Shell {
                 }
                 self.bytes.0 += r.bytes_read;
                 self.bytes.1 += r.bytes_written;
-                let now = self.now_ms();
+                let now = self.clock_ms;
                 if let Some(j) = self.jobs.get_mut(&job) {
                     j.done += 1;
                     j.view
@@ -359,7 +364,7 @@ impl Shell {
             })
             .collect();
         workers.sort_by_key(|w| w.id);
-        let mut in_flight: HashMap<JobId, Vec<u32>> = HashMap::new();
+        let mut in_flight: HashMap<JobId, Vec<u32>> = HashMap::default();
         for (_, job, task) in self.sched.running() {
             in_flight.entry(job).or_default().push(task);
         }
@@ -553,7 +558,7 @@ impl SchedulerRpc for Service {
                 worker,
                 WorkerConn {
                     tx,
-                    jobs_sent: HashSet::new(),
+                    jobs_sent: HashSet::default(),
                     view,
                     last_heard: now,
                 },

@@ -25,7 +25,9 @@
 //!   the rules above apply within that job; a job's priority (default 1)
 //!   weighs its share.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use rustc_hash::FxHashMap as HashMap;
 
 /// Milliseconds on the caller's clock.
 pub type Millis = u64;
@@ -469,7 +471,7 @@ impl Scheduler {
         } else {
             affinity.resize(n, 0);
         }
-        let mut groups: HashMap<u32, Group> = HashMap::new();
+        let mut groups: HashMap<u32, Group> = HashMap::default();
         for &a in affinity.iter().filter(|a| **a != 0) {
             groups.entry(a).or_default().left += 1;
         }
@@ -797,7 +799,7 @@ impl Scheduler {
     /// Running jobs, the one owed the most slots first: fewest running
     /// tasks per unit of priority, then the oldest.
     fn fair_order(&self) -> Vec<JobId> {
-        let mut running: HashMap<JobId, u64> = HashMap::new();
+        let mut running: HashMap<JobId, u64> = HashMap::default();
         for w in self.workers.values() {
             for (j, _) in &w.running {
                 *running.entry(*j).or_default() += 1;
