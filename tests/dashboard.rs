@@ -225,19 +225,23 @@ fn dashboard_shows_a_finished_job_in_chromium() {
 }
 
 /// Two jobs one after the other on one scheduler: the page during the
-/// first (queued: no worker yet) and after both.
+/// first (queued: no worker yet; then mid-run, its one worker paused with
+/// SIGSTOP so the run holds still) and after both.
 #[test]
 fn dashboard_follows_two_jobs_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.zarr");
     cli_ok(&["synth", input.to_str().unwrap(), "--scale", "20"]);
+    // job 1 is bigger (scale 8), so it is still running when paused
+    let big = dir.path().join("first").join("in.zarr");
+    cli_ok(&["synth", big.to_str().unwrap(), "--scale", "8"]);
     let mut cluster = Cluster::start();
     let web = cluster.web.clone();
     let shots = shots("two-jobs");
 
     // job 1 waits for workers: the page shows it running, nothing done
     let first = cluster
-        .convert(&input, &dir.path().join("out1.zarr"))
+        .convert(&big, &dir.path().join("out1.zarr"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -252,7 +256,43 @@ fn dashboard_follows_two_jobs_in_chromium() {
             {"screenshot": shots.join("during-queued.png")},
         ]),
     );
-    cluster.workers(2);
+    // mid-run: one worker, paused (SIGSTOP) once some tasks are done, so
+    // the page sees a job part-way, a task in flight and the stream's bars
+    cluster.workers(1);
+    let worker = cluster.procs.0.last().unwrap().id().to_string();
+    common::wait_for(
+        "some tasks done",
+        std::time::Duration::from_secs(30),
+        || cluster.json("/api/status")["jobs"][0]["done"].as_u64() >= Some(5),
+    );
+    let signal = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &worker])
+            .status()
+            .unwrap()
+            .success())
+    };
+    signal("-STOP");
+    let job1 = cluster.json("/api/status")["jobs"][0].clone();
+    let (done1, total1) = (
+        job1["done"].as_u64().unwrap(),
+        job1["total"].as_u64().unwrap(),
+    );
+    assert!(done1 < total1, "job 1 ended before the pause");
+    browser(
+        &web,
+        &serde_json::json!([
+            {"until": format!("window.geozarr.status && window.geozarr.status.jobs[0].done === {done1}"), "label": "job 1 part-way"},
+            {"until": format!("window.geozarr.tasks.length === {done1}"), "label": "its finished tasks in the stream"},
+            {"until": "window.geozarr.stream.inWindow > 0", "label": "stream drawn"},
+            {"expect": "window.geozarr.stream.distinct === window.geozarr.stream.inWindow", "label": "each task a separate bar"},
+            {"expect": "document.querySelectorAll('#progress .bar.done').length < document.querySelectorAll('#progress .bar').length", "label": "not every bar complete"},
+            {"until": "[...document.querySelectorAll('#progress .bar i.running')].some(i => parseFloat(i.style.width) > 0)", "label": "a task shown running"},
+            {"screenshot": shots.join("during-running.png")},
+        ]),
+    );
+    signal("-CONT");
+    cluster.workers(1);
     let o = first.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = cluster
