@@ -65,4 +65,6 @@ echo "gRPC no-op, $N tasks, 2 workers × 64 slots, best of $ROUNDS:"
 echo "  no dashboard:           $none tasks/s"
 echo "  dashboard, no page:     $dash tasks/s ($(pct "$none" "$dash") %)"
 echo "  dashboard + Chromium:   $page tasks/s ($(pct "$none" "$page") %)"
+med() { sort -g "$tmp/$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+echo "  medians: $(med none) / $(med dash) ($(pct "$(med none)" "$(med dash)") %) / $(med page) ($(pct "$(med none)" "$(med page)") %)"
 echo "  page (last run): $(cat "$tmp/page.json")"

@@ -20,9 +20,18 @@ pub enum Entry {
 }
 
 /// Numbered events, the newest [`RING`].
-#[derive(Default)]
 pub struct Ring {
     inner: Mutex<(u64, VecDeque<(u64, Entry)>)>,
+}
+
+impl Default for Ring {
+    /// Room for the whole ring from the start: it fills on a busy
+    /// scheduler, and growing it there copied it while results waited.
+    fn default() -> Self {
+        Ring {
+            inner: Mutex::new((0, VecDeque::with_capacity(RING))),
+        }
+    }
 }
 
 impl Ring {
@@ -31,10 +40,10 @@ impl Ring {
         let mut r = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         r.0 += 1;
         let id = r.0;
-        r.1.push_back((id, e));
-        if r.1.len() > RING {
+        if r.1.len() >= RING {
             r.1.pop_front();
         }
+        r.1.push_back((id, e));
         id
     }
 
@@ -45,10 +54,12 @@ impl Ring {
         for e in es {
             r.0 += 1;
             id = r.0;
+            // within its capacity: never grown, never copied
+            if r.1.len() >= RING {
+                r.1.pop_front();
+            }
             r.1.push_back((id, e));
         }
-        let over = r.1.len().saturating_sub(RING);
-        r.1.drain(..over);
         id
     }
 
