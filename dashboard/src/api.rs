@@ -22,9 +22,9 @@ use crate::Dashboard;
 type D = State<Arc<Dashboard>>;
 
 /// Most events sent per SSE batch (one batch per 100 ms at most, so at
-/// most 20 000 task events a second reach a page: more than a 60 s stream
+/// most 10 000 task events a second reach a page: more than a 60 s stream
 /// can tell apart, and little work for the scheduler and the browser).
-const BATCH: usize = 2_000;
+const BATCH: usize = 1_000;
 
 pub(crate) async fn page() -> impl IntoResponse {
     Html(include_str!("page.html"))
