@@ -70,7 +70,7 @@ pub(crate) fn proj_attrs(crs: &Crs, a: &mut Map<String, Value>) {
 /// The resolution of a level group named `r{N}m`.
 /// One `multiscales.layout` entry: level `asset` on `grid`, derived from
 /// `parent` (its name and grid) by the ratio of their resolutions.
-pub(crate) fn layout_entry(asset: &str, grid: &Grid, parent: Option<(&str, &Grid)>) -> Value {
+fn layout_entry(asset: &str, grid: &Grid, parent: Option<(&str, &Grid)>) -> Value {
     let mut e = Map::new();
     e.insert("asset".into(), json!(asset));
     let (sy, sx) = match parent {
@@ -87,6 +87,63 @@ pub(crate) fn layout_entry(asset: &str, grid: &Grid, parent: Option<(&str, &Grid
     e.insert("spatial:shape".into(), json!([grid.height, grid.width]));
     e.insert("spatial:transform".into(), json!(grid.affine()));
     Value::Object(e)
+}
+
+/// The `multiscales.layout` of a chain of levels (name and grid), each
+/// derived from the one before.
+pub(crate) fn layout(levels: &[(&str, Grid)]) -> Vec<Value> {
+    levels
+        .iter()
+        .enumerate()
+        .map(|(i, (name, grid))| {
+            let parent = i.checked_sub(1).map(|p| (levels[p].0, &levels[p].1));
+            layout_entry(name, grid, parent)
+        })
+        .collect()
+}
+
+/// The attributes a multiscale group adds: the three conventions, its
+/// `multiscales` (levels as for [`layout`], resampled by `rule`), its CRS
+/// and the extent of its first level.
+pub(crate) fn multiscale_attrs(
+    a: &mut Map<String, Value>,
+    levels: &[(&str, Grid)],
+    rule: &str,
+    crs: &Crs,
+) {
+    a.insert(
+        "zarr_conventions".into(),
+        json!([
+            multiscales_convention(),
+            spatial_convention(),
+            proj_convention()
+        ]),
+    );
+    a.insert(
+        "multiscales".into(),
+        json!({"layout": layout(levels), "resampling_method": rule}),
+    );
+    proj_attrs(crs, a);
+    a.insert("spatial:dimensions".into(), json!(["y", "x"]));
+    if let Some((_, g)) = levels.first() {
+        a.insert("spatial:bbox".into(), json!(g.bbox()));
+    }
+    a.insert("spatial:registration".into(), json!("pixel"));
+}
+
+/// The attributes a level group adds: the spatial and proj conventions,
+/// its grid and CRS.
+pub(crate) fn level_attrs(a: &mut Map<String, Value>, grid: &Grid, crs: &Crs) {
+    a.insert(
+        "zarr_conventions".into(),
+        json!([spatial_convention(), proj_convention()]),
+    );
+    a.insert("spatial:dimensions".into(), json!(["y", "x"]));
+    a.insert("spatial:shape".into(), json!([grid.height, grid.width]));
+    a.insert("spatial:transform".into(), json!(grid.affine()));
+    a.insert("spatial:bbox".into(), json!(grid.bbox()));
+    a.insert("spatial:registration".into(), json!("pixel"));
+    proj_attrs(crs, a);
 }
 
 fn resolution_of(name: &str) -> Option<u64> {
@@ -331,36 +388,12 @@ fn plan_multiscale(
         .into_iter()
         .max_by_key(|r| rules.iter().filter(|x| *x == r).count())
         .unwrap_or("average");
-    let layout: Vec<Value> = levels
-        .iter()
-        .enumerate()
-        .map(|(i, lv)| {
-            let parent = i
-                .checked_sub(1)
-                .map(|p| (levels[p].name.as_str(), &levels[p].grid));
-            layout_entry(&lv.name, &lv.grid, parent)
-        })
-        .collect();
+    let chain: Vec<(&str, Grid)> = levels.iter().map(|l| (l.name.as_str(), l.grid)).collect();
     let mut ma = product
         .group(m)
         .map(|g| g.attrs.clone())
         .unwrap_or_default();
-    ma.insert(
-        "zarr_conventions".into(),
-        json!([
-            multiscales_convention(),
-            spatial_convention(),
-            proj_convention()
-        ]),
-    );
-    ma.insert(
-        "multiscales".into(),
-        json!({"layout": layout, "resampling_method": main_rule}),
-    );
-    proj_attrs(&crs, &mut ma);
-    ma.insert("spatial:dimensions".into(), json!(["y", "x"]));
-    ma.insert("spatial:bbox".into(), json!(levels[0].grid.bbox()));
-    ma.insert("spatial:registration".into(), json!("pixel"));
+    multiscale_attrs(&mut ma, &chain, main_rule, &crs);
     out.nodes.push((m.to_string(), attrs::group_meta(ma)));
     out.consumed.push(m.to_string());
 
@@ -372,19 +405,7 @@ fn plan_multiscale(
             .and_then(|n| product.group(&res_groups[n].1))
             .map(|g| g.attrs.clone())
             .unwrap_or_default();
-        la.insert(
-            "zarr_conventions".into(),
-            json!([spatial_convention(), proj_convention()]),
-        );
-        la.insert("spatial:dimensions".into(), json!(["y", "x"]));
-        la.insert(
-            "spatial:shape".into(),
-            json!([lv.grid.height, lv.grid.width]),
-        );
-        la.insert("spatial:transform".into(), json!(lv.grid.affine()));
-        la.insert("spatial:bbox".into(), json!(lv.grid.bbox()));
-        la.insert("spatial:registration".into(), json!("pixel"));
-        proj_attrs(&crs, &mut la);
+        level_attrs(&mut la, &lv.grid, &crs);
         la.insert("grid_mapping".into(), json!("spatial_ref"));
         out.nodes.push((path, attrs::group_meta(la)));
         if let Some(owner) = coords_owner[i] {

@@ -15,9 +15,7 @@ use serde_json::{json, Map, Value};
 
 use crate::codec::patched_v2_meta;
 use crate::convert::attrs::{self, DType};
-use crate::convert::conventions::{
-    layout_entry, multiscales_convention, proj_attrs, proj_convention, spatial_convention,
-};
+use crate::convert::conventions::{level_attrs, multiscale_attrs};
 use crate::convert::native::{band_meta, coord_nodes};
 use crate::convert::plan::{BandPlan, Coords, GroupPlan, LevelPlan, Options, Profile};
 use crate::geo::chunking::{aligned_chunk_size, inner_chunk, level_sizes};
@@ -528,54 +526,19 @@ fn nodes(
             );
         }
         Profile::Conventions => {
-            let layout: Vec<Value> = gp
+            let chain: Vec<(&str, Grid)> = gp
                 .levels
                 .iter()
-                .enumerate()
-                .map(|(i, lv)| {
-                    let name = crate::path::name_of(&lv.path);
-                    let parent = i.checked_sub(1).map(|p| {
-                        let pl = &gp.levels[p];
-                        (crate::path::name_of(&pl.path), &pl.grid)
-                    });
-                    layout_entry(name, &lv.grid, parent)
-                })
+                .map(|l| (crate::path::name_of(&l.path), l.grid))
                 .collect();
-            ga.insert(
-                "zarr_conventions".into(),
-                json!([
-                    multiscales_convention(),
-                    spatial_convention(),
-                    proj_convention()
-                ]),
-            );
-            ga.insert(
-                "multiscales".into(),
-                json!({"layout": layout, "resampling_method": "average"}),
-            );
-            proj_attrs(&gp.crs, &mut ga);
-            ga.insert("spatial:dimensions".into(), json!(["y", "x"]));
-            ga.insert("spatial:bbox".into(), json!(grids[0].bbox()));
-            ga.insert("spatial:registration".into(), json!("pixel"));
+            multiscale_attrs(&mut ga, &chain, "average", &gp.crs);
         }
     }
     out.push((gp.path.clone(), attrs::group_meta(ga)));
     for (l, lv) in gp.levels.iter().enumerate() {
         let mut la = Map::new();
         if opts.profile == Profile::Conventions {
-            la.insert(
-                "zarr_conventions".into(),
-                json!([spatial_convention(), proj_convention()]),
-            );
-            la.insert("spatial:dimensions".into(), json!(["y", "x"]));
-            la.insert(
-                "spatial:shape".into(),
-                json!([lv.grid.height, lv.grid.width]),
-            );
-            la.insert("spatial:transform".into(), json!(lv.grid.affine()));
-            la.insert("spatial:bbox".into(), json!(lv.grid.bbox()));
-            la.insert("spatial:registration".into(), json!("pixel"));
-            proj_attrs(&gp.crs, &mut la);
+            level_attrs(&mut la, &lv.grid, &gp.crs);
         }
         la.insert("grid_mapping".into(), json!("spatial_ref"));
         out.push((gp.level_path(l), attrs::group_meta(la)));
