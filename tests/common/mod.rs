@@ -66,22 +66,33 @@ pub fn fixtures() -> PathBuf {
     root().join("tests/fixtures")
 }
 
+/// A venv's Python: `$var`, else `venv/bin/python` in the repository.
+/// Missing = test failure, saying `how` to make it.
+fn venv_python(var: &str, venv: &str, how: &str) -> PathBuf {
+    let p = std::env::var(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join(venv).join("bin/python"));
+    assert!(p.exists(), "{venv} missing at {}: {how}", p.display());
+    p
+}
+
 /// The pinned venv's Python (created by scripts/test.sh). Missing = test failure.
 pub fn python() -> PathBuf {
-    let p = std::env::var("GEOZARR_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "pinned Python venv missing at {}: run scripts/test.sh (it creates it)",
-        p.display()
-    );
-    p
+    venv_python(
+        "GEOZARR_PYTHON",
+        ".venv",
+        "run scripts/test.sh (it creates the pinned Python venv)",
+    )
 }
 
 /// Run a Python script from tests/python with arguments; require success.
 pub fn py(script: &str, args: &[&str]) -> String {
-    let o = Command::new(python())
+    run_py(python(), script, args)
+}
+
+/// Run tests/python/`script` with `python`; require success; its stdout.
+fn run_py(python: PathBuf, script: &str, args: &[&str]) -> String {
+    let o = Command::new(python)
         .arg(root().join("tests/python").join(script))
         .args(args)
         .output()
@@ -155,6 +166,16 @@ pub fn assert_same_store(a: &Path, b: &Path) {
     }
 }
 
+/// The status of each product in a `convert-many --report` file, in order.
+pub fn report_statuses(report: &Path) -> Vec<String> {
+    json(report)["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Read a JSON file.
 pub fn json(p: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
@@ -180,30 +201,15 @@ pub fn wait_for(what: &str, limit: std::time::Duration, mut f: impl FnMut() -> b
 
 /// The Python 3.12 venv with titiler-eopf (scripts/titiler-venv.sh, run by
 /// scripts/test.sh, which exports its python as GEOZARR_TITILER_PYTHON).
-pub fn titiler_python() -> PathBuf {
-    let p = std::env::var("GEOZARR_TITILER_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join(".venv-titiler/bin/python"));
-    assert!(
-        p.exists(),
-        "titiler-eopf venv missing at {}: run scripts/titiler-venv.sh (scripts/test.sh does)",
-        p.display()
-    );
-    p
+fn titiler_python() -> PathBuf {
+    venv_python(
+        "GEOZARR_TITILER_PYTHON",
+        ".venv-titiler",
+        "run scripts/titiler-venv.sh (scripts/test.sh does) for the titiler-eopf venv",
+    )
 }
 
 /// Run tests/python/titiler_check.py in the titiler-eopf venv; its stdout.
 pub fn titiler_check(args: &[&str]) -> String {
-    let o = Command::new(titiler_python())
-        .arg(root().join("tests/python/titiler_check.py"))
-        .args(args)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "titiler_check.py {args:?} failed:\n{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
+    run_py(titiler_python(), "titiler_check.py", args)
 }

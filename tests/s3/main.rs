@@ -677,13 +677,10 @@ fn convert_many_from_an_s3_prefix_to_an_s3_prefix_in_process_and_on_a_cluster() 
         }
         // a re-run skips both
         let out = ok(s3.cli(), &args);
-        let r = common::json(&report);
-        let st: Vec<&str> = r["products"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x["status"].as_str().unwrap())
-            .collect();
-        assert_eq!(st, ["skipped", "skipped"], "{tag}: {out}");
+        assert_eq!(
+            common::report_statuses(&report),
+            ["skipped", "skipped"],
+            "{tag}: {out}"
+        );
     }
 }
