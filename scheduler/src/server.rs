@@ -202,7 +202,7 @@ impl Shell {
                 reason,
             } => {
                 tracing::warn!(job, task, attempt, "task attempt failed: {reason}");
-                let now = self.now() as f64;
+                let now = self.clock_ms;
                 if let Some(j) = self.jobs.get_mut(&job) {
                     j.view.retries += 1;
                     j.view.attempt_failed(TaskEvent {
