@@ -126,6 +126,10 @@ fn view(loc: &Location, r: &Remote) -> Store {
 /// work overlaps far beyond the core count. Results keep the order of `items`.
 pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     const IN_FLIGHT: usize = 16;
+    if items.len() <= 1 {
+        // nothing to overlap (most carried arrays are one chunk)
+        return items.iter().map(f).collect();
+    }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut out: Vec<(usize, R)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..IN_FLIGHT.min(items.len()))
